@@ -1,0 +1,461 @@
+//! Collections: named sets of documents with their own model, chunking and index settings.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::chunk::ChunkingConfig;
+use crate::db::Engine;
+use crate::document::{Document, DocumentInput, Metadata};
+use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL};
+use crate::error::{Error, Result};
+use crate::index::IndexConfig;
+use crate::ops::{Operation, OperationFilter, OperationInfo, Subscription};
+use crate::search::Search;
+
+/// Longest collection name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Stable id of a collection (a UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CollectionId(pub(crate) Uuid);
+
+impl CollectionId {
+    pub(crate) fn new() -> Self {
+        CollectionId(Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for CollectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for CollectionId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Uuid::parse_str(s)
+            .map(CollectionId)
+            .map_err(|_| Error::CollectionNotFound {
+                name: s.to_string(),
+            })
+    }
+}
+
+/// Status of a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CollectionStatus {
+    /// Created, nothing indexed yet.
+    Pending,
+    /// Searchable and idle.
+    Ready,
+    /// An operation is writing to it (it stays searchable).
+    Processing,
+    /// The last operation failed; the status message says why. Committed data is intact.
+    Error,
+    /// Searchable, but with reduced function; the status message says why.
+    Degraded,
+}
+
+/// Settings of a new collection.
+///
+/// ```
+/// use semantik_core::CollectionConfig;
+/// let c = CollectionConfig::new("papers").with_description("Research papers");
+/// assert_eq!(c.model, "sentence-transformers/all-MiniLM-L6-v2");
+/// let ext = CollectionConfig::new("mine").with_external_vectors(3);
+/// assert_eq!(ext.dimension, Some(3));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CollectionConfig {
+    /// Unique name (1 to 128 bytes; letters, digits, `-`, `_`, `.` and inner spaces).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Embedding model name, or [`EXTERNAL_MODEL`] for caller-supplied vectors.
+    pub model: String,
+    /// Vector dimension: required for external vectors, checked against the model otherwise.
+    pub dimension: Option<usize>,
+    /// How documents are split.
+    pub chunking: ChunkingConfig,
+    /// Vector index settings.
+    pub index: IndexConfig,
+    /// Free-form metadata.
+    pub metadata: Metadata,
+}
+
+impl Default for CollectionConfig {
+    fn default() -> Self {
+        CollectionConfig {
+            name: String::new(),
+            description: String::new(),
+            model: DEFAULT_MODEL.to_string(),
+            dimension: None,
+            chunking: ChunkingConfig::default(),
+            index: IndexConfig::default(),
+            metadata: Metadata::new(),
+        }
+    }
+}
+
+impl CollectionConfig {
+    /// Default settings with a name.
+    pub fn new(name: impl Into<String>) -> Self {
+        CollectionConfig {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the embedding model by name.
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// Makes the collection store caller-supplied vectors of `dimension`.
+    pub fn with_external_vectors(mut self, dimension: usize) -> Self {
+        self.model = EXTERNAL_MODEL.to_string();
+        self.dimension = Some(dimension);
+        self
+    }
+
+    /// Sets the expected dimension (checked against the model).
+    pub fn with_dimension(mut self, dimension: usize) -> Self {
+        self.dimension = Some(dimension);
+        self
+    }
+
+    /// Sets the chunking settings.
+    pub fn with_chunking(mut self, chunking: ChunkingConfig) -> Self {
+        self.chunking = chunking;
+        self
+    }
+
+    /// Sets the index settings.
+    pub fn with_index(mut self, index: IndexConfig) -> Self {
+        self.index = index;
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// Checks a collection name.
+pub(crate) fn validate_name(name: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return bad("longer than 128 bytes");
+    }
+    if name.trim() != name {
+        return bad("leading or trailing whitespace");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ')))
+    {
+        return bad(&format!("character {c:?} is not allowed"));
+    }
+    Ok(())
+}
+
+/// Counts of a collection. They are updated in the same atomic write as the data they count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CollectionStats {
+    /// Indexed documents.
+    pub documents: u64,
+    /// Failed documents.
+    pub failed_documents: u64,
+    /// Chunks.
+    pub chunks: u64,
+    /// Stored vectors.
+    pub vectors: u64,
+    /// Bytes of source content of indexed documents.
+    pub source_bytes: u64,
+    /// Estimated bytes the collection's records occupy in storage.
+    pub bytes_on_disk: u64,
+    /// Next chunk id to allocate.
+    #[serde(rename = "next_chunk_id")]
+    pub(crate) next_chunk_id: u64,
+}
+
+/// Everything known about a collection, read at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CollectionInfo {
+    /// Stable id.
+    pub id: CollectionId,
+    /// Its settings (`dimension` is always set here).
+    pub config: CollectionConfig,
+    /// Status.
+    pub status: CollectionStatus,
+    /// Why it has that status, when there is something to say.
+    pub status_message: Option<String>,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Last change of settings or status.
+    pub updated_at: SystemTime,
+    /// Counts.
+    pub stats: CollectionStats,
+}
+
+impl CollectionInfo {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The vector dimension.
+    pub fn dimension(&self) -> usize {
+        self.config.dimension.unwrap_or(0)
+    }
+}
+
+/// A collection as stored (without its stats, which live under their own key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CollectionRecord {
+    pub(crate) id: CollectionId,
+    pub(crate) config: CollectionConfig,
+    pub(crate) status: CollectionStatus,
+    #[serde(default)]
+    pub(crate) status_message: Option<String>,
+    pub(crate) created_at: SystemTime,
+    pub(crate) updated_at: SystemTime,
+    /// Set when a delete operation has started: the collection is gone for users and its data
+    /// is being purged.
+    #[serde(default)]
+    pub(crate) deleting: bool,
+}
+
+/// A handle to one collection. Cheap to clone; stays valid while its database is open.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) id: CollectionId,
+}
+
+impl Collection {
+    /// The collection's stable id.
+    pub fn id(&self) -> CollectionId {
+        self.id
+    }
+
+    /// Current settings, status and counts.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`] if it was deleted; storage errors.
+    pub fn info(&self) -> Result<CollectionInfo> {
+        self.engine.collection_info(self.id)
+    }
+
+    /// The name (read now: it changes on rename).
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn name(&self) -> Result<String> {
+        Ok(self.info()?.config.name)
+    }
+
+    /// Current status and its message.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn status(&self) -> Result<(CollectionStatus, Option<String>)> {
+        let info = self.info()?;
+        Ok((info.status, info.status_message))
+    }
+
+    /// Current counts.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn stats(&self) -> Result<CollectionStats> {
+        Ok(self.info()?.stats)
+    }
+
+    /// Changes the description.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn set_description(&self, description: &str) -> Result<()> {
+        let description = description.to_string();
+        self.engine
+            .update_record(self.id, move |r| r.config.description = description)
+    }
+
+    /// Replaces the metadata.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn set_metadata(&self, metadata: Metadata) -> Result<()> {
+        self.engine
+            .update_record(self.id, move |r| r.config.metadata = metadata)
+    }
+
+    /// Renames the collection.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::CollectionExists`], and as [`Collection::info`].
+    pub fn rename(&self, new_name: &str) -> Result<()> {
+        self.engine.rename_collection(self.id, new_name)
+    }
+
+    /// Adds texts as documents, in the background.
+    ///
+    /// Texts without an id whose content the collection already holds are skipped; texts with
+    /// an existing id replace that document.
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] for external-vector collections, [`Error::InvalidArgument`] for
+    /// duplicate or empty ids; storage errors. Errors of single documents are reported by the
+    /// operation.
+    pub fn add_texts<I, D>(&self, documents: I) -> Result<Operation>
+    where
+        I: IntoIterator<Item = D>,
+        D: Into<DocumentInput>,
+    {
+        let docs: Vec<DocumentInput> = documents.into_iter().map(Into::into).collect();
+        self.engine.add_texts(self.id, docs)
+    }
+
+    /// Adds caller-computed vectors with their texts and metadata, in the background.
+    /// For collections created with [`CollectionConfig::with_external_vectors`]. An existing id
+    /// is replaced. `metadata` may be empty (no metadata) or have one entry per id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the lengths disagree or ids repeat,
+    /// [`Error::DimensionMismatch`] for a vector of the wrong length, [`Error::InvalidState`]
+    /// when the collection embeds with a model.
+    pub fn add_vectors(
+        &self,
+        ids: Vec<String>,
+        vectors: Vec<Vec<f32>>,
+        texts: Vec<String>,
+        metadata: Vec<Metadata>,
+    ) -> Result<Operation> {
+        self.engine
+            .add_vectors(self.id, ids, vectors, texts, metadata)
+    }
+
+    /// Adds a file or folder (recursively, honouring `.gitignore`, hidden files skipped) and
+    /// indexes it in the background. The source is remembered.
+    ///
+    /// # Errors
+    /// [`Error::PathNotFound`]; storage errors.
+    pub fn add_source(&self, path: impl AsRef<Path>) -> Result<Operation> {
+        self.engine.add_source(self.id, path.as_ref())
+    }
+
+    /// Removes every document read from `path` or from below it, in the background.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn remove_source(&self, path: impl AsRef<Path>) -> Result<Operation> {
+        self.engine.remove_source(self.id, path.as_ref())
+    }
+
+    /// Re-runs only the documents that failed, in the background.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn retry_failed_documents(&self) -> Result<Operation> {
+        self.engine.retry_documents(self.id)
+    }
+
+    /// Starts a search for `query`, embedded with the collection's model.
+    pub fn search(&self, query: &str) -> Search {
+        Search::text(self.clone(), query)
+    }
+
+    /// Starts a search by a caller-supplied query vector.
+    pub fn search_by_vector(&self, vector: Vec<f32>) -> Search {
+        Search::vector(self.clone(), vector)
+    }
+
+    /// All documents, in id order, including ones still pending.
+    ///
+    /// # Errors
+    /// Storage errors; [`Error::CollectionNotFound`].
+    pub fn documents(&self) -> Result<Vec<Document>> {
+        self.engine.documents(self.id)
+    }
+
+    /// One document.
+    ///
+    /// # Errors
+    /// [`Error::DocumentNotFound`]; storage errors.
+    pub fn document(&self, id: &str) -> Result<Document> {
+        self.engine.document(self.id, id)
+    }
+
+    /// This collection's operations, oldest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn operations(&self, filter: OperationFilter) -> Result<Vec<OperationInfo>> {
+        self.engine.list_operations(filter.collection(self.id))
+    }
+
+    /// Subscribes to this collection's events (its operations and status changes).
+    pub fn events(&self) -> Subscription {
+        self.engine.subscribe_collection(self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["docs", "my docs", "a.b-c_d", "ünïcode", &"x".repeat(128)] {
+            validate_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            " lead",
+            "trail ",
+            "a/b",
+            "tab\t",
+            &"x".repeat(129),
+            "nul\0",
+        ] {
+            assert_eq!(
+                validate_name(bad).unwrap_err().code(),
+                crate::ErrorCode::InvalidName,
+                "{bad:?}"
+            );
+        }
+    }
+}

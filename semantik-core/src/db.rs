@@ -1,0 +1,1320 @@
+//! The database: one directory, one process, many collections.
+//!
+//! [`Database`] is the public facade; [`Engine`] is the shared state behind every handle
+//! (collections and operations hold it too). Catalog changes (create, rename, delete) are
+//! serialised by one lock; data writes go through operations.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::collection::{
+    Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionRecord, CollectionStats,
+    CollectionStatus, validate_name,
+};
+use crate::document::{Document, DocumentInput, DocumentStatus, Metadata, StagedDocument};
+use crate::embed::{self, EXTERNAL_MODEL, Embedder};
+use crate::error::{Error, ErrorInfo, Result};
+use crate::index::{ExactIndex, VectorIndex};
+use crate::ops::scheduler::Scheduler;
+use crate::ops::{
+    EventBus, EventKind, Filter, OpParams, OpState, Operation, OperationFilter, OperationId,
+    OperationInfo, OperationKind, OperationRecord, OperationStatus, Progress, Subscription,
+};
+use crate::search::{Hit, Query};
+use crate::storage::{self, Store, WriteBatch, format, keys};
+
+/// Name of the lock file inside a database directory.
+const LOCK_FILE: &str = "semantik.lock";
+/// Name of the storage directory inside a database directory.
+const DATA_DIR: &str = "data";
+
+/// Settings of an open database (not persisted).
+///
+/// ```
+/// use std::time::Duration;
+/// let c = semantik_core::Config::new()
+///     .with_max_concurrent_operations(4)
+///     .with_operation_timeout(Some(Duration::from_secs(600)));
+/// assert_eq!(c.max_concurrent_operations, 4);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Operations that run at the same time, across collections (default 2).
+    pub max_concurrent_operations: usize,
+    /// Longest an operation may run before it fails with [`Error::TimedOut`] (default none).
+    pub operation_timeout: Option<Duration>,
+    /// Most collections the database may hold (default 1,000).
+    pub max_collections: usize,
+    /// Most bytes of source content one collection may hold (default unlimited).
+    pub max_collection_bytes: Option<u64>,
+    /// Name of the collection [`Database::default_collection`] returns (default `"default"`).
+    pub default_collection_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_concurrent_operations: 2,
+            operation_timeout: None,
+            max_collections: 1000,
+            max_collection_bytes: None,
+            default_collection_name: "default".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets how many operations run at once (at least 1).
+    pub fn with_max_concurrent_operations(mut self, n: usize) -> Self {
+        self.max_concurrent_operations = n.max(1);
+        self
+    }
+    /// Sets the time limit of operations.
+    pub fn with_operation_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+    /// Sets the most collections.
+    pub fn with_max_collections(mut self, n: usize) -> Self {
+        self.max_collections = n;
+        self
+    }
+    /// Sets the most bytes of source content per collection.
+    pub fn with_max_collection_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_collection_bytes = bytes;
+        self
+    }
+    /// Sets the default collection's name.
+    pub fn with_default_collection_name(mut self, name: impl Into<String>) -> Self {
+        self.default_collection_name = name.into();
+        self
+    }
+}
+
+/// An open semantik database. Cheap to clone; closed (and flushed) when the last clone is
+/// dropped or [`Database::close`] is called.
+///
+/// ```
+/// use semantik_core::{CollectionConfig, Database};
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path())?;
+/// db.create_collection(CollectionConfig::new("docs").with_external_vectors(3))?;
+/// assert_eq!(db.collections()?.len(), 1);
+/// db.close()?;
+/// # Ok::<(), semantik_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Database {
+    handle: Arc<DbHandle>,
+}
+
+#[derive(Debug)]
+struct DbHandle {
+    engine: Arc<Engine>,
+}
+
+impl Drop for DbHandle {
+    fn drop(&mut self) {
+        let _ = self.engine.shutdown();
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in directory `path`, with default settings.
+    ///
+    /// # Errors
+    /// As [`Database::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with(path, Config::default())
+    }
+
+    /// Opens (creating if needed) the database in directory `path`.
+    ///
+    /// Operations that a crash interrupted are marked failed with [`Error::Interrupted`];
+    /// [`Operation::retry`] runs them again.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseLocked`] when another process or handle has it open (returned at once,
+    /// never blocking); [`Error::NotADatabase`] for a directory with other content;
+    /// [`Error::UnsupportedFormat`] for a database of a newer semantik; storage errors.
+    pub fn open_with(path: impl AsRef<Path>, config: Config) -> Result<Database> {
+        let engine = Engine::open(path.as_ref(), config)?;
+        Scheduler::start(&engine);
+        Ok(Database {
+            handle: Arc::new(DbHandle { engine }),
+        })
+    }
+
+    /// Flushes and closes the database. Queued operations are cancelled; running ones stop at
+    /// their next document boundary and end `cancelled`. Other handles stop working.
+    ///
+    /// # Errors
+    /// A storage error from the final flush.
+    pub fn close(self) -> Result<()> {
+        self.handle.engine.shutdown()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.handle.engine.path
+    }
+
+    /// The settings it was opened with.
+    pub fn config(&self) -> &Config {
+        &self.handle.engine.config
+    }
+
+    fn engine(&self) -> &Arc<Engine> {
+        &self.handle.engine
+    }
+
+    fn handle_for(&self, id: CollectionId) -> Collection {
+        Collection {
+            engine: self.engine().clone(),
+            id,
+        }
+    }
+
+    /// Creates a collection.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::CollectionExists`], [`Error::LimitExceeded`] (too many
+    /// collections), [`Error::DimensionMismatch`] (dimension disagrees with the model),
+    /// [`Error::InvalidArgument`] (bad chunking settings, external vectors without dimension).
+    pub fn create_collection(&self, config: CollectionConfig) -> Result<Collection> {
+        let id = self.engine().create_collection(config)?;
+        Ok(self.handle_for(id))
+    }
+
+    /// Every collection, in creation order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn collections(&self) -> Result<Vec<CollectionInfo>> {
+        self.engine().list_collections()
+    }
+
+    /// The collection named `name`.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`].
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        let id = self.engine().resolve_name(name)?;
+        Ok(self.handle_for(id))
+    }
+
+    /// The collection with id `id`.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`].
+    pub fn collection_by_id(&self, id: CollectionId) -> Result<Collection> {
+        self.engine().record(id)?;
+        Ok(self.handle_for(id))
+    }
+
+    /// The default collection ([`Config::default_collection_name`]), created with default
+    /// settings on first use.
+    ///
+    /// # Errors
+    /// As [`Database::create_collection`].
+    pub fn default_collection(&self) -> Result<Collection> {
+        let name = &self.engine().config.default_collection_name;
+        match self.collection(name) {
+            Err(Error::CollectionNotFound { .. }) => {
+                match self.create_collection(CollectionConfig::new(name.clone())) {
+                    Err(Error::CollectionExists { .. }) => self.collection(name),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes a collection and its data, as an operation. The collection disappears for
+    /// users when the operation starts.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`].
+    pub fn delete_collection(&self, name: &str) -> Result<Operation> {
+        let id = self.engine().resolve_name(name)?;
+        self.engine().new_operation(
+            id,
+            OperationKind::Delete,
+            OpParams::Delete,
+            WriteBatch::new(),
+        )
+    }
+
+    /// The operation with id `id` (running or from the past).
+    ///
+    /// # Errors
+    /// [`Error::OperationNotFound`].
+    pub fn operation(&self, id: OperationId) -> Result<Operation> {
+        let state = self.engine().operation_state(id)?;
+        Ok(Operation {
+            engine: self.engine().clone(),
+            state,
+        })
+    }
+
+    /// Operations of every collection, oldest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn operations(&self, filter: OperationFilter) -> Result<Vec<OperationInfo>> {
+        self.engine().list_operations(filter)
+    }
+
+    /// Makes `embedder` the implementation of its [`Embedder::model_name`] for this database:
+    /// collections that name that model embed with it. Use it to bring your own model.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use semantik_core::{CollectionConfig, Database, embed::HashEmbedder};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// db.register_embedder(Arc::new(HashEmbedder::new(8)));
+    /// let col = db.create_collection(CollectionConfig::new("c").with_model("semantik-test/hash-8"))?;
+    /// assert_eq!(col.info()?.dimension(), 8);
+    /// # Ok::<(), semantik_core::Error>(())
+    /// ```
+    pub fn register_embedder(&self, embedder: Arc<dyn Embedder>) {
+        self.engine()
+            .embedders
+            .lock()
+            .expect("embedders lock")
+            .insert(embedder.model_name().to_string(), embedder);
+    }
+
+    /// Subscribes to every event of the database.
+    pub fn events(&self) -> Subscription {
+        self.engine().bus.subscribe(Filter::All, None)
+    }
+
+    /// Bytes the database occupies on disk.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.engine().store()?.size_on_disk()
+    }
+}
+
+/// In-memory state of one collection: its vector index, loaded on first search.
+#[derive(Debug, Default)]
+pub(crate) struct Runtime {
+    pub(crate) index: RwLock<Option<ExactIndex>>,
+}
+
+/// The shared state of an open database.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) path: PathBuf,
+    pub(crate) config: Config,
+    store: RwLock<Option<Arc<dyn Store>>>,
+    lock_file: Mutex<Option<File>>,
+    /// Serialises catalog changes: create, rename, delete, metadata updates, status changes.
+    catalog: Mutex<()>,
+    runtimes: Mutex<HashMap<CollectionId, Arc<Runtime>>>,
+    embedders: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+    ops: Mutex<HashMap<OperationId, Arc<OpState>>>,
+    pub(crate) bus: EventBus,
+    pub(crate) scheduler: Scheduler,
+    closed: AtomicBool,
+}
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+impl Engine {
+    fn open(path: &Path, config: Config) -> Result<Arc<Engine>> {
+        let io = |context: &str, e: std::io::Error| {
+            Error::storage(format!("{context} {}", path.display()), e)
+        };
+        if path.exists() {
+            if !path.is_dir() {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                });
+            }
+            let has_data = path.join(DATA_DIR).is_dir();
+            let empty = std::fs::read_dir(path)
+                .map_err(|e| io("cannot list", e))?
+                .next()
+                .is_none();
+            if !has_data && !empty {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                });
+            }
+        } else {
+            std::fs::create_dir_all(path).map_err(|e| io("cannot create", e))?;
+        }
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join(LOCK_FILE))
+            .map_err(|e| io("cannot open lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::DatabaseLocked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", e)),
+        }
+        let store = storage::open_sled(&path.join(DATA_DIR))?;
+        format::prepare(store.as_ref(), path)?;
+        let engine = Arc::new(Engine {
+            path: path.to_path_buf(),
+            scheduler: Scheduler::new(config.max_concurrent_operations),
+            config,
+            store: RwLock::new(Some(store)),
+            lock_file: Mutex::new(Some(lock)),
+            catalog: Mutex::new(()),
+            runtimes: Mutex::new(HashMap::new()),
+            embedders: Mutex::new(HashMap::new()),
+            ops: Mutex::new(HashMap::new()),
+            bus: EventBus::default(),
+            closed: AtomicBool::new(false),
+        });
+        engine.recover()?;
+        Ok(engine)
+    }
+
+    /// Marks operations that were pending or running when the database was last closed
+    /// uncleanly as failed (interrupted), and their collections as `error`.
+    fn recover(&self) -> Result<()> {
+        let store = self.store()?;
+        let mut batch = WriteBatch::new();
+        let mut touched: HashMap<CollectionId, String> = HashMap::new();
+        for mut rec in
+            storage::scan_json::<OperationRecord>(store.as_ref(), "operation", &[keys::OPERATION])?
+        {
+            if rec.info.status.is_terminal() {
+                continue;
+            }
+            let err = Error::Interrupted {
+                reason: format!(
+                    "the database was not closed cleanly while this operation was {}",
+                    if rec.info.status == OperationStatus::Pending {
+                        "queued"
+                    } else {
+                        "running"
+                    }
+                ),
+            };
+            rec.info.status = OperationStatus::Failed;
+            rec.info.error = Some(ErrorInfo::from(&err));
+            rec.info.finished_at = Some(now());
+            touched.insert(
+                rec.info.collection_id,
+                format!("operation {} was interrupted; retry it", rec.info.id),
+            );
+            batch.put_json(keys::operation(rec.info.id.0), &rec)?;
+        }
+        for (id, message) in touched {
+            if let Some(mut r) = storage::get_json::<CollectionRecord>(
+                store.as_ref(),
+                "collection",
+                &keys::collection(id.0),
+            )? && !r.deleting
+            {
+                r.status = CollectionStatus::Error;
+                r.status_message = Some(message);
+                r.updated_at = now();
+                batch.put_json(keys::collection(id.0), &r)?;
+            }
+        }
+        if !batch.is_empty() {
+            store.apply(batch)?;
+            store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Stops workers, cancels operations, flushes and releases the directory. Idempotent.
+    pub(crate) fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        for op in self.scheduler.drain_pending() {
+            self.finish_cancelled_pending(&op, "database closed");
+        }
+        for op in self.ops.lock().expect("ops lock").values() {
+            op.request_cancel("database closed");
+        }
+        self.scheduler.stop_and_join();
+        // Anything a worker did not get to (it was stopping) is cancelled too.
+        for op in self.scheduler.drain_pending() {
+            self.finish_cancelled_pending(&op, "database closed");
+        }
+        self.bus.close();
+        let store = self.store.write().expect("store lock").take();
+        let result = match &store {
+            Some(s) => s.flush(),
+            None => Ok(()),
+        };
+        drop(store);
+        self.runtimes.lock().expect("runtimes lock").clear();
+        self.lock_file.lock().expect("lock file lock").take();
+        result
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The store, unless the database is closed.
+    pub(crate) fn store(&self) -> Result<Arc<dyn Store>> {
+        self.store
+            .read()
+            .expect("store lock")
+            .clone()
+            .ok_or(Error::DatabaseClosed)
+    }
+
+    // ----- catalog -----
+
+    /// The record of a live (not deleted) collection.
+    pub(crate) fn record(&self, id: CollectionId) -> Result<CollectionRecord> {
+        self.record_any(id)?
+            .filter(|r| !r.deleting)
+            .ok_or_else(|| Error::CollectionNotFound {
+                name: id.to_string(),
+            })
+    }
+
+    /// The record of a collection, including one being deleted.
+    pub(crate) fn record_any(&self, id: CollectionId) -> Result<Option<CollectionRecord>> {
+        storage::get_json(
+            self.store()?.as_ref(),
+            "collection",
+            &keys::collection(id.0),
+        )
+    }
+
+    pub(crate) fn stats(&self, id: CollectionId) -> Result<CollectionStats> {
+        Ok(storage::get_json(
+            self.store()?.as_ref(),
+            "collection stats",
+            &keys::stats(id.0),
+        )?
+        .unwrap_or_default())
+    }
+
+    pub(crate) fn collection_info(&self, id: CollectionId) -> Result<CollectionInfo> {
+        let r = self.record(id)?;
+        Ok(CollectionInfo {
+            id: r.id,
+            config: r.config,
+            status: r.status,
+            status_message: r.status_message,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            stats: self.stats(id)?,
+        })
+    }
+
+    pub(crate) fn resolve_name(&self, name: &str) -> Result<CollectionId> {
+        let not_found = || Error::CollectionNotFound {
+            name: name.to_string(),
+        };
+        let bytes = self
+            .store()?
+            .get(&keys::collection_name(name))?
+            .ok_or_else(not_found)?;
+        let id =
+            uuid::Uuid::from_slice(&bytes).map_err(|_| Error::corrupt("collection name index"))?;
+        Ok(CollectionId(id))
+    }
+
+    fn create_collection(&self, mut config: CollectionConfig) -> Result<CollectionId> {
+        validate_name(&config.name)?;
+        config.chunking.validate()?;
+        let registered = self
+            .embedders
+            .lock()
+            .expect("embedders lock")
+            .get(&config.model)
+            .map(|e| e.dimension());
+        let known = registered.or_else(|| embed::model_dimension(&config.model));
+        let dimension = match (config.model.as_str(), config.dimension, known) {
+            (EXTERNAL_MODEL, None, _) => {
+                return Err(Error::invalid(
+                    "a collection of external vectors needs a dimension",
+                ));
+            }
+            (_, Some(0), _) => return Err(Error::invalid("dimension must be at least 1")),
+            (_, Some(d), Some(k)) if d != k => {
+                return Err(Error::DimensionMismatch {
+                    expected: k,
+                    got: d,
+                });
+            }
+            (_, Some(d), _) => d,
+            (_, None, Some(k)) => k,
+            (model, None, None) => embed::resolve(model)?.dimension(),
+        };
+        config.dimension = Some(dimension);
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let store = self.store()?;
+        if store.get(&keys::collection_name(&config.name))?.is_some() {
+            return Err(Error::CollectionExists { name: config.name });
+        }
+        let count = store.scan_prefix(&[keys::COLLECTION_NAME]).count();
+        if count >= self.config.max_collections {
+            return Err(Error::LimitExceeded {
+                limit: "max_collections".into(),
+                max: self.config.max_collections as u64,
+            });
+        }
+        let id = CollectionId::new();
+        let t = now();
+        let record = CollectionRecord {
+            id,
+            config,
+            status: CollectionStatus::Pending,
+            status_message: Some("no documents yet".into()),
+            created_at: t,
+            updated_at: t,
+            deleting: false,
+        };
+        let mut batch = WriteBatch::new();
+        batch.put(
+            keys::collection_name(&record.config.name),
+            id.0.as_bytes().to_vec(),
+        );
+        batch.put_json(keys::collection(id.0), &record)?;
+        batch.put_json(keys::stats(id.0), &CollectionStats::default())?;
+        store.apply(batch)?;
+        store.flush()?;
+        Ok(id)
+    }
+
+    fn list_collections(&self) -> Result<Vec<CollectionInfo>> {
+        let store = self.store()?;
+        let mut out = Vec::new();
+        for r in storage::scan_json::<CollectionRecord>(
+            store.as_ref(),
+            "collection",
+            &[keys::COLLECTION],
+        )? {
+            if r.deleting {
+                continue;
+            }
+            let stats = self.stats(r.id)?;
+            out.push(CollectionInfo {
+                id: r.id,
+                config: r.config,
+                status: r.status,
+                status_message: r.status_message,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                stats,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies `f` to a live collection's record and stores it.
+    pub(crate) fn update_record(
+        &self,
+        id: CollectionId,
+        f: impl FnOnce(&mut CollectionRecord),
+    ) -> Result<()> {
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let mut r = self.record(id)?;
+        f(&mut r);
+        r.updated_at = now();
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::collection(id.0), &r)?;
+        self.store()?.apply(batch)
+    }
+
+    pub(crate) fn rename_collection(&self, id: CollectionId, new_name: &str) -> Result<()> {
+        validate_name(new_name)?;
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let store = self.store()?;
+        let mut r = self.record(id)?;
+        if r.config.name == new_name {
+            return Ok(());
+        }
+        if store.get(&keys::collection_name(new_name))?.is_some() {
+            return Err(Error::CollectionExists {
+                name: new_name.to_string(),
+            });
+        }
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::collection_name(&r.config.name));
+        batch.put(keys::collection_name(new_name), id.0.as_bytes().to_vec());
+        r.config.name = new_name.to_string();
+        r.updated_at = now();
+        batch.put_json(keys::collection(id.0), &r)?;
+        store.apply(batch)?;
+        store.flush()
+    }
+
+    /// Sets a collection's status and publishes the change (if it is one).
+    pub(crate) fn set_status(
+        &self,
+        id: CollectionId,
+        op: Option<OperationId>,
+        status: CollectionStatus,
+        message: Option<String>,
+    ) -> Result<()> {
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let Some(mut r) = self.record_any(id)?.filter(|r| !r.deleting) else {
+            return Ok(());
+        };
+        if r.status == status && r.status_message == message {
+            return Ok(());
+        }
+        r.status = status;
+        r.status_message = message.clone();
+        r.updated_at = now();
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::collection(id.0), &r)?;
+        self.store()?.apply(batch)?;
+        self.bus.publish(
+            id,
+            op,
+            EventKind::CollectionStatusChanged { status, message },
+        );
+        Ok(())
+    }
+
+    /// Marks a collection deleted (it disappears for users) and frees its name.
+    pub(crate) fn begin_delete(&self, id: CollectionId) -> Result<()> {
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let Some(mut r) = self.record_any(id)? else {
+            return Err(Error::CollectionNotFound {
+                name: id.to_string(),
+            });
+        };
+        if r.deleting {
+            return Ok(());
+        }
+        let store = self.store()?;
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::collection_name(&r.config.name));
+        r.deleting = true;
+        r.updated_at = now();
+        batch.put_json(keys::collection(id.0), &r)?;
+        store.apply(batch)?;
+        store.flush()?;
+        self.runtimes.lock().expect("runtimes lock").remove(&id);
+        Ok(())
+    }
+
+    // ----- documents -----
+
+    pub(crate) fn documents(&self, id: CollectionId) -> Result<Vec<Document>> {
+        self.record(id)?;
+        let store = self.store()?;
+        let mut docs: Vec<Document> = storage::scan_json(
+            store.as_ref(),
+            "document",
+            &keys::in_collection(keys::DOCUMENT, id.0),
+        )?;
+        let known: std::collections::HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
+        for (_, v) in store
+            .scan_prefix(&keys::in_collection(keys::STAGED, id.0))
+            .collect::<Result<Vec<_>>>()?
+        {
+            let staged: StagedDocument = storage::decode_json("staged document", &v)?;
+            if !known.contains(&staged.id) {
+                docs.push(pending_document(&staged));
+            }
+        }
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(docs)
+    }
+
+    pub(crate) fn document(&self, id: CollectionId, doc_id: &str) -> Result<Document> {
+        self.record(id)?;
+        let store = self.store()?;
+        if let Some(d) = storage::get_json(
+            store.as_ref(),
+            "document",
+            &keys::in_collection_with(keys::DOCUMENT, id.0, doc_id.as_bytes()),
+        )? {
+            return Ok(d);
+        }
+        self.documents(id)?
+            .into_iter()
+            .find(|d| d.id == doc_id)
+            .ok_or_else(|| Error::DocumentNotFound {
+                id: doc_id.to_string(),
+            })
+    }
+
+    // ----- operations -----
+
+    /// Persists a new operation (with `extra` writes, atomically), queues it and returns its
+    /// handle.
+    pub(crate) fn new_operation(
+        self: &Arc<Self>,
+        collection_id: CollectionId,
+        kind: OperationKind,
+        params: OpParams,
+        extra: WriteBatch,
+    ) -> Result<Operation> {
+        self.new_operation_with(collection_id, kind, params, extra, None, OperationId::new())
+    }
+
+    fn new_operation_with(
+        self: &Arc<Self>,
+        collection_id: CollectionId,
+        kind: OperationKind,
+        params: OpParams,
+        mut batch: WriteBatch,
+        retry_of: Option<OperationId>,
+        id: OperationId,
+    ) -> Result<Operation> {
+        if self.is_closed() {
+            return Err(Error::DatabaseClosed);
+        }
+        let record = OperationRecord {
+            info: OperationInfo {
+                id,
+                collection_id,
+                kind,
+                status: OperationStatus::Pending,
+                error: None,
+                progress: Progress::default(),
+                created_at: now(),
+                started_at: None,
+                finished_at: None,
+                retry_of,
+            },
+            params,
+        };
+        batch.put_json(keys::operation(id.0), &record)?;
+        let store = self.store()?;
+        store.apply(batch)?;
+        store.flush()?;
+        let state = Arc::new(OpState::new(record));
+        self.ops.lock().expect("ops lock").insert(id, state.clone());
+        self.bus
+            .publish(collection_id, Some(id), EventKind::OperationQueued { kind });
+        self.scheduler.enqueue(state.clone());
+        Ok(Operation {
+            engine: self.clone(),
+            state,
+        })
+    }
+
+    /// Persists an operation's record as it is now.
+    pub(crate) fn save_operation(&self, op: &OpState) -> Result<()> {
+        let record = op.lock().record.clone();
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::operation(op.id.0), &record)?;
+        self.store()?.apply(batch)
+    }
+
+    pub(crate) fn operation_state(&self, id: OperationId) -> Result<Arc<OpState>> {
+        if let Some(s) = self.ops.lock().expect("ops lock").get(&id) {
+            return Ok(s.clone());
+        }
+        let record: OperationRecord =
+            storage::get_json(self.store()?.as_ref(), "operation", &keys::operation(id.0))?
+                .ok_or_else(|| Error::OperationNotFound { id: id.to_string() })?;
+        let state = Arc::new(OpState::new(record));
+        Ok(self
+            .ops
+            .lock()
+            .expect("ops lock")
+            .entry(id)
+            .or_insert(state)
+            .clone())
+    }
+
+    pub(crate) fn list_operations(&self, filter: OperationFilter) -> Result<Vec<OperationInfo>> {
+        let stored: Vec<OperationRecord> =
+            storage::scan_json(self.store()?.as_ref(), "operation", &[keys::OPERATION])?;
+        let live = self.ops.lock().expect("ops lock");
+        Ok(stored
+            .into_iter()
+            .map(|r| live.get(&r.info.id).map_or(r.info, |s| s.info()))
+            .filter(|info| filter.matches(info))
+            .collect())
+    }
+
+    pub(crate) fn cancel_operation(&self, op: &Arc<OpState>, reason: &str) {
+        if self.scheduler.remove_pending(op.id) {
+            self.finish_cancelled_pending(op, reason);
+        } else {
+            op.request_cancel(reason);
+        }
+    }
+
+    /// Ends an operation that never started as cancelled.
+    fn finish_cancelled_pending(&self, op: &Arc<OpState>, reason: &str) {
+        let progress = op.update(|inner| {
+            let info = &mut inner.record.info;
+            info.status = OperationStatus::Cancelled;
+            info.error = Some(ErrorInfo::from(&Error::Cancelled {
+                reason: reason.into(),
+            }));
+            info.finished_at = Some(now());
+            info.progress.phase = crate::ops::Phase::Done;
+            info.progress.clone()
+        });
+        let _ = self.save_operation(op);
+        self.bus.publish(
+            op.collection_id,
+            Some(op.id),
+            EventKind::OperationCancelled {
+                reason: reason.into(),
+                progress,
+            },
+        );
+    }
+
+    pub(crate) fn retry_operation(self: &Arc<Self>, op: &Arc<OpState>) -> Result<Operation> {
+        let info = op.info();
+        if !matches!(
+            info.status,
+            OperationStatus::Failed | OperationStatus::Cancelled
+        ) {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "operation {} is {:?}; only failed or cancelled operations can be retried",
+                    info.id, info.status
+                ),
+            });
+        }
+        if info.kind != OperationKind::Delete {
+            self.record(info.collection_id)?;
+        }
+        self.new_operation_with(
+            info.collection_id,
+            info.kind,
+            op.params(),
+            WriteBatch::new(),
+            Some(info.id),
+            OperationId::new(),
+        )
+    }
+
+    pub(crate) fn subscribe_operation(&self, op: &Arc<OpState>) -> Subscription {
+        let info = op.info();
+        let snapshot = (info.status == OperationStatus::Processing)
+            .then(|| (op.collection_id, info.progress.clone()));
+        self.bus.subscribe(Filter::Operation(op.id), snapshot)
+    }
+
+    pub(crate) fn subscribe_collection(&self, id: CollectionId) -> Subscription {
+        self.bus.subscribe(Filter::Collection(id), None)
+    }
+
+    pub(crate) fn add_texts(
+        self: &Arc<Self>,
+        id: CollectionId,
+        docs: Vec<DocumentInput>,
+    ) -> Result<Operation> {
+        let record = self.record(id)?;
+        if record.config.model == EXTERNAL_MODEL {
+            return Err(Error::InvalidState {
+                message: "this collection stores external vectors: use add_vectors".into(),
+            });
+        }
+        let staged = docs
+            .into_iter()
+            .map(|d| StagedDocument {
+                explicit_id: d.id.is_some(),
+                id: d.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                text: d.text,
+                metadata: d.metadata,
+                vector: None,
+            })
+            .collect();
+        self.stage(id, &record, staged)
+    }
+
+    pub(crate) fn add_vectors(
+        self: &Arc<Self>,
+        id: CollectionId,
+        ids: Vec<String>,
+        vectors: Vec<Vec<f32>>,
+        texts: Vec<String>,
+        metadata: Vec<Metadata>,
+    ) -> Result<Operation> {
+        let record = self.record(id)?;
+        if record.config.model != EXTERNAL_MODEL {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "this collection embeds with {}: use add_texts",
+                    record.config.model
+                ),
+            });
+        }
+        let n = ids.len();
+        if vectors.len() != n || texts.len() != n || !(metadata.is_empty() || metadata.len() == n) {
+            return Err(Error::invalid(format!(
+                "ids ({n}), vectors ({}), texts ({}) and metadata ({}) must have the same length",
+                vectors.len(),
+                texts.len(),
+                metadata.len()
+            )));
+        }
+        let dim = record.config.dimension.unwrap_or(0);
+        if let Some(v) = vectors.iter().find(|v| v.len() != dim) {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                got: v.len(),
+            });
+        }
+        if vectors.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                "vectors must not contain NaN or infinite values",
+            ));
+        }
+        let mut metadata = metadata.into_iter();
+        let staged = ids
+            .into_iter()
+            .zip(vectors)
+            .zip(texts)
+            .map(|((id, vector), text)| StagedDocument {
+                id,
+                explicit_id: true,
+                text,
+                metadata: metadata.next().unwrap_or_default(),
+                vector: Some(vector),
+            })
+            .collect();
+        self.stage(id, &record, staged)
+    }
+
+    /// Stores documents' input under a new operation's id and queues the operation.
+    fn stage(
+        self: &Arc<Self>,
+        id: CollectionId,
+        record: &CollectionRecord,
+        staged: Vec<StagedDocument>,
+    ) -> Result<Operation> {
+        let mut seen = std::collections::HashSet::new();
+        for d in &staged {
+            if d.id.is_empty() || d.id.len() > 512 {
+                return Err(Error::invalid("document ids must be 1 to 512 bytes"));
+            }
+            if !seen.insert(d.id.as_str()) {
+                return Err(Error::invalid(format!(
+                    "document id {:?} appears twice",
+                    d.id
+                )));
+            }
+        }
+        let op_id = OperationId::new();
+        let mut batch = WriteBatch::new();
+        for d in &staged {
+            batch.put_json(staged_key(id, op_id, &d.id), d)?;
+        }
+        let kind = self.ingest_kind(id, record)?;
+        self.new_operation_with(
+            id,
+            kind,
+            OpParams::Ingest {
+                sources: Vec::new(),
+                staged: Some(op_id),
+            },
+            batch,
+            None,
+            op_id,
+        )
+    }
+
+    /// `Index` for the first ingestion into an empty collection, `Append` after that.
+    fn ingest_kind(&self, id: CollectionId, record: &CollectionRecord) -> Result<OperationKind> {
+        let empty = self.stats(id)?.documents == 0 && record.status == CollectionStatus::Pending;
+        Ok(if empty {
+            OperationKind::Index
+        } else {
+            OperationKind::Append
+        })
+    }
+
+    pub(crate) fn add_source(self: &Arc<Self>, id: CollectionId, path: &Path) -> Result<Operation> {
+        let record = self.record(id)?;
+        if record.config.model == EXTERNAL_MODEL {
+            return Err(Error::InvalidState {
+                message: "this collection stores external vectors: use add_vectors".into(),
+            });
+        }
+        let path = std::fs::canonicalize(path).map_err(|_| Error::PathNotFound {
+            path: path.to_path_buf(),
+        })?;
+        let mut batch = WriteBatch::new();
+        let source = crate::ops::runner::SourceRecord {
+            path: path.clone(),
+            added_at: now(),
+        };
+        batch.put_json(
+            keys::in_collection_with(keys::SOURCE, id.0, path.to_string_lossy().as_bytes()),
+            &source,
+        )?;
+        let kind = self.ingest_kind(id, &record)?;
+        self.new_operation(
+            id,
+            kind,
+            OpParams::Ingest {
+                sources: vec![path],
+                staged: None,
+            },
+            batch,
+        )
+    }
+
+    pub(crate) fn remove_source(
+        self: &Arc<Self>,
+        id: CollectionId,
+        path: &Path,
+    ) -> Result<Operation> {
+        self.record(id)?;
+        // The path may no longer exist: removing a deleted folder's documents is the point.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.new_operation(
+            id,
+            OperationKind::RemoveSource,
+            OpParams::RemoveSource { path },
+            WriteBatch::new(),
+        )
+    }
+
+    pub(crate) fn retry_documents(self: &Arc<Self>, id: CollectionId) -> Result<Operation> {
+        self.record(id)?;
+        self.new_operation(
+            id,
+            OperationKind::RetryDocuments,
+            OpParams::RetryDocuments,
+            WriteBatch::new(),
+        )
+    }
+
+    // ----- embedding, index and search -----
+
+    pub(crate) fn embedder(&self, model: &str) -> Result<Arc<dyn Embedder>> {
+        if let Some(e) = self.embedders.lock().expect("embedders lock").get(model) {
+            return Ok(e.clone());
+        }
+        let e = embed::resolve(model)?;
+        Ok(self
+            .embedders
+            .lock()
+            .expect("embedders lock")
+            .entry(model.to_string())
+            .or_insert(e)
+            .clone())
+    }
+
+    pub(crate) fn runtime(&self, id: CollectionId) -> Arc<Runtime> {
+        self.runtimes
+            .lock()
+            .expect("runtimes lock")
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// Loads the collection's index from stored vectors unless it is loaded.
+    fn ensure_index(&self, id: CollectionId, record: &CollectionRecord) -> Result<Arc<Runtime>> {
+        let rt = self.runtime(id);
+        if rt.index.read().expect("index lock").is_some() {
+            return Ok(rt);
+        }
+        let mut guard = rt.index.write().expect("index lock");
+        if guard.is_none() {
+            let mut index = ExactIndex::new(
+                record.config.index.metric,
+                record.config.dimension.unwrap_or(0),
+            );
+            for entry in self
+                .store()?
+                .scan_prefix(&keys::in_collection(keys::VECTOR, id.0))
+            {
+                let (k, v) = entry?;
+                let chunk_id = keys::chunk_id_of(&k).ok_or_else(|| Error::corrupt("vector key"))?;
+                index.insert(chunk_id, &storage::decode_vector(&v)?);
+            }
+            *guard = Some(index);
+        }
+        drop(guard);
+        Ok(rt)
+    }
+
+    pub(crate) fn search(&self, id: CollectionId, query: &Query, limit: usize) -> Result<Vec<Hit>> {
+        let record = self.record(id)?;
+        let dim = record.config.dimension.unwrap_or(0);
+        let vector = match query {
+            Query::Vector(v) => {
+                if v.len() != dim {
+                    return Err(Error::DimensionMismatch {
+                        expected: dim,
+                        got: v.len(),
+                    });
+                }
+                let mut v = v.clone();
+                if record.config.index.metric == crate::Metric::Cosine {
+                    embed::normalize(&mut v);
+                }
+                v
+            }
+            Query::Text(text) => {
+                if record.config.model == EXTERNAL_MODEL {
+                    return Err(Error::InvalidState {
+                        message: "this collection stores external vectors: search by vector".into(),
+                    });
+                }
+                let embedder = self.embedder(&record.config.model)?;
+                let mut v = embedder
+                    .embed(&[text.as_str()])?
+                    .pop()
+                    .ok_or_else(|| Error::internal("embedder returned no vector"))?;
+                if record.config.index.metric == crate::Metric::Cosine {
+                    embed::normalize(&mut v);
+                }
+                v
+            }
+        };
+        let rt = self.ensure_index(id, &record)?;
+        let scored = {
+            let guard = rt.index.read().expect("index lock");
+            guard
+                .as_ref()
+                .map(|i| i.search(&vector, limit, None))
+                .unwrap_or_default()
+        };
+        let store = self.store()?;
+        let mut docs: HashMap<String, Option<Document>> = HashMap::new();
+        let mut hits = Vec::with_capacity(scored.len());
+        for s in scored {
+            // A chunk removed after the index answered is skipped.
+            let Some(chunk) = storage::get_json::<crate::document::ChunkRecord>(
+                store.as_ref(),
+                "chunk",
+                &keys::chunk(id.0, s.id),
+            )?
+            else {
+                continue;
+            };
+            let doc = match docs.get(&chunk.document_id) {
+                Some(d) => d.clone(),
+                None => {
+                    let d: Option<Document> = storage::get_json(
+                        store.as_ref(),
+                        "document",
+                        &keys::in_collection_with(
+                            keys::DOCUMENT,
+                            id.0,
+                            chunk.document_id.as_bytes(),
+                        ),
+                    )?;
+                    docs.insert(chunk.document_id.clone(), d.clone());
+                    d
+                }
+            };
+            let Some(doc) = doc.filter(|d| d.status == DocumentStatus::Indexed) else {
+                continue;
+            };
+            hits.push(Hit {
+                chunk_id: s.id,
+                document_id: chunk.document_id,
+                source: doc.source,
+                chunk_index: chunk.index,
+                start: chunk.start,
+                end: chunk.end,
+                text: chunk.text,
+                score: s.score,
+                metadata: doc.metadata,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+/// Key of a staged document: `STAGED | collection | operation | document id`.
+pub(crate) fn staged_key(collection: CollectionId, op: OperationId, doc_id: &str) -> Vec<u8> {
+    let mut suffix = op.0.as_bytes().to_vec();
+    suffix.extend_from_slice(doc_id.as_bytes());
+    keys::in_collection_with(keys::STAGED, collection.0, &suffix)
+}
+
+/// How a staged (not yet processed) document is listed.
+fn pending_document(staged: &StagedDocument) -> Document {
+    let t = now();
+    Document {
+        id: staged.id.clone(),
+        source: None,
+        content_hash: blake3::hash(staged.text.as_bytes()).to_hex().to_string(),
+        size: staged.text.len() as u64,
+        mtime_ms: None,
+        media_type: "text/plain".into(),
+        status: DocumentStatus::Pending,
+        error: None,
+        chunk_count: 0,
+        first_chunk: 0,
+        metadata: staged.metadata.clone(),
+        created_at: t,
+        updated_at: t,
+        stored_bytes: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_format_on_disk_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        Database::open(dir.path()).unwrap().close().unwrap();
+        {
+            let store = storage::open_sled(&dir.path().join(DATA_DIR)).unwrap();
+            let mut b = WriteBatch::new();
+            b.put_json(keys::meta("format_version"), &99u32).unwrap();
+            store.apply(b).unwrap();
+            store.flush().unwrap();
+        }
+        let err = Database::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedFormat { found: 99, .. }),
+            "{err}"
+        );
+        let store = storage::open_sled(&dir.path().join(DATA_DIR)).unwrap();
+        assert_eq!(format::read_version(store.as_ref()).unwrap(), Some(99));
+    }
+
+    #[test]
+    fn format_1_database_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = uuid::Uuid::now_v7();
+        {
+            let store = storage::open_sled(&dir.path().join(DATA_DIR)).unwrap();
+            format::tests::write_v1(store.as_ref(), id, "old");
+            store.flush().unwrap();
+        }
+        let db = Database::open(dir.path()).unwrap();
+        let col = db.collection("old").unwrap();
+        assert_eq!(col.id().0, id);
+        assert_eq!(col.info().unwrap().dimension(), 3);
+        db.close().unwrap();
+        let store = storage::open_sled(&dir.path().join(DATA_DIR)).unwrap();
+        assert_eq!(
+            format::read_version(store.as_ref()).unwrap(),
+            Some(format::FORMAT_VERSION)
+        );
+    }
+}

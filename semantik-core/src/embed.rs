@@ -1,0 +1,83 @@
+//! Embedding: the [`Embedder`] trait, model names and their resolution.
+//!
+//! A collection names its model. [`resolve`] turns the name into an embedder; [`model_dimension`]
+//! tells a model's dimension without loading it when it is known. Collections that bring their own
+//! vectors use [`EXTERNAL_MODEL`] and never embed.
+
+#[cfg(any(test, feature = "testing"))]
+mod hash;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+#[cfg(any(test, feature = "testing"))]
+pub use hash::HashEmbedder;
+
+/// The model name of collections whose callers supply their own vectors.
+pub const EXTERNAL_MODEL: &str = "external";
+
+/// The default model of new collections.
+pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Turns texts into vectors of a fixed dimension.
+///
+/// Implementations are shared between threads; `embed` may be called concurrently.
+pub trait Embedder: Send + Sync + fmt::Debug {
+    /// The model name this embedder implements.
+    fn model_name(&self) -> &str;
+
+    /// The length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+
+    /// Embeds `texts`, returning one vector per text, in input order.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when the model fails.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// The dimension of a model, when semantik knows it without loading the model.
+///
+/// ```
+/// assert_eq!(semantik_core::embed::model_dimension("sentence-transformers/all-MiniLM-L6-v2"), Some(384));
+/// assert_eq!(semantik_core::embed::model_dimension("unknown/model"), None);
+/// ```
+pub fn model_dimension(model: &str) -> Option<usize> {
+    match model {
+        "sentence-transformers/all-MiniLM-L6-v2" | "all-MiniLM-L6-v2" => Some(384),
+        #[cfg(any(test, feature = "testing"))]
+        m if HashEmbedder::parse_name(m).is_some() => HashEmbedder::parse_name(m),
+        _ => None,
+    }
+}
+
+/// Loads the embedder for `model`.
+///
+/// # Errors
+/// [`Error::ModelNotFound`] when no embedder for the model is available in this build or on
+/// this machine; [`Error::InvalidState`] for [`EXTERNAL_MODEL`], which never embeds.
+pub fn resolve(model: &str) -> Result<Arc<dyn Embedder>> {
+    if model == EXTERNAL_MODEL {
+        return Err(Error::InvalidState {
+            message: "this collection stores external vectors: pass vectors, not texts".into(),
+        });
+    }
+    #[cfg(any(test, feature = "testing"))]
+    if let Some(dim) = HashEmbedder::parse_name(model) {
+        return Ok(Arc::new(HashEmbedder::new(dim)));
+    }
+    Err(Error::ModelNotFound {
+        name: model.to_string(),
+        reason: "no embedding backend for this model in this build".into(),
+    })
+}
+
+/// Scales `v` to unit length (leaves a zero vector as it is).
+pub(crate) fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}

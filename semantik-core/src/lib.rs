@@ -1,0 +1,63 @@
+//! # semantik-core
+//!
+//! An embeddable, collection-centric semantic search engine. A [`Database`] is one directory
+//! used by one process; it holds [`Collection`]s of documents, each with its own embedding
+//! model. Every write runs in the background as an [`Operation`] with progress, events,
+//! cancellation and a time limit; searches run on the caller's thread.
+//!
+//! ```
+//! use semantik_core::{CollectionConfig, Database};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let notes = db.create_collection(
+//!     CollectionConfig::new("notes").with_model("semantik-test/hash-256"),
+//! )?;
+//! let op = notes.add_texts(["sled stores the data", "candle runs the model"])?;
+//! op.wait(None)?;
+//! let hits = notes.search("which crate stores data?").limit(1).run()?;
+//! assert_eq!(hits[0].text, "sled stores the data");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Module map: [`error`] (errors and codes), `storage` (sled, keys, format), [`index`] (vector
+//! indexes), [`embed`] (embedders and models), `extract` and `chunk` (documents to passages),
+//! [`search`], `ops` (operations, workers, events), and the facade in `db` and `collection`.
+#![deny(missing_docs)]
+
+mod chunk;
+mod collection;
+mod db;
+mod document;
+pub mod embed;
+pub mod error;
+mod extract;
+pub mod index;
+mod ops;
+pub mod search;
+mod storage;
+
+pub use chunk::ChunkingConfig;
+pub use collection::{
+    Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionStats, CollectionStatus,
+    MAX_NAME_BYTES,
+};
+pub use db::{Config, Database};
+pub use document::{Document, DocumentInput, DocumentStatus, Metadata};
+pub use embed::Embedder;
+pub use error::{Error, ErrorCode, ErrorInfo, Result};
+pub use index::{IndexConfig, Metric};
+pub use ops::{
+    Event, EventKind, Operation, OperationFilter, OperationId, OperationInfo, OperationKind,
+    OperationStatus, Phase, Progress, Subscription,
+};
+pub use search::{Hit, Search};
+
+/// The version of semantik.
+///
+/// ```
+/// assert!(!semantik_core::version().is_empty());
+/// ```
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}

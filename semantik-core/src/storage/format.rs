@@ -1,0 +1,151 @@
+//! The on-disk format version and the migrations between versions.
+//!
+//! The version is stored under `META | "format_version"`. Opening a database with an older
+//! version runs each migration step in order; every step writes its changes *and* the new
+//! version in one atomic batch, so a crash during a migration leaves the database at the old
+//! version and the step runs again on the next open. A newer version is refused.
+
+use std::path::Path;
+
+use super::{Store, WriteBatch, decode_json, get_json, keys};
+use crate::error::{Error, Result};
+
+/// The format this build writes.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+const VERSION_KEY: &str = "format_version";
+
+/// One migration step: reads the store at `from` and returns the batch that brings it to
+/// `from + 1` (without the version key, which the caller adds).
+type Step = fn(&dyn Store) -> Result<WriteBatch>;
+
+/// `STEPS[i]` migrates version `i + 1` to `i + 2`.
+const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2];
+
+/// The stored format version, or `None` for a store that has none.
+pub(crate) fn read_version(store: &dyn Store) -> Result<Option<u32>> {
+    get_json(store, "format version", &keys::meta(VERSION_KEY))
+}
+
+/// Makes `store` a current-format semantik database, migrating an older one.
+///
+/// An empty store is initialised; a store with data but no version is not a semantik database.
+pub(crate) fn prepare(store: &dyn Store, path: &Path) -> Result<()> {
+    let mut version = match read_version(store)? {
+        Some(v) => v,
+        None => {
+            if store.scan_prefix(&[]).next().is_some() {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                });
+            }
+            let mut batch = WriteBatch::new();
+            batch.put_json(keys::meta(VERSION_KEY), &FORMAT_VERSION)?;
+            store.apply(batch)?;
+            store.flush()?;
+            return Ok(());
+        }
+    };
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(Error::UnsupportedFormat {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    while version < FORMAT_VERSION {
+        let mut batch = STEPS[(version - 1) as usize](store)?;
+        version += 1;
+        batch.put_json(keys::meta(VERSION_KEY), &version)?;
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    Ok(())
+}
+
+/// Format 1 kept collection names only inside the collection records; format 2 adds the
+/// `COLLECTION_NAME` index used for unique names and lookups by name.
+fn v1_to_v2(store: &dyn Store) -> Result<WriteBatch> {
+    let mut batch = WriteBatch::new();
+    for entry in store.scan_prefix(&[keys::COLLECTION]) {
+        let (_, value) = entry?;
+        let record: serde_json::Value = decode_json("collection record", &value)?;
+        if record["deleting"].as_bool() == Some(true) {
+            continue;
+        }
+        let (Some(name), Some(id)) = (record["config"]["name"].as_str(), record["id"].as_str())
+        else {
+            return Err(Error::corrupt(
+                "format 1 collection record without name or id",
+            ));
+        };
+        let id: uuid::Uuid = id
+            .parse()
+            .map_err(|e| Error::corrupt(format!("collection id {id:?}: {e}")))?;
+        batch.put(keys::collection_name(name), id.as_bytes().to_vec());
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::storage::mem_store::MemStore;
+
+    /// Writes a format-1 database holding one collection record, as format 1 stored it.
+    pub(crate) fn write_v1(store: &dyn Store, id: uuid::Uuid, name: &str) {
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::meta(VERSION_KEY), &1u32).unwrap();
+        let record = serde_json::json!({
+            "id": id.to_string(),
+            "config": {"name": name, "model": "external", "dimension": 3},
+            "status": "ready",
+            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+        });
+        batch.put_json(keys::collection(id), &record).unwrap();
+        store.apply(batch).unwrap();
+    }
+
+    #[test]
+    fn empty_store_is_initialised() {
+        let store = MemStore::default();
+        prepare(&store, Path::new("x")).unwrap();
+        assert_eq!(read_version(&store).unwrap(), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn foreign_data_is_not_a_database() {
+        let store = MemStore::default();
+        let mut b = WriteBatch::new();
+        b.put(b"hello".to_vec(), b"world".to_vec());
+        store.apply(b).unwrap();
+        let err = prepare(&store, Path::new("x")).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::NotADatabase);
+    }
+
+    #[test]
+    fn newer_format_is_refused_and_untouched() {
+        let store = MemStore::default();
+        let mut b = WriteBatch::new();
+        b.put_json(keys::meta(VERSION_KEY), &(FORMAT_VERSION + 1))
+            .unwrap();
+        store.apply(b).unwrap();
+        let err = prepare(&store, Path::new("x")).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { found, supported }
+            if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION));
+        assert_eq!(read_version(&store).unwrap(), Some(FORMAT_VERSION + 1));
+    }
+
+    #[test]
+    fn v1_gains_the_name_index() {
+        let store = MemStore::default();
+        let id = uuid::Uuid::now_v7();
+        write_v1(&store, id, "docs");
+        prepare(&store, Path::new("x")).unwrap();
+        assert_eq!(read_version(&store).unwrap(), Some(2));
+        assert_eq!(
+            store.get(&keys::collection_name("docs")).unwrap(),
+            Some(id.as_bytes().to_vec())
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Key encoding. Every key starts with a one-byte tag naming its record type; ids are fixed
+//! width (UUIDs as 16 bytes, chunk ids as big-endian `u64`) so that prefix scans return a
+//! collection's records in id order. The layout is documented in `docs/FORMAT.md`.
+
+use uuid::Uuid;
+
+/// Database-wide metadata: `META | name`.
+pub(crate) const META: u8 = 0x00;
+/// Collection record: `COLLECTION | collection id`.
+pub(crate) const COLLECTION: u8 = 0x01;
+/// Name index: `COLLECTION_NAME | name` -> collection id (format 2 and later).
+pub(crate) const COLLECTION_NAME: u8 = 0x02;
+/// Collection statistics and counters: `STATS | collection id`.
+pub(crate) const STATS: u8 = 0x03;
+/// Remembered source: `SOURCE | collection id | path`.
+pub(crate) const SOURCE: u8 = 0x04;
+/// Document record: `DOCUMENT | collection id | document id`.
+pub(crate) const DOCUMENT: u8 = 0x10;
+/// Content-hash index: `DOCUMENT_HASH | collection id | blake3 hash` -> document id.
+pub(crate) const DOCUMENT_HASH: u8 = 0x11;
+/// Source-path index: `DOCUMENT_PATH | collection id | path` -> document id.
+pub(crate) const DOCUMENT_PATH: u8 = 0x12;
+/// Staged input of a document not yet indexed: `STAGED | collection id | document id`.
+pub(crate) const STAGED: u8 = 0x13;
+/// Chunk record: `CHUNK | collection id | chunk id`.
+pub(crate) const CHUNK: u8 = 0x20;
+/// Chunk vector: `VECTOR | collection id | chunk id` -> little-endian f32s.
+pub(crate) const VECTOR: u8 = 0x21;
+/// Operation record: `OPERATION | operation id`.
+pub(crate) const OPERATION: u8 = 0x40;
+
+pub(crate) fn meta(name: &str) -> Vec<u8> {
+    tagged(META, name.as_bytes())
+}
+
+pub(crate) fn collection(id: Uuid) -> Vec<u8> {
+    tagged(COLLECTION, id.as_bytes())
+}
+
+pub(crate) fn collection_name(name: &str) -> Vec<u8> {
+    tagged(COLLECTION_NAME, name.as_bytes())
+}
+
+pub(crate) fn stats(id: Uuid) -> Vec<u8> {
+    tagged(STATS, id.as_bytes())
+}
+
+pub(crate) fn operation(id: Uuid) -> Vec<u8> {
+    tagged(OPERATION, id.as_bytes())
+}
+
+/// `tag | collection id`: the prefix of every per-collection record of that type.
+pub(crate) fn in_collection(tag: u8, collection: Uuid) -> Vec<u8> {
+    tagged(tag, collection.as_bytes())
+}
+
+/// `tag | collection id | suffix`.
+pub(crate) fn in_collection_with(tag: u8, collection: Uuid, suffix: &[u8]) -> Vec<u8> {
+    let mut k = in_collection(tag, collection);
+    k.extend_from_slice(suffix);
+    k
+}
+
+pub(crate) fn chunk(collection: Uuid, chunk_id: u64) -> Vec<u8> {
+    in_collection_with(CHUNK, collection, &chunk_id.to_be_bytes())
+}
+
+pub(crate) fn vector(collection: Uuid, chunk_id: u64) -> Vec<u8> {
+    in_collection_with(VECTOR, collection, &chunk_id.to_be_bytes())
+}
+
+/// Decodes the chunk id at the end of a `CHUNK` or `VECTOR` key.
+pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    (key.len() == 1 + 16 + 8).then(|| u64::from_be_bytes(tail))
+}
+
+/// Every per-collection tag, for deleting a collection's data.
+pub(crate) const PER_COLLECTION: [u8; 9] = [
+    SOURCE,
+    DOCUMENT,
+    DOCUMENT_HASH,
+    DOCUMENT_PATH,
+    STAGED,
+    CHUNK,
+    VECTOR,
+    STATS,
+    COLLECTION,
+];
+
+fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(tag);
+    k.extend_from_slice(rest);
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn chunk_keys_round_trip_and_sort(a in any::<u64>(), b in any::<u64>(), id in any::<u128>()) {
+            let c = Uuid::from_u128(id);
+            let (ka, kb) = (chunk(c, a), chunk(c, b));
+            prop_assert_eq!(chunk_id_of(&ka), Some(a));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert!(ka.starts_with(&in_collection(CHUNK, c)));
+        }
+    }
+
+    #[test]
+    fn tags_are_distinct() {
+        let mut tags = vec![META, COLLECTION_NAME, OPERATION];
+        tags.extend(PER_COLLECTION);
+        let n = tags.len();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), n);
+    }
+}

@@ -1,0 +1,70 @@
+//! The sled implementation of [`Store`].
+
+use std::path::Path;
+
+use super::{Entry, Store, WriteBatch};
+use crate::error::{Error, Result};
+
+/// A sled database used as one ordered keyspace (its default tree).
+#[derive(Debug)]
+pub(crate) struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| map_err("open", e))?;
+        Ok(SledStore { db })
+    }
+}
+
+fn map_err(context: &str, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { at, bt: _ } => Error::corrupt(format!(
+            "sled reports corruption during {context} at {at:?}"
+        )),
+        sled::Error::Unsupported(m) => Error::corrupt(format!("sled: unsupported: {m}")),
+        other => Error::storage(context, other),
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .db
+            .get(key)
+            .map_err(|e| map_err("get", e))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+        Box::new(self.db.scan_prefix(prefix).map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| map_err("scan", e))
+        }))
+    }
+
+    fn apply(&self, batch: WriteBatch) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch.writes {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
+        }
+        self.db.apply_batch(b).map_err(|e| map_err("write", e))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| map_err("flush", e))
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(|e| map_err("size", e))
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of semantik-core through its public API, in one binary.
+
+mod collections;
+mod common;
+mod crash;
+mod lock;
+mod operations;

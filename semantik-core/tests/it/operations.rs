@@ -1,0 +1,261 @@
+//! Operations: events and their order, cancel, time-outs, queueing, retry.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use semantik_core::{
+    CollectionConfig, CollectionStatus, Config, Database, Error, ErrorCode, Event, EventKind,
+    OperationFilter, OperationStatus,
+};
+
+use crate::common::{SlowEmbedder, temp_db, text_collection, write_passages};
+
+fn slow_db(dir: &std::path::Path, delay_ms: u64, config: Config) -> Database {
+    let db = Database::open_with(dir, config).unwrap();
+    db.register_embedder(SlowEmbedder::new(Duration::from_millis(delay_ms)));
+    db
+}
+
+fn slow_collection(db: &Database, name: &str) -> semantik_core::Collection {
+    db.create_collection(CollectionConfig::new(name).with_model("test/slow-64"))
+        .unwrap()
+}
+
+fn label(e: &Event) -> &'static str {
+    match &e.kind {
+        EventKind::OperationQueued { .. } => "queued",
+        EventKind::OperationStarted { .. } => "started",
+        EventKind::Progress { .. } => "progress",
+        EventKind::DocumentFailed { .. } => "document_failed",
+        EventKind::OperationCompleted { .. } => "completed",
+        EventKind::OperationFailed { .. } => "failed",
+        EventKind::OperationCancelled { .. } => "cancelled",
+        EventKind::CollectionStatusChanged { .. } => "status",
+        _ => "other",
+    }
+}
+
+#[test]
+fn events_arrive_in_order_and_end_with_the_outcome() {
+    let (_dir, db) = temp_db();
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 40);
+    std::fs::write(src.path().join("broken.txt"), [0xffu8, 0xfe, 0x00, 0x01]).unwrap();
+    let col = db.create_collection(text_collection("ev")).unwrap();
+    let all = db.events();
+    let of_collection = col.events();
+    let op = col.add_source(src.path()).unwrap();
+    let of_op = op.events();
+    op.wait(None).unwrap();
+
+    let events: Vec<Event> = of_op.collect();
+    let labels: Vec<&str> = events.iter().map(label).collect();
+    assert_eq!(labels.first(), Some(&"queued"), "{labels:?}");
+    assert_eq!(labels[1], "started");
+    assert_eq!(labels.last(), Some(&"completed"));
+    assert_eq!(
+        labels.iter().filter(|l| **l == "document_failed").count(),
+        1
+    );
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let done: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Progress { progress } => Some(progress.documents_done()),
+            _ => None,
+        })
+        .collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    let EventKind::OperationCompleted { progress } = &events.last().unwrap().kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (progress.documents_indexed(), progress.documents_failed()),
+        (40, 1)
+    );
+    assert_eq!(progress.fraction(), Some(1.0));
+
+    // The collection subscription saw the status go processing -> ready around the operation.
+    let col_events: Vec<Event> = std::iter::from_fn(|| of_collection.try_recv()).collect();
+    let statuses: Vec<CollectionStatus> = col_events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CollectionStatusChanged { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [CollectionStatus::Processing, CollectionStatus::Ready]
+    );
+    assert_eq!(
+        std::iter::from_fn(|| all.try_recv()).count(),
+        col_events.len()
+    );
+
+    // A subscriber that joins after the end still gets the recent events, ending with the outcome.
+    let late: Vec<Event> = op.events().collect();
+    assert_eq!(late.last().map(label), Some("completed"));
+}
+
+#[test]
+fn late_subscriber_of_a_running_operation_starts_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = slow_db(dir.path(), 20, Config::new());
+    let col = slow_collection(&db, "late");
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 30);
+    let op = col.add_source(src.path()).unwrap();
+    while op.progress().documents_done() < 5 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sub = op.events();
+    let first: Vec<Event> = std::iter::from_fn(|| sub.try_recv()).collect();
+    assert_eq!(
+        first.first().map(label),
+        Some("queued"),
+        "replay starts with the history"
+    );
+    let EventKind::Progress { progress } = &first.last().unwrap().kind else {
+        panic!("last replayed event is the progress snapshot: {first:?}")
+    };
+    assert!(progress.documents_done() >= 5);
+    op.cancel();
+    assert!(sub.last().is_some_and(|e| label(&e) == "cancelled"));
+}
+
+#[test]
+fn cancel_stops_at_a_document_boundary_and_keeps_the_collection_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = slow_db(dir.path(), 15, Config::new());
+    let col = slow_collection(&db, "c");
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 200);
+    let op = col.add_source(src.path()).unwrap();
+    let mut sub = op.events();
+    // Cancel after the first durable progress with documents in it.
+    for e in sub.by_ref() {
+        if let EventKind::Progress { progress } = &e.kind
+            && progress.documents_done() > 0
+        {
+            break;
+        }
+    }
+    op.cancel();
+    let err = op.wait(Some(Duration::from_secs(30))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    assert_eq!(op.status(), OperationStatus::Cancelled);
+    let done = op.progress().documents_indexed();
+    assert!(done > 0 && done < 200, "{done}");
+    let stats = col.stats().unwrap();
+    assert_eq!(stats.documents, done);
+    assert_eq!(stats.chunks, stats.vectors);
+    let chunks: u64 = col
+        .documents()
+        .unwrap()
+        .iter()
+        .map(|d| u64::from(d.chunk_count))
+        .sum();
+    assert_eq!(chunks, stats.chunks);
+    assert_eq!(col.status().unwrap().0, CollectionStatus::Ready);
+    // Retry picks up where it stopped.
+    let retry = op.retry().unwrap();
+    let info = retry.wait(None).unwrap();
+    assert_eq!(info.retry_of, Some(op.id()));
+    assert_eq!(info.progress.documents_skipped(), done);
+    assert_eq!(col.stats().unwrap().documents, 200);
+    assert_eq!(retry.retry().unwrap_err().code(), ErrorCode::InvalidState);
+}
+
+#[test]
+fn queued_operations_wait_their_turn_per_collection_and_can_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = slow_db(
+        dir.path(),
+        10,
+        Config::new().with_max_concurrent_operations(2),
+    );
+    let a = slow_collection(&db, "a");
+    let b = slow_collection(&db, "b");
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 30);
+    let a1 = a.add_source(src.path()).unwrap();
+    let a2 = a.add_texts(["queued behind a1"]).unwrap();
+    let a3 = a.add_texts(["cancelled while queued"]).unwrap();
+    let b1 = b.add_texts(["runs beside a1"]).unwrap();
+    a3.cancel();
+    assert_eq!(a3.status(), OperationStatus::Cancelled);
+    // b1 runs while a1 still runs: the pool has two workers and b is another collection.
+    b1.wait(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(a1.status(), OperationStatus::Processing);
+    assert_eq!(a2.status(), OperationStatus::Pending);
+    let err = a2.wait(Some(Duration::from_millis(1))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::WaitTimedOut);
+    let a2_info = a2.wait(None).unwrap();
+    let a1_info = a1.info();
+    assert!(
+        a1_info.finished_at.unwrap() <= a2_info.started_at.unwrap(),
+        "one writer per collection"
+    );
+    assert_eq!(a.stats().unwrap().documents, 31);
+    let cancelled = db
+        .operations(OperationFilter::all().with_status(OperationStatus::Cancelled))
+        .unwrap();
+    assert_eq!(
+        cancelled.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [a3.id()]
+    );
+    let of_a = a.operations(OperationFilter::all()).unwrap();
+    assert_eq!(of_a.len(), 3);
+    assert_eq!(db.operations(OperationFilter::all()).unwrap().len(), 4);
+}
+
+#[test]
+fn operation_timeout_fails_the_operation_and_keeps_what_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new().with_operation_timeout(Some(Duration::from_millis(400)));
+    let db = slow_db(dir.path(), 20, config);
+    let col = slow_collection(&db, "t");
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 200);
+    let started = Instant::now();
+    let op = col.add_source(src.path()).unwrap();
+    let err = op.wait(None).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(err.code(), ErrorCode::TimedOut, "{err}");
+    assert!(matches!(err, Error::OperationFailed { .. }));
+    let info = op.info();
+    assert_eq!(info.status, OperationStatus::Failed);
+    let (status, message) = col.status().unwrap();
+    assert_eq!(status, CollectionStatus::Error);
+    assert!(message.unwrap().contains("timed out"));
+    let stats = col.stats().unwrap();
+    assert_eq!(stats.documents, info.progress.documents_indexed());
+    assert!(stats.documents < 200);
+}
+
+#[test]
+fn close_cancels_queued_and_running_operations_and_reopen_keeps_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = slow_db(
+        dir.path(),
+        20,
+        Config::new().with_max_concurrent_operations(1),
+    );
+    let col = slow_collection(&db, "x");
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 100);
+    let running = col.add_source(src.path()).unwrap();
+    let queued = col.add_texts(["later"]).unwrap();
+    while running.status() == OperationStatus::Pending {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    db.close().unwrap();
+    assert_eq!(running.status(), OperationStatus::Cancelled);
+    assert_eq!(queued.status(), OperationStatus::Cancelled);
+    assert_eq!(col.info().unwrap_err().code(), ErrorCode::DatabaseClosed);
+    let db = Database::open(dir.path()).unwrap();
+    let ops = db.operations(OperationFilter::all()).unwrap();
+    let statuses: HashSet<OperationStatus> = ops.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, HashSet::from([OperationStatus::Cancelled]));
+}
