@@ -1,1 +1,28 @@
-fn main() {}
+//! semantik quickstart in Rust: create a collection, add texts, search.
+
+use semantik_core::{CollectionConfig, Database};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "quickstart-db".into());
+    let db = Database::open(&dir)?;
+    let notes = match db.collection("notes") {
+        Ok(c) => c,
+        Err(_) => db.create_collection(
+            CollectionConfig::new("notes").with_model("semantik-test/hash-256"),
+        )?,
+    };
+    let op = notes.add_texts([
+        "sled is an embedded database written in Rust",
+        "candle runs transformer models on the CPU",
+        "rayon spreads work over every core",
+    ])?;
+    let info = op.wait(None)?;
+    println!("indexed {} documents", info.progress.documents_indexed());
+    for hit in notes.search("which library stores data?").limit(2).run()? {
+        println!("{:.3}  {}", hit.score, hit.text);
+    }
+    db.close()?;
+    Ok(())
+}

@@ -110,7 +110,7 @@ impl Config {
 /// db.create_collection(CollectionConfig::new("docs").with_external_vectors(3))?;
 /// assert_eq!(db.collections()?.len(), 1);
 /// db.close()?;
-/// # Ok::<(), semantik_core::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -285,7 +285,7 @@ impl Database {
     /// db.register_embedder(Arc::new(HashEmbedder::new(8)));
     /// let col = db.create_collection(CollectionConfig::new("c").with_model("semantik-test/hash-8"))?;
     /// assert_eq!(col.info()?.dimension(), 8);
-    /// # Ok::<(), semantik_core::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn register_embedder(&self, embedder: Arc<dyn Embedder>) {
         self.engine()

@@ -1,0 +1,69 @@
+# semantik: the project's interface. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := .cache
+DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
+CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
+LIBDIR := target/debug
+
+.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi
+
+help:
+	@echo "make demo   - fetch the Python docs, index them, search them"
+	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
+	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
+	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+
+$(DOCS):
+	scripts/fetch-python-docs.sh $(CACHE)/python-docs
+
+demo: $(DOCS)
+	$(CARGO) run -q -p semantik-core --features testing --example demo -- $(DOCS) $(CACHE)/demo-db
+
+test: test-rust test-c test-py
+
+test-rust:
+	$(CARGO) test --workspace --features semantik-core/testing
+	$(CARGO) run -q -p semantik-core --features testing --example quickstart -- $$(mktemp -d)/db
+
+ffi:
+	$(CARGO) build -p semantik-ffi
+
+test-c: ffi
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+	mkdir -p target/c
+	gcc $(CFLAGS_TEST) -fsanitize=address,undefined -fno-sanitize-recover=all tests/c/smoke.c -L$(LIBDIR) -lsemantik -o target/c/smoke-asan
+	LD_LIBRARY_PATH=$(LIBDIR) ASAN_OPTIONS=detect_leaks=1 target/c/smoke-asan $$(mktemp -d)/db
+	gcc $(CFLAGS_TEST) examples/quickstart.c -L$(LIBDIR) -lsemantik -o target/c/quickstart
+	LD_LIBRARY_PATH=$(LIBDIR) valgrind --error-exitcode=1 --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect --show-possibly-lost=no \
+	  -q target/c/quickstart $$(mktemp -d)/db
+	gcc $(CFLAGS_TEST) examples/quickstart.c $(LIBDIR)/libsemantik.a -lpthread -ldl -lm -o target/c/quickstart-static
+	target/c/quickstart-static $$(mktemp -d)/db >/dev/null
+	@echo "C tests: 3 passed, 0 failed"
+
+$(VENV)/bin/maturin:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest
+
+venv: $(VENV)/bin/maturin
+
+test-py: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop -q -m semantik-py/Cargo.toml
+	$(PY) -m pytest -q semantik-py/tests --doctest-modules semantik-py/python/semantik/__init__.py; \
+	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+header:
+	SEMANTIK_WRITE_HEADER=1 $(CARGO) test -q -p semantik-ffi --test header
+
+soak:
+	$(CARGO) test --release -p semantik-core --test it -- --ignored --nocapture crash::soak
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --features semantik-core/testing -- -D warnings

@@ -1,0 +1,202 @@
+//! `sk_status`, its texts, the thread-local last error and the panic barrier.
+
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use semantik_core::Error;
+
+/// Result of every fallible function: `SK_OK` (0) or one of the core's stable error codes.
+pub type sk_status = u32;
+
+/// Success.
+pub const SK_OK: sk_status = 0;
+/// Invalid argument (NULL pointer, bad UTF-8, bad value).
+pub const SK_INVALID_ARGUMENT: sk_status = 100;
+/// Invalid collection name.
+pub const SK_INVALID_NAME: sk_status = 101;
+/// A vector or model of the wrong dimension.
+pub const SK_DIMENSION_MISMATCH: sk_status = 102;
+/// A path that does not exist.
+pub const SK_PATH_NOT_FOUND: sk_status = 103;
+/// No such collection.
+pub const SK_COLLECTION_NOT_FOUND: sk_status = 200;
+/// A collection of that name exists.
+pub const SK_COLLECTION_EXISTS: sk_status = 201;
+/// No such operation.
+pub const SK_OPERATION_NOT_FOUND: sk_status = 202;
+/// No such document.
+pub const SK_DOCUMENT_NOT_FOUND: sk_status = 203;
+/// The database is open elsewhere.
+pub const SK_DATABASE_LOCKED: sk_status = 210;
+/// The database is closed.
+pub const SK_DATABASE_CLOSED: sk_status = 211;
+/// A configured limit would be exceeded.
+pub const SK_LIMIT_EXCEEDED: sk_status = 220;
+/// The request does not fit the current state.
+pub const SK_INVALID_STATE: sk_status = 230;
+/// A wait ended before the operation did.
+pub const SK_WAIT_TIMED_OUT: sk_status = 231;
+/// Storage failure.
+pub const SK_STORAGE: sk_status = 300;
+/// Corrupt data.
+pub const SK_CORRUPT: sk_status = 301;
+/// A database of a newer format.
+pub const SK_UNSUPPORTED_FORMAT: sk_status = 302;
+/// Not a semantik database.
+pub const SK_NOT_A_DATABASE: sk_status = 303;
+/// Model not found.
+pub const SK_MODEL_NOT_FOUND: sk_status = 400;
+/// Model error.
+pub const SK_MODEL: sk_status = 401;
+/// Operation cancelled.
+pub const SK_CANCELLED: sk_status = 500;
+/// Operation timed out.
+pub const SK_TIMED_OUT: sk_status = 501;
+/// Operation interrupted by a crash.
+pub const SK_INTERRUPTED: sk_status = 502;
+/// A document could not be read.
+pub const SK_DOCUMENT_READ: sk_status = 600;
+/// Unsupported document content.
+pub const SK_UNSUPPORTED_CONTENT: sk_status = 601;
+/// Internal error (including a caught panic).
+pub const SK_INTERNAL: sk_status = 900;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs an exported function's body: catches panics, records the error message and returns
+/// the status.
+pub(crate) fn guard(f: impl FnOnce() -> Result<(), Error>) -> sk_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => SK_OK,
+        Ok(Err(e)) => {
+            set_last_error(&e.to_string());
+            e.code().as_u32()
+        }
+        Err(_) => {
+            set_last_error("internal error: a panic was caught at the C boundary");
+            SK_INTERNAL
+        }
+    }
+}
+
+/// A static description of a status code ("ok" for `SK_OK`, "unknown status" for others).
+#[unsafe(no_mangle)]
+pub extern "C" fn sk_status_str(status: sk_status) -> *const c_char {
+    let s: &'static [u8] = match status {
+        SK_OK => b"ok\0",
+        SK_INVALID_ARGUMENT => b"invalid argument\0",
+        SK_INVALID_NAME => b"invalid name\0",
+        SK_DIMENSION_MISMATCH => b"dimension mismatch\0",
+        SK_PATH_NOT_FOUND => b"path not found\0",
+        SK_COLLECTION_NOT_FOUND => b"collection not found\0",
+        SK_COLLECTION_EXISTS => b"collection already exists\0",
+        SK_OPERATION_NOT_FOUND => b"operation not found\0",
+        SK_DOCUMENT_NOT_FOUND => b"document not found\0",
+        SK_DATABASE_LOCKED => b"database locked\0",
+        SK_DATABASE_CLOSED => b"database closed\0",
+        SK_LIMIT_EXCEEDED => b"limit exceeded\0",
+        SK_INVALID_STATE => b"invalid state\0",
+        SK_WAIT_TIMED_OUT => b"wait timed out\0",
+        SK_STORAGE => b"storage error\0",
+        SK_CORRUPT => b"corrupt data\0",
+        SK_UNSUPPORTED_FORMAT => b"unsupported database format\0",
+        SK_NOT_A_DATABASE => b"not a semantik database\0",
+        SK_MODEL_NOT_FOUND => b"model not found\0",
+        SK_MODEL => b"model error\0",
+        SK_CANCELLED => b"operation cancelled\0",
+        SK_TIMED_OUT => b"operation timed out\0",
+        SK_INTERRUPTED => b"operation interrupted\0",
+        SK_DOCUMENT_READ => b"cannot read document\0",
+        SK_UNSUPPORTED_CONTENT => b"unsupported content\0",
+        SK_INTERNAL => b"internal error\0",
+        _ => b"unknown status\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The message of the last failure on this thread ("" if none). The pointer stays valid until
+/// the next failing call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn sk_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+#[cfg(test)]
+/// Every core code with its C constant, for the test that pins them together.
+pub(crate) const ALL: &[(semantik_core::ErrorCode, sk_status)] = &[
+    (
+        semantik_core::ErrorCode::InvalidArgument,
+        SK_INVALID_ARGUMENT,
+    ),
+    (semantik_core::ErrorCode::InvalidName, SK_INVALID_NAME),
+    (
+        semantik_core::ErrorCode::DimensionMismatch,
+        SK_DIMENSION_MISMATCH,
+    ),
+    (semantik_core::ErrorCode::PathNotFound, SK_PATH_NOT_FOUND),
+    (
+        semantik_core::ErrorCode::CollectionNotFound,
+        SK_COLLECTION_NOT_FOUND,
+    ),
+    (
+        semantik_core::ErrorCode::CollectionExists,
+        SK_COLLECTION_EXISTS,
+    ),
+    (
+        semantik_core::ErrorCode::OperationNotFound,
+        SK_OPERATION_NOT_FOUND,
+    ),
+    (
+        semantik_core::ErrorCode::DocumentNotFound,
+        SK_DOCUMENT_NOT_FOUND,
+    ),
+    (semantik_core::ErrorCode::DatabaseLocked, SK_DATABASE_LOCKED),
+    (semantik_core::ErrorCode::DatabaseClosed, SK_DATABASE_CLOSED),
+    (semantik_core::ErrorCode::LimitExceeded, SK_LIMIT_EXCEEDED),
+    (semantik_core::ErrorCode::InvalidState, SK_INVALID_STATE),
+    (semantik_core::ErrorCode::WaitTimedOut, SK_WAIT_TIMED_OUT),
+    (semantik_core::ErrorCode::Storage, SK_STORAGE),
+    (semantik_core::ErrorCode::Corrupt, SK_CORRUPT),
+    (
+        semantik_core::ErrorCode::UnsupportedFormat,
+        SK_UNSUPPORTED_FORMAT,
+    ),
+    (semantik_core::ErrorCode::NotADatabase, SK_NOT_A_DATABASE),
+    (semantik_core::ErrorCode::ModelNotFound, SK_MODEL_NOT_FOUND),
+    (semantik_core::ErrorCode::Model, SK_MODEL),
+    (semantik_core::ErrorCode::Cancelled, SK_CANCELLED),
+    (semantik_core::ErrorCode::TimedOut, SK_TIMED_OUT),
+    (semantik_core::ErrorCode::Interrupted, SK_INTERRUPTED),
+    (semantik_core::ErrorCode::DocumentRead, SK_DOCUMENT_READ),
+    (
+        semantik_core::ErrorCode::UnsupportedContent,
+        SK_UNSUPPORTED_CONTENT,
+    ),
+    (semantik_core::ErrorCode::Internal, SK_INTERNAL),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn c_constants_equal_core_codes_and_have_texts() {
+        for (code, status) in ALL {
+            assert_eq!(code.as_u32(), *status, "{code:?}");
+            // SAFETY: sk_status_str returns a static C string.
+            let text = unsafe { CStr::from_ptr(sk_status_str(*status)) }
+                .to_str()
+                .unwrap();
+            assert_eq!(text, code.description());
+        }
+    }
+}
