@@ -258,6 +258,20 @@ pub(crate) struct CollectionRecord {
     pub(crate) deleting: bool,
 }
 
+impl CollectionRecord {
+    pub(crate) fn into_info(self, stats: CollectionStats) -> CollectionInfo {
+        CollectionInfo {
+            id: self.id,
+            config: self.config,
+            status: self.status,
+            status_message: self.status_message,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            stats,
+        }
+    }
+}
+
 /// A handle to one collection. Cheap to clone; stays valid while its database is open.
 #[derive(Debug, Clone)]
 pub struct Collection {

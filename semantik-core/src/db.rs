@@ -516,16 +516,8 @@ impl Engine {
     }
 
     pub(crate) fn collection_info(&self, id: CollectionId) -> Result<CollectionInfo> {
-        let r = self.record(id)?;
-        Ok(CollectionInfo {
-            id: r.id,
-            config: r.config,
-            status: r.status,
-            status_message: r.status_message,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            stats: self.stats(id)?,
-        })
+        let stats = self.stats(id)?;
+        Ok(self.record(id)?.into_info(stats))
     }
 
     pub(crate) fn resolve_name(&self, name: &str) -> Result<CollectionId> {
@@ -616,15 +608,7 @@ impl Engine {
                 continue;
             }
             let stats = self.stats(r.id)?;
-            out.push(CollectionInfo {
-                id: r.id,
-                config: r.config,
-                status: r.status,
-                status_message: r.status_message,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                stats,
-            });
+            out.push(r.into_info(stats));
         }
         Ok(out)
     }
