@@ -10,10 +10,12 @@ DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
 LIBDIR := target/debug
 
-.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi
+.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi model bench-embed
 
 help:
-	@echo "make demo   - fetch the Python docs, index them, search them"
+	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
+	@echo "make model  - fetch and verify the default model into the cache"
+	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
@@ -22,10 +24,16 @@ help:
 $(DOCS):
 	scripts/fetch-python-docs.sh $(CACHE)/python-docs
 
-demo: $(DOCS)
-	$(CARGO) run -q -p semantik-core --features testing --example demo -- $(DOCS) $(CACHE)/demo-db
+model:
+	scripts/fetch-model.sh
 
-test: test-rust test-c test-py
+demo: $(DOCS) model
+	$(CARGO) run -q --release -p semantik-core --example demo -- $(CACHE)/demo-db $(DOCS)/faq $(DOCS)/tutorial
+
+bench-embed:
+	scripts/bench-embed.sh
+
+test: model test-rust test-c test-py
 
 test-rust:
 	$(CARGO) test --workspace --features semantik-core/testing

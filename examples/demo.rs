@@ -1,6 +1,7 @@
 //! `make demo`: index a real folder of text and search it.
 //!
-//! Usage: `demo DOCS_DIR DB_DIR [QUERY...]`. The database directory is recreated.
+//! Usage: `demo DB_DIR SOURCE...`. The database directory is recreated; every source folder is
+//! added to one collection embedded with the default model (sentence-transformers/all-MiniLM-L6-v2).
 
 use std::time::Instant;
 
@@ -37,30 +38,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_model(model)
             .with_description("Python 3.11 documentation sources"),
     )?;
-    println!(
-        "indexing {docs} into collection `python-docs` ({})",
-        col.id()
-    );
     let started = Instant::now();
-    let op = col.add_source(&docs)?;
-    for event in op.events() {
-        match &event.kind {
-            EventKind::Progress { progress } => println!(
-                "  progress: {}/{} documents, {} chunks, {:.0} docs/s",
-                progress.documents_done(),
-                progress.documents_total().unwrap_or(0),
-                progress.chunks_done(),
-                progress.rate()
-            ),
-            EventKind::DocumentFailed { source, error, .. } => {
-                println!("  failed: {} ({error})", source.as_deref().unwrap_or("?"))
+    for docs in &sources {
+        println!(
+            "indexing {docs} into collection `python-docs` ({})",
+            col.id()
+        );
+        let op = col.add_source(docs)?;
+        for event in op.events() {
+            match &event.kind {
+                EventKind::Progress { progress } => println!(
+                    "  progress: {}/{} documents, {} chunks, {:.0} docs/s",
+                    progress.documents_done(),
+                    progress.documents_total().unwrap_or(0),
+                    progress.chunks_done(),
+                    progress.rate()
+                ),
+                EventKind::DocumentFailed { source, error, .. } => {
+                    println!("  failed: {} ({error})", source.as_deref().unwrap_or("?"))
+                }
+                EventKind::OperationCompleted { .. } => println!("  completed"),
+                EventKind::OperationFailed { error, .. } => println!("  operation failed: {error}"),
+                _ => {}
             }
-            EventKind::OperationCompleted { .. } => println!("  completed"),
-            EventKind::OperationFailed { error, .. } => println!("  operation failed: {error}"),
-            _ => {}
         }
+        op.wait(None)?;
     }
-    op.wait(None)?;
     let stats = col.stats()?;
     println!(
         "indexed {} documents into {} chunks in {:.1} s ({} bytes of text)",
@@ -69,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         stats.source_bytes
     );
-    for q in &queries {
+    for q in queries {
         let t = Instant::now();
         let hits = col.search(q).limit(3).run()?;
         println!(

@@ -4,16 +4,24 @@
 //! tells a model's dimension without loading it when it is known. Collections that bring their own
 //! vectors use [`EXTERNAL_MODEL`] and never embed.
 
+mod bert;
+mod candle;
 #[cfg(any(test, feature = "testing"))]
 mod hash;
+mod kernels;
+mod locate;
+mod sentence;
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+pub use candle::CandleEmbedder;
 #[cfg(any(test, feature = "testing"))]
 pub use hash::HashEmbedder;
+pub use locate::{cache_dir, model_dir};
+pub use sentence::{Pooling, SentenceEmbedder};
 
 /// The model name of collections whose callers supply their own vectors.
 pub const EXTERNAL_MODEL: &str = "external";
@@ -38,7 +46,8 @@ pub trait Embedder: Send + Sync + fmt::Debug {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
 }
 
-/// The dimension of a model, when semantik knows it without loading the model.
+/// The dimension of a model, when semantik knows it without loading the weights: for known
+/// names, and for models whose folder is found (read from its `config.json`).
 ///
 /// ```
 /// assert_eq!(semantik_core::embed::model_dimension("sentence-transformers/all-MiniLM-L6-v2"), Some(384));
@@ -49,7 +58,12 @@ pub fn model_dimension(model: &str) -> Option<usize> {
         "sentence-transformers/all-MiniLM-L6-v2" | "all-MiniLM-L6-v2" => Some(384),
         #[cfg(any(test, feature = "testing"))]
         m if HashEmbedder::parse_name(m).is_some() => HashEmbedder::parse_name(m),
-        _ => None,
+        _ => {
+            let dir = model_dir(model).ok()?;
+            let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["hidden_size"].as_u64().map(|d| d as usize)
+        }
     }
 }
 
@@ -68,10 +82,7 @@ pub fn resolve(model: &str) -> Result<Arc<dyn Embedder>> {
     if let Some(dim) = HashEmbedder::parse_name(model) {
         return Ok(Arc::new(HashEmbedder::new(dim)));
     }
-    Err(Error::ModelNotFound {
-        name: model.to_string(),
-        reason: "no embedding backend for this model in this build".into(),
-    })
+    Ok(Arc::new(SentenceEmbedder::load(model)?))
 }
 
 /// Scales `v` to unit length (leaves a zero vector as it is).

@@ -3,5 +3,6 @@
 mod collections;
 mod common;
 mod crash;
+mod embedding;
 mod lock;
 mod operations;

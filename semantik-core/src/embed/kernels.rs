@@ -1,0 +1,159 @@
+//! Element-wise kernels of the forward pass: layer norm, GELU (erf form), softmax.
+//!
+//! Written as plain loops that the compiler vectorises, compiled twice: generically and with
+//! AVX2+FMA enabled, chosen at run time. `exp` and `erf` are branch-free polynomial
+//! approximations (relative error about 1e-7) so that they vectorise too.
+
+/// `exp(x)` for f32, branch-free (Cephes-style range reduction and polynomial).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    // x - n*ln2, with ln2 split in two for accuracy.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    let bits = ((n as i32 + 127) as u32) << 23;
+    y * f32::from_bits(bits)
+}
+
+/// `erf(x)` (Abramowitz and Stegun 7.1.26, absolute error below 1.5e-7).
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+#[inline(always)]
+fn gelu_body(xs: &mut [f32]) {
+    for x in xs.iter_mut() {
+        *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+    }
+}
+
+#[inline(always)]
+fn softmax_body(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in row.iter_mut() {
+        *x = exp(*x - max);
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+#[inline(always)]
+fn layer_norm_body(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        *x = (*x - mean) * inv * g + b;
+    }
+}
+
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $name:ident, $avx:ident, ($($arg:ident : $ty:ty),*), $body:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the function was compiled for.
+                unsafe { $avx($($arg),*) };
+                return;
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatch!(
+    /// GELU (erf form) in place.
+    gelu, gelu_avx2, (xs: &mut [f32]), gelu_body
+);
+dispatch!(
+    /// Softmax of one row in place.
+    softmax, softmax_avx2, (row: &mut [f32]), softmax_body
+);
+dispatch!(
+    /// Layer norm of one row in place.
+    layer_norm, layer_norm_avx2, (row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32), layer_norm_body
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_and_erf_are_accurate() {
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.02;
+            let (e, r) = (exp(x), (x as f64).exp());
+            assert!(
+                ((e as f64 - r) / r).abs() < 3e-7,
+                "exp({x}) = {e}, want {r}"
+            );
+        }
+        for i in -600..=600 {
+            let x = i as f64 * 0.01;
+            let want = libm_erf(x);
+            assert!((erf(x as f32) as f64 - want).abs() < 3e-7, "erf({x})");
+        }
+    }
+
+    /// erf by its Taylor series (converges for |x| <= 6 in f64 with enough terms).
+    fn libm_erf(x: f64) -> f64 {
+        if x.abs() > 4.0 {
+            return x.signum();
+        }
+        let mut sum = 0.0;
+        let mut term = x;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 || n < 5.0 {
+            sum += term / (2.0 * n + 1.0);
+            n += 1.0;
+            term *= -x * x / n;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn softmax_and_layer_norm() {
+        let mut row = vec![1.0, 2.0, 3.0, -1000.0];
+        softmax(&mut row);
+        let want = [0.090_030_57, 0.244_728_48, 0.665_240_94, 0.0];
+        for (a, b) in row.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let mut row = vec![1.0, 2.0, 3.0, 4.0];
+        layer_norm(&mut row, &[1.0; 4], &[0.5; 4], 1e-12);
+        let mean: f32 = row.iter().sum::<f32>() / 4.0;
+        assert!((mean - 0.5).abs() < 1e-6);
+        let mut xs = vec![-3.0, -1.0, 0.0, 1.0, 3.0];
+        gelu(&mut xs);
+        let want = [-0.004_049_7, -0.158_655_25, 0.0, 0.841_344_75, 2.995_950_3];
+        for (a, b) in xs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}
