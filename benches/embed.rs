@@ -55,7 +55,7 @@ fn main() {
             })
         }
         "query" => {
-            let query = "how do I read a large file line by line efficiently";
+            let query = "how do I read a large file line by line";
             assert_eq!(query.split_whitespace().count(), 10);
             for _ in 0..20 {
                 native.embed(&[query]).unwrap();

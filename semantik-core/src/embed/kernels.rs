@@ -1,7 +1,7 @@
 //! Element-wise kernels of the forward pass: layer norm, GELU (erf form), softmax.
 //!
-//! Written as plain loops that the compiler vectorises, compiled twice: generically and with
-//! AVX2+FMA enabled, chosen at run time. `exp` and `erf` are branch-free polynomial
+//! Written as plain loops that the compiler vectorises, compiled three times: generically, with
+//! AVX2+FMA and with AVX-512 enabled, chosen at run time. `exp` and `erf` are branch-free polynomial
 //! approximations (relative error about 1e-7) so that they vectorise too.
 
 /// `exp(x)` for f32, branch-free (Cephes-style range reduction and polynomial).
@@ -66,38 +66,72 @@ fn layer_norm_body(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
+/// The widest vector instruction set of this CPU that the kernels are compiled for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Generic,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+fn level() -> Level {
+    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") && has!("fma") {
+                return Level::Avx512;
+            }
+            if has!("avx2") && has!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Generic
+    })
+}
+
 macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $avx:ident, ($($arg:ident : $ty:ty),*), $body:ident) => {
+    ($(#[$doc:meta])* $name:ident, $avx:ident, $avx512:ident, ($($arg:ident : $ty:ty),*), $body:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         fn $avx($($arg: $ty),*) {
             $body($($arg),*)
         }
 
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
+        fn $avx512($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
         $(#[$doc])*
         pub(crate) fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the features the function was compiled for.
-                unsafe { $avx($($arg),*) };
-                return;
+            match level() {
+                // SAFETY: the CPU supports the features each variant was compiled for.
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx512 => unsafe { $avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx2 => unsafe { $avx($($arg),*) },
+                Level::Generic => $body($($arg),*),
             }
-            $body($($arg),*)
         }
     };
 }
 
 dispatch!(
     /// GELU (erf form) in place.
-    gelu, gelu_avx2, (xs: &mut [f32]), gelu_body
+    gelu, gelu_avx2, gelu_avx512, (xs: &mut [f32]), gelu_body
 );
 dispatch!(
     /// Softmax of one row in place.
-    softmax, softmax_avx2, (row: &mut [f32]), softmax_body
+    softmax, softmax_avx2, softmax_avx512, (row: &mut [f32]), softmax_body
 );
 dispatch!(
     /// Layer norm of one row in place.
-    layer_norm, layer_norm_avx2, (row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32), layer_norm_body
+    layer_norm, layer_norm_avx2, layer_norm_avx512, (row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32), layer_norm_body
 );
 
 #[cfg(test)]

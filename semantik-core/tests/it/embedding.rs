@@ -392,3 +392,18 @@ fn tiny_fixture_model_matches_stock_candle_and_lives_beside_the_real_one() {
     assert_eq!(hit.text, "read the file");
     assert!((hit.score - 1.0).abs() < 1e-5);
 }
+
+#[test]
+fn integer_weights_are_refused_with_a_typed_error() {
+    use candle_core::{Device, Tensor};
+    let fixture = tempfile::tempdir().unwrap();
+    write_tiny_bert(fixture.path(), 1);
+    let path = fixture.path().join("model.safetensors");
+    let mut tensors: std::collections::HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let bad = Tensor::zeros((2, 64), candle_core::DType::I64, &Device::Cpu).unwrap();
+    tensors.insert("bert.embeddings.token_type_embeddings.weight".into(), bad);
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = SentenceEmbedder::load(fixture.path().to_str().unwrap()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Model);
+    assert!(err.to_string().contains("dtype"), "{err}");
+}
