@@ -399,7 +399,8 @@ fn integer_weights_are_refused_with_a_typed_error() {
     let fixture = tempfile::tempdir().unwrap();
     write_tiny_bert(fixture.path(), 1);
     let path = fixture.path().join("model.safetensors");
-    let mut tensors: std::collections::HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let mut tensors: std::collections::HashMap<String, Tensor> =
+        candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
     let bad = Tensor::zeros((2, 64), candle_core::DType::I64, &Device::Cpu).unwrap();
     tensors.insert("bert.embeddings.token_type_embeddings.weight".into(), bad);
     candle_core::safetensors::save(&tensors, &path).unwrap();
