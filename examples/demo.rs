@@ -1,7 +1,7 @@
-//! `make demo`: index a real folder of text and search it.
+//! `make demo`: index real folders of text with the default model and search them.
 //!
 //! Usage: `demo DB_DIR SOURCE...`. The database directory is recreated; every source folder is
-//! added to one collection embedded with the default model (sentence-transformers/all-MiniLM-L6-v2).
+//! added to one collection embedded with sentence-transformers/all-MiniLM-L6-v2.
 
 use std::time::Instant;
 
@@ -9,26 +9,13 @@ use semantik_core::{CollectionConfig, Database, EventKind};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let docs = args
-        .next()
-        .ok_or("usage: demo DOCS_DIR DB_DIR [QUERY...]")?;
-    let db_dir = args
-        .next()
-        .ok_or("usage: demo DOCS_DIR DB_DIR [QUERY...]")?;
-    let mut queries: Vec<String> = args.collect();
-    if queries.is_empty() {
-        queries = vec![
-            "how do I sort a list of dictionaries by a key".into(),
-            "reading and writing files with a context manager".into(),
-            "what is the global interpreter lock".into(),
-        ];
+    let db_dir = args.next().ok_or("usage: demo DB_DIR SOURCE...")?;
+    let sources: Vec<String> = args.collect();
+    if sources.is_empty() {
+        return Err("usage: demo DB_DIR SOURCE...".into());
     }
-    let model = "semantik-test/hash-384";
-    println!("semantik {} demo", semantik_core::version());
-    println!(
-        "NOTE: embedding with the deterministic test embedder `{model}` (word hashing, not a \
-         language model) until the candle MiniLM embedder lands; results are keyword-like."
-    );
+    let model = semantik_core::embed::DEFAULT_MODEL;
+    println!("semantik {} demo, model {model}", semantik_core::version());
     if std::path::Path::new(&db_dir).exists() {
         std::fs::remove_dir_all(&db_dir)?;
     }
@@ -48,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for event in op.events() {
             match &event.kind {
                 EventKind::Progress { progress } => println!(
-                    "  progress: {}/{} documents, {} chunks, {:.0} docs/s",
+                    "  progress: {}/{} documents, {} chunks, {:.1} docs/s",
                     progress.documents_done(),
                     progress.documents_total().unwrap_or(0),
                     progress.chunks_done(),
@@ -72,6 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         stats.source_bytes
     );
+    let queries = [
+        "how do I sort a list of dictionaries by a key",
+        "reading and writing files with a context manager",
+        "why are default arguments shared between calls",
+        "what is the global interpreter lock",
+    ];
     for q in queries {
         let t = Instant::now();
         let hits = col.search(q).limit(3).run()?;
@@ -85,14 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            let snippet: String = h
-                .text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(160)
-                .collect();
+            let words: Vec<&str> = h.text.split_whitespace().collect();
+            let snippet: String = words.join(" ").chars().take(160).collect();
             println!("  {}. [{:.3}] {source}\n     {snippet}", i + 1, h.score);
         }
     }

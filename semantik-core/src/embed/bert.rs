@@ -317,7 +317,11 @@ impl BertModel {
                 "only absolute position embeddings are supported".into(),
             ));
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(model_err(
                 "hidden_size must be a multiple of num_attention_heads".into(),
             ));
