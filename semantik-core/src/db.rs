@@ -54,6 +54,8 @@ pub struct Config {
     pub max_collection_bytes: Option<u64>,
     /// Name of the collection [`Database::default_collection`] returns (default `"default"`).
     pub default_collection_name: String,
+    /// Where embedding models run (default the CPU).
+    pub device: embed::Device,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             max_collections: 1000,
             max_collection_bytes: None,
             default_collection_name: "default".into(),
+            device: embed::Device::Cpu,
         }
     }
 }
@@ -91,6 +94,11 @@ impl Config {
     /// Sets the most bytes of source content per collection.
     pub fn with_max_collection_bytes(mut self, bytes: Option<u64>) -> Self {
         self.max_collection_bytes = bytes;
+        self
+    }
+    /// Sets where embedding models run.
+    pub fn with_device(mut self, device: embed::Device) -> Self {
+        self.device = device;
         self
     }
     /// Sets the default collection's name.
@@ -1094,7 +1102,7 @@ impl Engine {
         if let Some(e) = self.embedders.lock().expect("embedders lock").get(model) {
             return Ok(e.clone());
         }
-        let e = embed::resolve(model)?;
+        let e = embed::resolve_on(model, self.config.device)?;
         Ok(self
             .embedders
             .lock()

@@ -29,6 +29,82 @@ pub const EXTERNAL_MODEL: &str = "external";
 /// The default model of new collections.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
+/// Where models run.
+///
+/// The CPU uses semantik's own forward pass. GPUs run candle's `BertModel` and need the cargo
+/// feature of their backend (`cuda` or `metal`); asking for one that is not compiled in is an
+/// [`Error::InvalidArgument`].
+///
+/// ```
+/// use semantik_core::embed::Device;
+/// assert!(Device::Cpu.open().is_ok());
+/// # #[cfg(not(feature = "cuda"))]
+/// assert_eq!(Device::Cuda(0).open().unwrap_err().code(), semantik_core::ErrorCode::InvalidArgument);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Device {
+    /// The CPU (default).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU by ordinal (feature `cuda`).
+    Cuda(usize),
+    /// An Apple GPU by ordinal (feature `metal`).
+    Metal(usize),
+}
+
+impl Device {
+    /// Opens the candle device.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the backend is not compiled in; [`Error::Model`] when the
+    /// device cannot be opened.
+    pub fn open(self) -> Result<candle_core::Device> {
+        #[cfg(any(feature = "cuda", feature = "metal"))]
+        let open_err = |e: candle_core::Error| Error::Model {
+            name: format!("{self:?}"),
+            message: format!("cannot open device: {e}"),
+        };
+        #[cfg(not(all(feature = "cuda", feature = "metal")))]
+        let not_built = |feature: &str| {
+            Err(Error::invalid(format!(
+                "device {self:?} requested, but semantik was built without the `{feature}` feature"
+            )))
+        };
+        match self {
+            Device::Cpu => Ok(candle_core::Device::Cpu),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => candle_core::Device::new_cuda(i).map_err(open_err),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => not_built("cuda"),
+            #[cfg(feature = "metal")]
+            Device::Metal(i) => candle_core::Device::new_metal(i).map_err(open_err),
+            #[cfg(not(feature = "metal"))]
+            Device::Metal(_) => not_built("metal"),
+        }
+    }
+}
+
+/// Loads the embedder for `model` on `device`.
+///
+/// # Errors
+/// As [`resolve`] and [`Device::open`].
+pub fn resolve_on(model: &str, device: Device) -> Result<Arc<dyn Embedder>> {
+    match device {
+        Device::Cpu => resolve(model),
+        gpu => {
+            if model == EXTERNAL_MODEL {
+                return resolve(model);
+            }
+            #[cfg(any(test, feature = "testing"))]
+            if HashEmbedder::parse_name(model).is_some() {
+                return resolve(model);
+            }
+            Ok(Arc::new(CandleEmbedder::load_on(model, 32, gpu)?))
+        }
+    }
+}
+
 /// Turns texts into vectors of a fixed dimension.
 ///
 /// Implementations are shared between threads; `embed` may be called concurrently.

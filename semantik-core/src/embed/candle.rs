@@ -36,6 +36,16 @@ impl CandleEmbedder {
     /// # Errors
     /// As [`SentenceEmbedder::load`].
     pub fn load(name: &str, batch_size: usize) -> Result<Self> {
+        Self::load_on(name, batch_size, super::Device::Cpu)
+    }
+
+    /// Loads model `name` on `device`.
+    ///
+    /// # Errors
+    /// As [`SentenceEmbedder::load`]; [`Error::InvalidArgument`] for a device this build was
+    /// compiled without; [`Error::Model`] when the device cannot be opened.
+    pub fn load_on(name: &str, batch_size: usize, device: super::Device) -> Result<Self> {
+        let device = device.open()?;
         let inner = SentenceEmbedder::load(name)?;
         let dir = inner.dir().to_path_buf();
         let err = |e: candle_core::Error| Error::Model {
@@ -52,7 +62,6 @@ impl CandleEmbedder {
             name: name.to_string(),
             message: format!("config.json: {e}"),
         })?;
-        let device = Device::Cpu;
         // SAFETY: read-only mapping of the model file (see bert.rs).
         let vb = unsafe {
             VarBuilder::from_mmaped_safetensors(

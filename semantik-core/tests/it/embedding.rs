@@ -408,3 +408,19 @@ fn integer_weights_are_refused_with_a_typed_error() {
     assert_eq!(err.code(), ErrorCode::Model);
     assert!(err.to_string().contains("dtype"), "{err}");
 }
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_device_that_is_not_compiled_in_is_a_clear_error() {
+    use semantik_core::{Config, Database, embed::Device};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(dir.path(), Config::new().with_device(Device::Cuda(0))).unwrap();
+    let col = db.create_collection(CollectionConfig::new("gpu")).unwrap();
+    let err = col.add_texts(["text"]).unwrap().wait(None).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(err.to_string().contains("`cuda` feature"), "{err}");
+    assert_eq!(
+        col.search("q").run().unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+}
