@@ -259,3 +259,48 @@ fn close_cancels_queued_and_running_operations_and_reopen_keeps_their_records() 
     let statuses: HashSet<OperationStatus> = ops.iter().map(|o| o.status).collect();
     assert_eq!(statuses, HashSet::from([OperationStatus::Cancelled]));
 }
+
+#[test]
+fn searches_run_from_many_threads_while_an_operation_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = slow_db(dir.path(), 2, Config::new());
+    let col = slow_collection(&db, "busy");
+    col.add_texts(["seed document about files"])
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write_passages(src.path(), 120);
+    let op = col.add_source(src.path()).unwrap();
+    let searchers: Vec<_> = (0..4)
+        .map(|t| {
+            let col = col.clone();
+            let op = op.clone();
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                let mut last_chunks = 0;
+                while !op.status().is_terminal() || runs < 5 {
+                    let hits = col.search("passage about files").limit(5).run().unwrap();
+                    assert!(
+                        !hits.is_empty(),
+                        "thread {t}: the seed document is always there"
+                    );
+                    // Every hit belongs to an indexed document with that chunk.
+                    for h in &hits {
+                        let doc = col.document(&h.document_id).unwrap();
+                        assert!(h.chunk_index < doc.chunk_count);
+                    }
+                    let chunks = col.stats().unwrap().chunks;
+                    assert!(chunks >= last_chunks, "counts never go back");
+                    last_chunks = chunks;
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    op.wait(None).unwrap();
+    let runs: usize = searchers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(runs >= 20);
+    assert_eq!(col.stats().unwrap().documents, 121);
+}
