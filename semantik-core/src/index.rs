@@ -28,16 +28,30 @@ impl Metric {
     /// Score of `a` against `b` under this metric (higher is more similar).
     pub(crate) fn score(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
-            Metric::Cosine | Metric::Dot => a.iter().zip(b).map(|(x, y)| x * y).sum(),
-            Metric::L2 => -a
-                .iter()
-                .zip(b)
-                .map(|(x, y)| (x - y) * (x - y))
-                .sum::<f32>()
-                .sqrt(),
+            Metric::Cosine | Metric::Dot => dot(a, b),
+            Metric::L2 => -squared_l2(a, b).sqrt(),
         }
     }
 }
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+    crate::simd::sum_pairs(a, b, |x, y| x * y)
+}
+
+#[inline(always)]
+fn squared_l2_body(a: &[f32], b: &[f32]) -> f32 {
+    crate::simd::sum_pairs(a, b, |x, y| (x - y) * (x - y))
+}
+
+crate::simd::dispatch!(
+    /// Inner product, vectorised for the CPU.
+    dot, dot_avx2, dot_avx512, (a: &[f32], b: &[f32]) -> f32, dot_body
+);
+crate::simd::dispatch!(
+    /// Squared Euclidean distance, vectorised for the CPU.
+    squared_l2, squared_l2_avx2, squared_l2_avx512, (a: &[f32], b: &[f32]) -> f32, squared_l2_body
+);
 
 /// Vector index settings of a collection.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

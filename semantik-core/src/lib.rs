@@ -35,6 +35,7 @@ mod extract;
 pub mod index;
 mod ops;
 pub mod search;
+mod simd;
 mod storage;
 
 pub use chunk::ChunkingConfig;

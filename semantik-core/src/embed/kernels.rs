@@ -1,8 +1,11 @@
 //! Element-wise kernels of the forward pass: layer norm, GELU (erf form), softmax.
 //!
 //! Written as plain loops that the compiler vectorises, compiled three times: generically, with
-//! AVX2+FMA and with AVX-512 enabled, chosen at run time. `exp` and `erf` are branch-free polynomial
-//! approximations (relative error about 1e-7) so that they vectorise too.
+//! AVX2+FMA and with AVX-512 enabled, chosen at run time (see `crate::simd`). `exp` and `erf`
+//! are branch-free polynomial approximations (relative error about 1e-7) so that they vectorise
+//! too.
+
+use crate::simd::{max_of, sum_by};
 
 /// `exp(x)` for f32, branch-free (Cephes-style range reduction and polynomial).
 #[inline(always)]
@@ -45,40 +48,6 @@ fn gelu_body(xs: &mut [f32]) {
     }
 }
 
-/// Lanes of the reductions: independent accumulators let the compiler vectorise a sum or a max
-/// without reordering floating-point operations itself.
-const LANES: usize = 16;
-
-/// Sum of `f(x)` over `xs`, in `LANES` partial sums.
-#[inline(always)]
-fn sum_by(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a += f(*x);
-        }
-    }
-    acc.iter().sum::<f32>() + tail.iter().map(|x| f(*x)).sum::<f32>()
-}
-
-#[inline(always)]
-fn max_of(xs: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a = a.max(*x);
-        }
-    }
-    acc.iter()
-        .chain(tail)
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max)
-}
-
 #[inline(always)]
 fn softmax_body(row: &mut [f32]) {
     let max = max_of(row);
@@ -102,75 +71,15 @@ fn layer_norm_body(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
-/// The widest vector instruction set of this CPU that the kernels are compiled for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Generic,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-fn level() -> Level {
-    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f")
-                && has!("avx512vl")
-                && has!("avx512dq")
-                && has!("avx512bw")
-                && has!("fma")
-            {
-                return Level::Avx512;
-            }
-            if has!("avx2") && has!("fma") {
-                return Level::Avx2;
-            }
-        }
-        Level::Generic
-    })
-}
-
-macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $avx:ident, $avx512:ident, ($($arg:ident : $ty:ty),*), $body:ident) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        fn $avx($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
-        fn $avx512($($arg: $ty),*) {
-            $body($($arg),*)
-        }
-
-        $(#[$doc])*
-        pub(crate) fn $name($($arg: $ty),*) {
-            match level() {
-                // SAFETY: the CPU supports the features each variant was compiled for.
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx512 => unsafe { $avx512($($arg),*) },
-                #[cfg(target_arch = "x86_64")]
-                Level::Avx2 => unsafe { $avx($($arg),*) },
-                Level::Generic => $body($($arg),*),
-            }
-        }
-    };
-}
-
-dispatch!(
+crate::simd::dispatch!(
     /// GELU (erf form) in place.
     gelu, gelu_avx2, gelu_avx512, (xs: &mut [f32]), gelu_body
 );
-dispatch!(
+crate::simd::dispatch!(
     /// Softmax of one row in place.
     softmax, softmax_avx2, softmax_avx512, (row: &mut [f32]), softmax_body
 );
-dispatch!(
+crate::simd::dispatch!(
     /// Layer norm of one row in place.
     layer_norm, layer_norm_avx2, layer_norm_avx512, (row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32), layer_norm_body
 );
