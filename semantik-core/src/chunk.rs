@@ -22,8 +22,10 @@ pub struct ChunkingConfig {
 impl Default for ChunkingConfig {
     fn default() -> Self {
         ChunkingConfig {
-            max_chars: 1200,
-            overlap_chars: 200,
+            // About 200 tokens of English prose: under the 256-token window of the default
+            // model, so no chunk is cut short when it is embedded.
+            max_chars: 800,
+            overlap_chars: 120,
         }
     }
 }

@@ -802,7 +802,9 @@ impl Engine {
         self.ops.lock().expect("ops lock").insert(id, state.clone());
         self.bus
             .publish(collection_id, Some(id), EventKind::OperationQueued { kind });
-        self.scheduler.enqueue(state.clone());
+        if !self.scheduler.enqueue(state.clone()) {
+            self.finish_cancelled_pending(&state, "database closed");
+        }
         Ok(Operation {
             engine: self.clone(),
             state,
@@ -904,9 +906,25 @@ impl Engine {
 
     pub(crate) fn subscribe_operation(&self, op: &Arc<OpState>) -> Subscription {
         let info = op.info();
-        let snapshot = (info.status == OperationStatus::Processing)
-            .then(|| (op.collection_id, info.progress.clone()));
-        self.bus.subscribe(Filter::Operation(op.id), snapshot)
+        let progress = info.progress.clone();
+        let now = match info.status {
+            OperationStatus::Processing => Some(EventKind::Progress { progress }),
+            OperationStatus::Completed => Some(EventKind::OperationCompleted { progress }),
+            OperationStatus::Failed => Some(EventKind::OperationFailed {
+                error: info
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| ErrorInfo::from(&Error::internal("unknown"))),
+                progress,
+            }),
+            OperationStatus::Cancelled => Some(EventKind::OperationCancelled {
+                reason: info.error.map_or_else(|| "cancelled".into(), |e| e.message),
+                progress,
+            }),
+            _ => None,
+        };
+        self.bus
+            .subscribe(Filter::Operation(op.id), now.map(|k| (op.collection_id, k)))
     }
 
     pub(crate) fn subscribe_collection(&self, id: CollectionId) -> Subscription {
@@ -1112,6 +1130,11 @@ impl Engine {
             .clone())
     }
 
+    /// Drops the in-memory state of a collection; it is rebuilt from storage on next use.
+    pub(crate) fn forget_runtime(&self, id: CollectionId) {
+        self.runtimes.lock().expect("runtimes lock").remove(&id);
+    }
+
     pub(crate) fn runtime(&self, id: CollectionId) -> Arc<Runtime> {
         self.runtimes
             .lock()
@@ -1175,6 +1198,12 @@ impl Engine {
                     .embed(&[text.as_str()])?
                     .pop()
                     .ok_or_else(|| Error::internal("embedder returned no vector"))?;
+                if v.len() != dim {
+                    return Err(Error::DimensionMismatch {
+                        expected: dim,
+                        got: v.len(),
+                    });
+                }
                 if record.config.index.metric == crate::Metric::Cosine {
                     embed::normalize(&mut v);
                 }
@@ -1218,7 +1247,11 @@ impl Engine {
                     d
                 }
             };
-            let Some(doc) = doc.filter(|d| d.status == DocumentStatus::Indexed) else {
+            // Skip a chunk of another version of its document (replaced between the two reads).
+            let Some(doc) = doc.filter(|d| {
+                d.status == DocumentStatus::Indexed
+                    && (d.first_chunk..d.first_chunk + u64::from(d.chunk_count)).contains(&s.id)
+            }) else {
                 continue;
             };
             hits.push(Hit {

@@ -348,7 +348,12 @@ impl BertModel {
             &[config.max_position_embeddings, h],
             None,
         )?;
-        let (token_type, _) = w.get("embeddings.token_type_embeddings.weight", None)?;
+        let (token_type, tt_shape) = w.get("embeddings.token_type_embeddings.weight", None)?;
+        if tt_shape.len() != 2 || tt_shape[0] == 0 || tt_shape[1] != h {
+            return Err(model_err(format!(
+                "token type embeddings have shape {tt_shape:?}"
+            )));
+        }
         let emb_norm = w.norm("embeddings.LayerNorm", h)?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {

@@ -229,8 +229,9 @@ impl SentenceEmbedder {
             .collect()
     }
 
-    /// Embeds already tokenized texts, in parallel, in input order.
-    pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Vec<Vec<f32>> {
+    /// Embeds texts tokenized by [`SentenceEmbedder::tokenize`] (ids checked against the
+    /// vocabulary, at most `max_seq_length` long), in parallel, in input order.
+    pub(crate) fn embed_ids(&self, ids: &[Vec<u32>]) -> Vec<Vec<f32>> {
         // Longest first, so the parallel tail is short.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));

@@ -90,6 +90,7 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {
+        let k = k.min(self.ids.len());
         if k == 0 || query.len() != self.dimension {
             return Vec::new();
         }

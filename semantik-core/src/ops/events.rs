@@ -311,11 +311,12 @@ impl EventBus {
     }
 
     /// Subscribes. For an operation filter, the operation's buffered events are delivered
-    /// first, then `snapshot` (the operation's current progress) if it is still running.
+    /// first, then `now` (its current progress, or its final event when the buffer no longer
+    /// holds it) unless the buffer already ended the operation.
     pub(crate) fn subscribe(
         &self,
         filter: Filter,
-        snapshot: Option<(CollectionId, Progress)>,
+        now: Option<(CollectionId, EventKind)>,
     ) -> Subscription {
         let queue = Arc::new(SubQueue {
             filter,
@@ -338,14 +339,14 @@ impl EventBus {
             for e in past {
                 queue.push(e);
             }
-            if !ended && let Some((collection_id, progress)) = snapshot {
+            if !ended && let Some((collection_id, kind)) = now {
                 st.seq += 1;
                 queue.push(Event {
                     seq: st.seq,
                     time: SystemTime::now(),
                     collection_id,
                     operation_id: Some(op),
-                    kind: EventKind::Progress { progress },
+                    kind,
                 });
             }
         }
@@ -390,7 +391,15 @@ mod tests {
                 kind: OperationKind::Append,
             },
         );
-        let sub = bus.subscribe(Filter::Operation(op), Some((c, Progress::default())));
+        let sub = bus.subscribe(
+            Filter::Operation(op),
+            Some((
+                c,
+                EventKind::Progress {
+                    progress: Progress::default(),
+                },
+            )),
+        );
         bus.publish(
             c,
             Some(op),

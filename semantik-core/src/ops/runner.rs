@@ -60,10 +60,11 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
         },
         started: Instant::now(),
         last_publish: Instant::now(),
+        // A limit too large to add to now (Duration::MAX) means no limit.
         deadline: engine
             .config
             .operation_timeout
-            .map(|t| (Instant::now() + t, t)),
+            .and_then(|t| Some((Instant::now().checked_add(t)?, t))),
     };
     let result = ctx.checkpoint().and_then(|()| match op.params() {
         OpParams::Delete => delete_collection(&mut ctx),
@@ -143,6 +144,29 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<()>) {
         let _ = store.flush();
     }
     engine.bus.publish(op.collection_id, Some(op.id), event);
+}
+
+/// Ends an operation whose run panicked: it fails with an internal error, and the collection's
+/// in-memory index (whose lock the panic may have poisoned) is rebuilt from storage on next use.
+pub(crate) fn fail_after_panic(engine: &Engine, op: &Arc<OpState>) {
+    engine.forget_runtime(op.collection_id);
+    if op.info().status.is_terminal() {
+        return;
+    }
+    let mut ctx = Ctx {
+        engine,
+        op,
+        progress: op.info().progress,
+        started: Instant::now(),
+        last_publish: Instant::now(),
+        deadline: None,
+    };
+    finish(
+        &mut ctx,
+        Err(Error::internal(
+            "the operation panicked; see the process's stderr",
+        )),
+    );
 }
 
 /// What a running operation carries around.
@@ -558,7 +582,13 @@ impl<'a> Writer<'a> {
         let mut extra = WriteBatch::new();
         extra.delete(key.clone());
         if !staged.explicit_id && self.hash_known(&hash.to_hex()) {
-            self.store.apply(extra)?;
+            // The content is already indexed under another id: drop this input, and a failed
+            // earlier attempt at it, which nothing could retry any more.
+            let removed = match existing.filter(|d| d.status == DocumentStatus::Failed) {
+                Some(d) => self.remove_into(&mut extra, &d),
+                None => Vec::new(),
+            };
+            self.commit(extra, &removed, &[])?;
             return Ok(Outcome::Skipped);
         }
         let content = Content {

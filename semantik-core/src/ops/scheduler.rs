@@ -43,7 +43,12 @@ impl Scheduler {
                 .name(format!("semantik-op-{i}"))
                 .spawn(move || {
                     while let Some(op) = engine.scheduler.next() {
-                        super::runner::run(&engine, &op);
+                        // A panic (a bug, or a panicking user embedder) fails the operation, never
+                        // the worker: the collection must not stay busy forever.
+                        let run = std::panic::AssertUnwindSafe(|| super::runner::run(&engine, &op));
+                        if std::panic::catch_unwind(run).is_err() {
+                            super::runner::fail_after_panic(&engine, &op);
+                        }
                         engine.scheduler.finish(op.collection_id);
                     }
                 })
@@ -52,10 +57,15 @@ impl Scheduler {
         }
     }
 
-    pub(crate) fn enqueue(&self, op: Arc<OpState>) {
+    /// Queues `op`; false (and not queued) once the pool is stopping.
+    pub(crate) fn enqueue(&self, op: Arc<OpState>) -> bool {
         let mut st = self.state.lock().expect("scheduler lock");
+        if st.stopping {
+            return false;
+        }
         st.queue.push_back(op);
         self.wake.notify_all();
+        true
     }
 
     /// The oldest queued operation whose collection is idle; `None` when stopping.

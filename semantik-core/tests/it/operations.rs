@@ -304,3 +304,58 @@ fn searches_run_from_many_threads_while_an_operation_writes() {
     assert!(runs >= 20);
     assert_eq!(col.stats().unwrap().documents, 121);
 }
+
+/// An embedder that panics on a marker text, as a buggy user embedder might.
+#[derive(Debug)]
+struct PanickyEmbedder;
+
+impl semantik_core::Embedder for PanickyEmbedder {
+    fn model_name(&self) -> &str {
+        "test/panicky-8"
+    }
+    fn dimension(&self) -> usize {
+        8
+    }
+    fn embed(&self, texts: &[&str]) -> semantik_core::Result<Vec<Vec<f32>>> {
+        assert!(!texts.iter().any(|t| t.contains("boom")), "embedder bug");
+        Ok(texts.iter().map(|_| vec![0.5; 8]).collect())
+    }
+}
+
+#[test]
+fn a_panicking_embedder_fails_its_operation_not_the_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(
+        dir.path(),
+        Config::new().with_operation_timeout(Some(Duration::MAX)),
+    )
+    .unwrap();
+    db.register_embedder(std::sync::Arc::new(PanickyEmbedder));
+    let col = db
+        .create_collection(CollectionConfig::new("p").with_model("test/panicky-8"))
+        .unwrap();
+    col.add_texts(["fine"]).unwrap().wait(None).unwrap();
+    col.search("fine").run().unwrap();
+    let bad = col.add_texts(["boom"]).unwrap();
+    let err = bad.wait(Some(Duration::from_secs(30))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
+    assert_eq!(col.status().unwrap().0, CollectionStatus::Error);
+    // The collection is not left busy, and its index is rebuilt from storage.
+    col.add_texts(["also fine"])
+        .unwrap()
+        .wait(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(col.search("fine").limit(10).run().unwrap().len(), 2);
+}
+
+#[test]
+fn events_of_an_operation_from_an_earlier_session_end() {
+    let (dir, db) = temp_db();
+    let col = db.create_collection(text_collection("old")).unwrap();
+    let id = col.add_texts(["x"]).unwrap().wait(None).unwrap().id;
+    drop(col);
+    db.close().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let events: Vec<Event> = db.operation(id).unwrap().events().collect();
+    assert_eq!(events.iter().map(label).collect::<Vec<_>>(), ["completed"]);
+}
