@@ -721,13 +721,15 @@ impl Engine {
             "document",
             &keys::in_collection(keys::DOCUMENT, id.0),
         )?;
-        let known: std::collections::HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let mut known: std::collections::HashSet<String> =
+            docs.iter().map(|d| d.id.clone()).collect();
         for (_, v) in store
             .scan_prefix(&keys::in_collection(keys::STAGED, id.0))
             .collect::<Result<Vec<_>>>()?
         {
             let staged: StagedDocument = storage::decode_json("staged document", &v)?;
-            if !known.contains(&staged.id) {
+            // Listed once, even when several queued operations carry the same id.
+            if known.insert(staged.id.clone()) {
                 docs.push(pending_document(&staged));
             }
         }
@@ -1095,7 +1097,7 @@ impl Engine {
     ) -> Result<Operation> {
         self.record(id)?;
         // The path may no longer exist: removing a deleted folder's documents is the point.
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let path = canonical_even_if_gone(path);
         self.new_operation(
             id,
             OperationKind::RemoveSource,
@@ -1267,6 +1269,30 @@ impl Engine {
             });
         }
         Ok(hits)
+    }
+}
+
+/// The canonical form of `path` as `add_source` stored it: absolute, with its deepest existing
+/// ancestor canonicalised (symlinks resolved) and the missing rest appended.
+fn canonical_even_if_gone(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
+    };
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(existing) {
+            return missing.iter().rev().fold(c, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
     }
 }
 

@@ -232,6 +232,8 @@ impl Ctx<'_> {
 enum Item {
     File(PathBuf),
     Staged(Vec<u8>, StagedDocument),
+    /// An entry the folder walk could not read or cannot store (it fails alone).
+    Unreadable(PathBuf, Error),
 }
 
 /// The collection being written, loaded once per operation (this operation is its only writer).
@@ -646,14 +648,29 @@ fn is_document_error(e: &Error) -> bool {
 }
 
 /// Lists the files below each source.
-fn scan_sources(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Lists the files below each source. Entries that cannot be read, or whose names are not
+/// UTF-8 (records store paths as text), become [`Item::Unreadable`] and fail alone.
+fn scan_sources(sources: &[PathBuf]) -> Result<Vec<Item>> {
     let mut files = Vec::new();
+    let mut push = |path: PathBuf| {
+        files.push(match path.to_str() {
+            Some(_) => Item::File(path),
+            None => {
+                let e = Error::DocumentRead {
+                    path: path.clone(),
+                    message: "the file name is not valid UTF-8".into(),
+                };
+                Item::Unreadable(path, e)
+            }
+        })
+    };
+    let mut unreadable = Vec::new();
     for src in sources {
         if !src.exists() {
             return Err(Error::PathNotFound { path: src.clone() });
         }
         if src.is_file() {
-            files.push(src.clone());
+            push(src.clone());
             continue;
         }
         let walker = ignore::WalkBuilder::new(src)
@@ -665,16 +682,35 @@ fn scan_sources(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
             .sort_by_file_path(|a, b| a.cmp(b))
             .build();
         for entry in walker {
-            let entry = entry.map_err(|e| Error::DocumentRead {
-                path: src.clone(),
-                message: e.to_string(),
-            })?;
-            if entry.file_type().is_some_and(|t| t.is_file()) {
-                files.push(entry.into_path());
+            match entry {
+                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
+                    push(entry.into_path())
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let path = walk_error_path(&e).unwrap_or_else(|| src.clone());
+                    let err = Error::DocumentRead {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    };
+                    unreadable.push(Item::Unreadable(path, err));
+                }
             }
         }
     }
+    files.extend(unreadable);
     Ok(files)
+}
+
+/// The path an `ignore` walk error is about, when it says.
+fn walk_error_path(e: &ignore::Error) -> Option<PathBuf> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        _ => None,
+    }
 }
 
 fn ingest(
@@ -695,9 +731,11 @@ fn ingest(
             items.push(Item::Staged(k, doc));
         }
     }
-    for f in scan_sources(sources)? {
-        bytes_total += std::fs::metadata(&f).map_or(0, |m| m.len());
-        items.push(Item::File(f));
+    for item in scan_sources(sources)? {
+        if let Item::File(f) = &item {
+            bytes_total += std::fs::metadata(f).map_or(0, |m| m.len());
+        }
+        items.push(item);
     }
     process(ctx, &mut writer, items, bytes_total)
 }
@@ -724,6 +762,7 @@ fn process(
                 let (id, size) = (doc.id.clone(), doc.text.len() as u64);
                 (id, None, size, writer.ingest_staged(key, doc))
             }
+            Item::Unreadable(path, e) => (path.display().to_string(), Some(path), 0, Err(e)),
         };
         ctx.progress.documents_done += 1;
         ctx.progress.bytes_done += size;

@@ -437,3 +437,30 @@ fn real_folder_with_malformed_files_fails_only_those() {
             .starts_with(extra.path()))
     );
 }
+
+#[test]
+fn a_file_name_that_is_not_utf8_fails_alone_and_a_deleted_folder_can_be_removed() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_dir, db) = temp_db();
+    let col = db.create_collection(text_collection("names")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let folder = root.path().join("notes");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("fine.txt"), "a note about gardening").unwrap();
+    let odd = folder.join(std::ffi::OsStr::from_bytes(b"odd-\xff.txt"));
+    std::fs::write(&odd, "a note with an odd name").unwrap();
+    let info = col.add_source(&folder).unwrap().wait(None).unwrap();
+    assert_eq!(
+        (
+            info.progress.documents_indexed(),
+            info.progress.documents_failed()
+        ),
+        (1, 1)
+    );
+
+    // The folder disappears; its documents can still be removed by its (now missing) path.
+    std::fs::remove_dir_all(&folder).unwrap();
+    let rm = col.remove_source(&folder).unwrap().wait(None).unwrap();
+    assert_eq!(rm.progress.documents_indexed(), 1);
+    assert_eq!(col.stats().unwrap().documents, 0);
+}
