@@ -7,7 +7,7 @@ use semantik_core::{Collection, CollectionConfig};
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
 use crate::operation::sk_operation;
-use crate::{null_arg, out_arg, str_arg, string_out};
+use crate::{json_out, null_arg, out_arg, str_arg};
 
 /// A collection. Thread-safe; stays usable until its database is closed (then calls fail with
 /// `SK_DATABASE_CLOSED`). Free with `sk_collection_free`.
@@ -85,11 +85,8 @@ pub unsafe extern "C" fn sk_collection_info(
         let col = unsafe { col.as_ref() }.ok_or_else(|| null_arg("col"))?;
         out_arg(out_json, "out_json")?;
         let info = col.col.info()?;
-        let json = serde_json::to_string(&info).map_err(|e| crate::invalid_arg(&e.to_string()))?;
-        let s = string_out(json)?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out_json = s };
-        Ok(())
+        // SAFETY: checked non-NULL above.
+        unsafe { json_out(&info, out_json) }
     })
 }
 

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use semantik_core::Database;
 
 use crate::error::{guard, sk_status};
-use crate::{out_arg, str_arg, string_out};
+use crate::{json_out, out_arg, str_arg};
 
 /// An open database. Thread-safe: may be used from several threads at once.
 #[derive(Debug)]
@@ -64,10 +64,7 @@ pub unsafe extern "C" fn sk_database_list_collections(
         let db = unsafe { db.as_ref() }.ok_or_else(|| crate::null_arg("db"))?;
         out_arg(out_json, "out_json")?;
         let list = db.db.collections()?;
-        let json = serde_json::to_string(&list).map_err(|e| crate::invalid_arg(&e.to_string()))?;
-        let s = string_out(json)?;
         // SAFETY: checked non-NULL above.
-        unsafe { *out_json = s };
-        Ok(())
+        unsafe { json_out(&list, out_json) }
     })
 }

@@ -59,11 +59,19 @@ unsafe fn str_arg<'a>(s: *const c_char, name: &str) -> Result<&'a str, Error> {
         .map_err(|_| invalid_arg(&format!("{name} is not valid UTF-8")))
 }
 
-/// Turns a Rust string into an owned C string for the caller.
-fn string_out(s: String) -> Result<*mut c_char, Error> {
-    CString::new(s)
-        .map(CString::into_raw)
-        .map_err(|_| invalid_arg("string contains NUL"))
+/// Writes `value` as an owned JSON C string to `*out` (free with `sk_string_free`).
+///
+/// # Safety
+/// `out` is non-NULL (checked by the caller with [`out_arg`]) and writable.
+unsafe fn json_out<T: serde::Serialize>(value: &T, out: *mut *mut c_char) -> Result<(), Error> {
+    let json = serde_json::to_string(value).map_err(|e| Error::Internal {
+        message: format!("cannot encode JSON: {e}"),
+    })?;
+    // JSON escapes control characters, so it never contains a NUL byte.
+    let s = CString::new(json).map_err(|_| invalid_arg("string contains NUL"))?;
+    // SAFETY: the caller guarantees `out` is writable.
+    unsafe { *out = s.into_raw() };
+    Ok(())
 }
 
 /// Checks an out-parameter pointer.
