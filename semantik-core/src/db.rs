@@ -566,7 +566,7 @@ impl Engine {
             }
             (_, Some(d), _) => d,
             (_, None, Some(k)) => k,
-            (model, None, None) => embed::resolve(model)?.dimension(),
+            (model, None, None) => embed::resolve(model, self.config.device)?.dimension(),
         };
         config.dimension = Some(dimension);
         let _guard = self.catalog.lock().expect("catalog lock");
@@ -1122,7 +1122,7 @@ impl Engine {
         if let Some(e) = self.embedders.lock().expect("embedders lock").get(model) {
             return Ok(e.clone());
         }
-        let e = embed::resolve_on(model, self.config.device)?;
+        let e = embed::resolve(model, self.config.device)?;
         Ok(self
             .embedders
             .lock()

@@ -85,26 +85,6 @@ impl Device {
     }
 }
 
-/// Loads the embedder for `model` on `device`.
-///
-/// # Errors
-/// As [`resolve`] and [`Device::open`].
-pub fn resolve_on(model: &str, device: Device) -> Result<Arc<dyn Embedder>> {
-    match device {
-        Device::Cpu => resolve(model),
-        gpu => {
-            if model == EXTERNAL_MODEL {
-                return resolve(model);
-            }
-            #[cfg(any(test, feature = "testing"))]
-            if HashEmbedder::parse_name(model).is_some() {
-                return resolve(model);
-            }
-            Ok(Arc::new(CandleEmbedder::load_on(model, 32, gpu)?))
-        }
-    }
-}
-
 /// Turns texts into vectors of a fixed dimension.
 ///
 /// Implementations are shared between threads; `embed` may be called concurrently.
@@ -143,12 +123,13 @@ pub fn model_dimension(model: &str) -> Option<usize> {
     }
 }
 
-/// Loads the embedder for `model`.
+/// Loads the embedder for `model`, running on `device`.
 ///
 /// # Errors
 /// [`Error::ModelNotFound`] when no embedder for the model is available in this build or on
-/// this machine; [`Error::InvalidState`] for [`EXTERNAL_MODEL`], which never embeds.
-pub fn resolve(model: &str) -> Result<Arc<dyn Embedder>> {
+/// this machine; [`Error::InvalidState`] for [`EXTERNAL_MODEL`], which never embeds; as
+/// [`Device::open`] for a GPU.
+pub fn resolve(model: &str, device: Device) -> Result<Arc<dyn Embedder>> {
     if model == EXTERNAL_MODEL {
         return Err(Error::InvalidState {
             message: "this collection stores external vectors: pass vectors, not texts".into(),
@@ -158,7 +139,10 @@ pub fn resolve(model: &str) -> Result<Arc<dyn Embedder>> {
     if let Some(dim) = HashEmbedder::parse_name(model) {
         return Ok(Arc::new(HashEmbedder::new(dim)));
     }
-    Ok(Arc::new(SentenceEmbedder::load(model)?))
+    Ok(match device {
+        Device::Cpu => Arc::new(SentenceEmbedder::load(model)?),
+        gpu => Arc::new(CandleEmbedder::load_on(model, 32, gpu)?),
+    })
 }
 
 /// Scales `v` to unit length (leaves a zero vector as it is).
