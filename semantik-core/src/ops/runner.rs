@@ -157,7 +157,8 @@ pub(crate) fn fail_after_panic(engine: &Engine, op: &Arc<OpState>) {
         engine,
         op,
         progress: op.info().progress,
-        started: Instant::now(),
+        // The operation's own start, so the final elapsed time is right.
+        started: op.lock().started.unwrap_or_else(Instant::now),
         last_publish: Instant::now(),
         deadline: None,
     };
