@@ -21,7 +21,7 @@ pub use candle::CandleEmbedder;
 #[cfg(any(test, feature = "testing"))]
 pub use hash::HashEmbedder;
 pub use locate::{cache_dir, model_dir};
-pub use sentence::{Pooling, SentenceEmbedder};
+pub use sentence::{EmbedStream, Pooling, SentenceEmbedder};
 
 /// The model name of collections whose callers supply their own vectors.
 pub const EXTERNAL_MODEL: &str = "external";

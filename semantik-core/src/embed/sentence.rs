@@ -245,6 +245,57 @@ impl SentenceEmbedder {
         vectors.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// The streaming form: embeds `texts` in batches of about `max_tokens` tokens (bounded
+    /// memory for any number of texts), tokenizing the next batch while the current one is
+    /// encoded. Yields each batch's vectors in input order.
+    ///
+    /// ```no_run
+    /// use semantik_core::embed::SentenceEmbedder;
+    /// let e = SentenceEmbedder::load("sentence-transformers/all-MiniLM-L6-v2")?;
+    /// let texts = (0..10_000).map(|i| format!("passage number {i}"));
+    /// for batch in e.embed_stream(texts, 8192) {
+    ///     let vectors = batch?;
+    ///     assert!(!vectors.is_empty());
+    /// }
+    /// # Ok::<(), semantik_core::Error>(())
+    /// ```
+    pub fn embed_stream<I>(&self, texts: I, max_tokens: usize) -> EmbedStream<'_, I::IntoIter>
+    where
+        I: IntoIterator<Item = String>,
+        I::IntoIter: Send,
+    {
+        let mut source = texts.into_iter();
+        let ready = self.next_batch(&mut source, max_tokens);
+        EmbedStream {
+            embedder: self,
+            source,
+            max_tokens: max_tokens.max(1),
+            ready,
+        }
+    }
+
+    /// Tokenizes texts from `source` until about `max_tokens` tokens are gathered.
+    fn next_batch(
+        &self,
+        source: &mut impl Iterator<Item = String>,
+        max_tokens: usize,
+    ) -> Option<Result<Vec<Vec<u32>>>> {
+        let mut batch = Vec::new();
+        let mut tokens = 0;
+        while tokens < max_tokens {
+            let Some(text) = source.next() else { break };
+            match self.tokenize(&[text.as_str()]) {
+                Ok(mut ids) => {
+                    let ids = ids.pop().unwrap_or_default();
+                    tokens += ids.len();
+                    batch.push(ids);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        (!batch.is_empty()).then_some(Ok(batch))
+    }
+
     fn embed_one(&self, ids: &[u32], dim: usize) -> Vec<f32> {
         let mut v = self
             .model
@@ -253,6 +304,33 @@ impl SentenceEmbedder {
             super::normalize(&mut v);
         }
         v
+    }
+}
+
+/// Batches of vectors from [`SentenceEmbedder::embed_stream`].
+#[derive(Debug)]
+pub struct EmbedStream<'a, I> {
+    embedder: &'a SentenceEmbedder,
+    source: I,
+    max_tokens: usize,
+    ready: Option<Result<Vec<Vec<u32>>>>,
+}
+
+impl<I: Iterator<Item = String> + Send> Iterator for EmbedStream<'_, I> {
+    type Item = Result<Vec<Vec<f32>>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let ids = match self.ready.take()? {
+            Ok(ids) => ids,
+            Err(e) => return Some(Err(e)),
+        };
+        let (embedder, source, max_tokens) = (self.embedder, &mut self.source, self.max_tokens);
+        let (vectors, next) = rayon::join(
+            || embedder.embed_ids(&ids),
+            || embedder.next_batch(source, max_tokens),
+        );
+        self.ready = next;
+        Some(Ok(vectors))
     }
 }
 

@@ -424,3 +424,22 @@ fn a_device_that_is_not_compiled_in_is_a_clear_error() {
         ErrorCode::InvalidArgument
     );
 }
+
+#[test]
+fn the_streaming_form_matches_embed_in_order() {
+    let model = minilm();
+    let texts: Vec<String> = golden().into_iter().map(|g| g.text).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let whole = model.embed(&refs).unwrap();
+    let mut streamed = Vec::new();
+    let mut batches = 0;
+    for batch in model.embed_stream(texts.clone(), 300) {
+        streamed.extend(batch.unwrap());
+        batches += 1;
+    }
+    assert!(
+        batches > 5,
+        "a 300-token budget splits 87 texts into several batches"
+    );
+    assert_eq!(streamed, whole);
+}
