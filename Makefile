@@ -10,12 +10,13 @@ DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
 LIBDIR := target/debug
 
-.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi model bench-embed
+.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
 	@echo "make model  - fetch and verify the default model into the cache"
 	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
+	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
@@ -32,6 +33,9 @@ demo: $(DOCS) model
 
 bench-embed:
 	scripts/bench-embed.sh
+
+bench-index:
+	scripts/bench-index.sh
 
 test: model test-rust test-c test-py
 

@@ -1,13 +1,18 @@
-"""Builds the embedding benchmark's passage set: 1,024 real passages of 50-250 words from the
-Python 3.11 documentation sources (Debian python3.11-doc), one JSON string per line.
+"""Builds benchmark text sets from the Python 3.11 documentation sources (Debian python3.11-doc),
+one JSON string per line: by default 1,024 passages of 50-250 words (embedding benchmark); with
+`--sentences`, COUNT distinct sentences of 6-60 words (index benchmark), topped up with sentences
+from the docstrings of the running Python's standard library when the documentation has too few.
 
-Usage: make_passages.py DOCS_SOURCES_DIR OUT.jsonl [COUNT]
+Usage: make_passages.py DOCS_SOURCES_DIR OUT.jsonl [COUNT] [--sentences]
 """
 
+import ast
+import itertools
 import json
 import pathlib
 import re
 import sys
+import sysconfig
 
 
 def paragraphs(text):
@@ -19,11 +24,39 @@ def paragraphs(text):
         yield " ".join(words)
 
 
+def docstrings():
+    stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(stdlib.rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    yield from paragraphs(doc)
+
+
+def sentences(src):
+    seen = set()
+    docs = (p for path in sorted(src.rglob("*.rst.txt"))
+            for p in paragraphs(path.read_text(encoding="utf-8", errors="replace")))
+    for p in itertools.chain(docs, docstrings()):
+        for s in re.split(r"(?<=[.!?])\s+", p):
+            if 6 <= len(s.split()) <= 60 and s not in seen:
+                seen.add(s)
+                yield s
+
+
 def main():
-    src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
+    args = [a for a in sys.argv[1:] if a != "--sentences"]
+    src, out = pathlib.Path(args[0]), pathlib.Path(args[1])
+    count = int(args[2]) if len(args) > 2 else 1024
     pool = []
-    for path in sorted(src.rglob("*.rst.txt")):
+    if "--sentences" in sys.argv:
+        pool = list(itertools.islice(sentences(src), count))
+    for path in sorted(src.rglob("*.rst.txt")) if not pool else []:
         buf = []
         for p in paragraphs(path.read_text(encoding="utf-8", errors="replace")):
             buf.append(p)

@@ -407,6 +407,52 @@ impl Collection {
         self.engine.retry_documents(self.id)
     }
 
+    /// Removes the documents with these ids (their chunks and vectors), in the background; each
+    /// document goes atomically. Ids the collection does not hold are counted as skipped.
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database, DocumentInput};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// col.add_texts([DocumentInput::new("a text").with_id("a")])?.wait(None)?;
+    /// let done = col.delete_documents(["a", "missing"])?.wait(None)?;
+    /// assert_eq!((done.progress.documents_indexed(), done.progress.documents_skipped()), (1, 1));
+    /// assert!(col.search("a text").run()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
+    pub fn delete_documents<I, S>(&self, ids: I) -> Result<Operation>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.engine
+            .delete_documents(self.id, ids.into_iter().map(Into::into).collect())
+    }
+
+    /// A snapshot of the vector index: how many vectors are in graphs or searched exactly, how
+    /// many deleted ones await a compaction, and the memory it holds. Loads the index if needed.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
+    pub fn index_stats(&self) -> Result<crate::IndexStats> {
+        self.engine.index_stats(self.id)
+    }
+
+    /// Rebuilds the vector index's graphs from every live vector, in the background. Operations
+    /// that add or remove documents do this by themselves when deleted vectors pass the
+    /// configured share ([`IndexConfig::compact_deleted_share`](crate::IndexConfig)); call it
+    /// to reclaim space and search speed at a moment of your choosing.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
+    pub fn compact(&self) -> Result<Operation> {
+        self.engine.compact(self.id)
+    }
+
     /// Starts a search for `query`, embedded with the collection's model.
     pub fn search(&self, query: &str) -> Search {
         Search::text(self.clone(), query)

@@ -18,7 +18,7 @@ use crate::collection::{
 use crate::document::{Document, DocumentInput, DocumentStatus, Metadata, StagedDocument};
 use crate::embed::{self, EXTERNAL_MODEL, Embedder};
 use crate::error::{Error, ErrorInfo, Result};
-use crate::index::{ExactIndex, VectorIndex};
+use crate::index::{CollectionIndex, VectorIndex};
 use crate::ops::scheduler::Scheduler;
 use crate::ops::{
     EventBus, EventKind, Filter, OpParams, OpState, Operation, OperationFilter, OperationId,
@@ -320,7 +320,7 @@ impl Database {
 /// In-memory state of one collection: its vector index, loaded on first search.
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
-    pub(crate) index: RwLock<Option<ExactIndex>>,
+    pub(crate) index: RwLock<Option<CollectionIndex>>,
 }
 
 /// The shared state of an open database.
@@ -544,6 +544,7 @@ impl Engine {
     fn create_collection(&self, mut config: CollectionConfig) -> Result<CollectionId> {
         validate_name(&config.name)?;
         config.chunking.validate()?;
+        config.index.validate()?;
         let registered = self
             .embedders
             .lock()
@@ -1106,6 +1107,40 @@ impl Engine {
         )
     }
 
+    pub(crate) fn delete_documents(
+        self: &Arc<Self>,
+        id: CollectionId,
+        ids: Vec<String>,
+    ) -> Result<Operation> {
+        self.record(id)?;
+        self.new_operation(
+            id,
+            OperationKind::DeleteDocuments,
+            OpParams::DeleteDocuments { ids },
+            WriteBatch::new(),
+        )
+    }
+
+    pub(crate) fn index_stats(&self, id: CollectionId) -> Result<crate::IndexStats> {
+        let record = self.record(id)?;
+        let (rt, _) = self.ensure_index(id, &record)?;
+        let guard = rt.index.read().expect("index lock");
+        Ok(guard
+            .as_ref()
+            .map(CollectionIndex::stats)
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn compact(self: &Arc<Self>, id: CollectionId) -> Result<Operation> {
+        self.record(id)?;
+        self.new_operation(
+            id,
+            OperationKind::Compact,
+            OpParams::Compact,
+            WriteBatch::new(),
+        )
+    }
+
     pub(crate) fn retry_documents(self: &Arc<Self>, id: CollectionId) -> Result<Operation> {
         self.record(id)?;
         self.new_operation(
@@ -1146,33 +1181,53 @@ impl Engine {
             .clone()
     }
 
-    /// Loads the collection's index from stored vectors unless it is loaded.
-    fn ensure_index(&self, id: CollectionId, record: &CollectionRecord) -> Result<Arc<Runtime>> {
+    /// Loads the collection's index (stored graph segments joined with the stored vectors)
+    /// unless it is loaded. A stored segment that fails its checks is dropped: its vectors are
+    /// searched exactly, the collection reports `degraded`, and a compaction is queued to
+    /// rebuild it.
+    /// Returns the runtime and whether this call found damaged segments.
+    pub(crate) fn ensure_index(
+        &self,
+        id: CollectionId,
+        record: &CollectionRecord,
+    ) -> Result<(Arc<Runtime>, bool)> {
         let rt = self.runtime(id);
         if rt.index.read().expect("index lock").is_some() {
-            return Ok(rt);
+            return Ok((rt, false));
         }
         let mut guard = rt.index.write().expect("index lock");
-        if guard.is_none() {
-            let mut index = ExactIndex::new(
-                record.config.index.metric,
-                record.config.dimension.unwrap_or(0),
-            );
-            for entry in self
-                .store()?
-                .scan_prefix(&keys::in_collection(keys::VECTOR, id.0))
-            {
-                let (k, v) = entry?;
-                let chunk_id = keys::chunk_id_of(&k).ok_or_else(|| Error::corrupt("vector key"))?;
-                index.insert(chunk_id, &storage::decode_vector(&v)?);
-            }
-            *guard = Some(index);
+        if guard.is_some() {
+            return Ok((rt.clone(), false));
         }
+        let (index, report) = CollectionIndex::load(
+            self.store()?.as_ref(),
+            id.0,
+            record.config.index.clone(),
+            record.config.dimension.unwrap_or(0),
+        )?;
+        *guard = Some(index);
         drop(guard);
-        Ok(rt)
+        if report.dropped_segments > 0 {
+            self.set_status(
+                id,
+                None,
+                CollectionStatus::Degraded,
+                Some(format!(
+                    "{} stored vector index segments failed their checks; searching exactly \
+                     until the index is rebuilt",
+                    report.dropped_segments
+                )),
+            )?;
+        }
+        Ok((rt, report.dropped_segments > 0))
     }
 
-    pub(crate) fn search(&self, id: CollectionId, query: &Query, limit: usize) -> Result<Vec<Hit>> {
+    pub(crate) fn search(
+        self: &Arc<Self>,
+        id: CollectionId,
+        query: &Query,
+        limit: usize,
+    ) -> Result<Vec<Hit>> {
         let record = self.record(id)?;
         let dim = record.config.dimension.unwrap_or(0);
         let vector = match query {
@@ -1212,7 +1267,10 @@ impl Engine {
                 v
             }
         };
-        let rt = self.ensure_index(id, &record)?;
+        let (rt, damaged) = self.ensure_index(id, &record)?;
+        if damaged {
+            self.compact(id)?;
+        }
         let scored = {
             let guard = rt.index.read().expect("index lock");
             guard

@@ -1,14 +1,38 @@
-//! Vector indexes: the [`VectorIndex`] seam and the exact (brute-force) index.
+//! Vector indexes: exact search, HNSW graphs, and the segmented index of a collection.
 //!
-//! The exact index is the search path for small collections and the ground truth for
-//! approximate indexes. Vectors in sled are the source of truth; an index is built from them
-//! in memory when a collection is first searched, and kept up to date by operations.
+//! [`HnswIndex`] is an approximate index: hnsw_rs builds the graph (`build`, the only module
+//! naming hnsw_rs), which is kept in a flat layout with re-selected neighbour lists and searched
+//! by semantik's own code (`graph`). The exact index is the search path for small collections
+//! and the ground truth for approximate ones. Vectors in storage are the source of truth.
 
+mod build;
 mod exact;
+mod graph;
+mod hnsw;
+mod segments;
 
 use serde::{Deserialize, Serialize};
 
 pub(crate) use exact::ExactIndex;
+pub use hnsw::HnswIndex;
+pub(crate) use segments::CollectionIndex;
+pub use segments::IndexStats;
+
+/// Returns heap memory freed by a graph build or an index load to the system: the hnsw_rs draft
+/// allocates small objects per node and edge, and loading reads every stored vector through
+/// sled's buffers; glibc would otherwise keep those pages for the process.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns free heap pages to the kernel.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
 
 /// How vectors are compared. Scores are always "higher is better".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,18 +78,89 @@ crate::simd::dispatch!(
 );
 
 /// Vector index settings of a collection.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct IndexConfig {
     /// How vectors are compared.
     pub metric: Metric,
+    /// HNSW links per node on upper layers (layer 0 has twice as many). Default 16.
+    pub m: usize,
+    /// HNSW beam width while building. Default 200.
+    pub ef_construction: usize,
+    /// HNSW beam width while searching (at least the number of hits asked). Default 64.
+    pub ef_search: usize,
+    /// Vectors not yet in a graph are searched exactly; once there are this many, they are
+    /// built into a graph segment. Default 10,000.
+    pub exact_threshold: usize,
+    /// Share of deleted vectors in graph segments above which the graphs are rebuilt without
+    /// them (compaction). Default 0.2.
+    pub compact_deleted_share: f32,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            metric: Metric::Cosine,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            exact_threshold: 10_000,
+            compact_deleted_share: 0.2,
+        }
+    }
 }
 
 impl IndexConfig {
-    /// Default settings: cosine similarity.
+    /// Default settings: cosine similarity, M = 16, ef_construction = 200, ef_search = 64.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the HNSW parameters: links per node `m`, build beam `ef_construction`, search beam
+    /// `ef_search`.
+    ///
+    /// ```
+    /// use semantik_core::IndexConfig;
+    /// let c = IndexConfig::new().with_hnsw(32, 400, 128);
+    /// assert_eq!((c.m, c.ef_construction, c.ef_search), (32, 400, 128));
+    /// ```
+    pub fn with_hnsw(mut self, m: usize, ef_construction: usize, ef_search: usize) -> Self {
+        self.m = m;
+        self.ef_construction = ef_construction;
+        self.ef_search = ef_search;
+        self
+    }
+
+    /// Sets how many vectors outside graphs trigger a graph build.
+    pub fn with_exact_threshold(mut self, vectors: usize) -> Self {
+        self.exact_threshold = vectors;
+        self
+    }
+
+    /// Sets the deleted share of graph segments that triggers a compaction.
+    pub fn with_compact_deleted_share(mut self, share: f32) -> Self {
+        self.compact_deleted_share = share;
+        self
+    }
+
+    /// Checks the settings.
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let bad = |message: &str| {
+            Err(crate::Error::InvalidArgument {
+                message: message.into(),
+            })
+        };
+        if !(2..=128).contains(&self.m) {
+            return bad("index m must be between 2 and 128");
+        }
+        if self.ef_construction == 0 || self.ef_search == 0 {
+            return bad("index ef_construction and ef_search must be positive");
+        }
+        if !(self.compact_deleted_share > 0.0 && self.compact_deleted_share <= 1.0) {
+            return bad("index compact_deleted_share must be in (0, 1]");
+        }
+        Ok(())
     }
 
     /// Sets the metric.
@@ -92,8 +187,8 @@ pub(crate) struct Scored {
 pub(crate) trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// Adds (or replaces) the vector of `id`.
     fn insert(&mut self, id: u64, vector: &[f32]);
-    /// Removes `id` if present.
-    fn remove(&mut self, id: u64);
+    /// Removes `id`; false if it was not there.
+    fn remove(&mut self, id: u64) -> bool;
     /// The `k` best matches of `query` among ids accepted by `filter`, best first.
     fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored>;
 }

@@ -69,6 +69,10 @@ pub enum OperationKind {
     Delete,
     /// Re-runs the documents that failed.
     RetryDocuments,
+    /// Rebuilds the vector index's graphs from every live vector, dropping deleted ones.
+    Compact,
+    /// Removes documents by id.
+    DeleteDocuments,
 }
 
 /// Where an operation is in its life.
@@ -110,6 +114,8 @@ pub enum Phase {
     Scanning,
     /// Processing documents.
     Processing,
+    /// Building the vector index (`documents_*` count vectors inserted into the graph).
+    Indexing,
     /// Flushing and updating records.
     Finalizing,
     /// Ended.
@@ -129,6 +135,8 @@ pub struct Progress {
     pub(crate) chunks_done: u64,
     pub(crate) bytes_done: u64,
     pub(crate) bytes_total: Option<u64>,
+    pub(crate) vectors_total: Option<u64>,
+    pub(crate) vectors_indexed: u64,
     pub(crate) elapsed_ms: u64,
 }
 
@@ -169,6 +177,15 @@ impl Progress {
     pub fn bytes_total(&self) -> Option<u64> {
         self.bytes_total
     }
+    /// Vectors the index build of this operation inserts into a graph, once known (phase
+    /// [`Phase::Indexing`]; absent when the operation needed no build).
+    pub fn vectors_total(&self) -> Option<u64> {
+        self.vectors_total
+    }
+    /// Vectors inserted into the graph so far.
+    pub fn vectors_indexed(&self) -> u64 {
+        self.vectors_indexed
+    }
     /// Time since the operation started.
     pub fn elapsed(&self) -> Duration {
         Duration::from_millis(self.elapsed_ms)
@@ -189,8 +206,14 @@ impl Progress {
             Duration::from_secs_f64(total.saturating_sub(self.documents_done) as f64 / rate)
         })
     }
-    /// Fraction done in \[0, 1\], once the total is known.
+    /// Fraction done in \[0, 1\], once the total is known: of the documents, then, while
+    /// indexing, of the vectors.
     pub fn fraction(&self) -> Option<f64> {
+        if self.phase == Phase::Indexing
+            && let Some(total) = self.vectors_total
+        {
+            return Some(self.vectors_indexed as f64 / total.max(1) as f64);
+        }
         let total = self.documents_total?;
         Some(if total == 0 {
             1.0
@@ -275,6 +298,10 @@ pub(crate) enum OpParams {
     },
     Delete,
     RetryDocuments,
+    Compact,
+    DeleteDocuments {
+        ids: Vec<String>,
+    },
 }
 
 /// An operation as stored.

@@ -119,17 +119,27 @@ pub(crate) fn encode_vector(v: &[f32]) -> Vec<u8> {
 }
 
 /// Decodes a vector stored by [`encode_vector`].
+#[cfg(test)]
 pub(crate) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
+    let mut v = Vec::with_capacity(bytes.len() / 4);
+    decode_vector_into(bytes, &mut v)?;
+    Ok(v)
+}
+
+/// Appends the vector stored by [`encode_vector`] to `out`.
+pub(crate) fn decode_vector_into(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
     if !bytes.len().is_multiple_of(4) {
         return Err(Error::corrupt(format!(
             "vector of {} bytes is not a whole number of f32s",
             bytes.len()
         )));
     }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,9 +26,16 @@ impl ExactIndex {
         }
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Every `(id, vector)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &[f32])> {
+        self.ids
+            .iter()
+            .copied()
+            .zip(self.data.chunks_exact(self.dimension.max(1)))
     }
 
     fn vector(&self, pos: usize) -> &[f32] {
@@ -74,9 +81,9 @@ impl VectorIndex for ExactIndex {
         self.data.extend_from_slice(vector);
     }
 
-    fn remove(&mut self, id: u64) {
+    fn remove(&mut self, id: u64) -> bool {
         let Some(pos) = self.position.remove(&id) else {
-            return;
+            return false;
         };
         let last = self.ids.len() - 1;
         let d = self.dimension;
@@ -87,6 +94,7 @@ impl VectorIndex for ExactIndex {
         }
         self.ids.pop();
         self.data.truncate(last * d);
+        true
     }
 
     fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {

@@ -19,7 +19,7 @@ use crate::db::{Engine, staged_key};
 use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata, StagedDocument};
 use crate::embed::{EXTERNAL_MODEL, Embedder, normalize};
 use crate::error::{Error, ErrorInfo, Result};
-use crate::index::{Metric, VectorIndex};
+use crate::index::{CollectionIndex, Metric, VectorIndex};
 use crate::ops::EventKind;
 use crate::storage::{self, Store, WriteBatch, keys};
 
@@ -75,12 +75,16 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
                 CollectionStatus::Processing,
                 None,
             )?;
+            let compact = matches!(params, OpParams::Compact);
             match params {
                 OpParams::Ingest { sources, staged } => ingest(&mut ctx, &sources, staged),
                 OpParams::RemoveSource { path } => remove_source(&mut ctx, &path),
                 OpParams::RetryDocuments => retry_documents(&mut ctx),
+                OpParams::DeleteDocuments { ids } => delete_documents(&mut ctx, ids),
+                OpParams::Compact => Ok(()),
                 OpParams::Delete => unreachable!("handled above"),
             }
+            .and_then(|()| maintain_index(&mut ctx, compact))
         }
     });
     ctx.progress.phase = Phase::Finalizing;
@@ -832,22 +836,7 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
             doc_ids.push(String::from_utf8_lossy(&v).into_owned());
         }
     }
-    ctx.progress.documents_total = Some(doc_ids.len() as u64);
-    ctx.progress.phase = Phase::Processing;
-    ctx.publish(true)?;
-    for doc_id in doc_ids {
-        ctx.checkpoint()?;
-        if let Some(doc) = writer.get_document(&doc_id)? {
-            let mut batch = WriteBatch::new();
-            let removed = writer.remove_into(&mut batch, &doc);
-            writer.commit(batch, &removed, &[])?;
-            ctx.progress.documents_indexed += 1;
-            ctx.progress.chunks_done += removed.len() as u64;
-            ctx.progress.bytes_done += doc.size;
-        }
-        ctx.progress.documents_done += 1;
-        ctx.publish(false)?;
-    }
+    remove_documents(ctx, &mut writer, doc_ids)?;
     let mut batch = WriteBatch::new();
     let source_prefix = keys::in_collection(keys::SOURCE, id.0);
     for entry in writer.store.scan_prefix(&source_prefix) {
@@ -860,6 +849,76 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
     if !batch.is_empty() {
         writer.store.apply(batch)?;
     }
+    ctx.publish(true)
+}
+
+fn delete_documents(ctx: &mut Ctx<'_>, ids: Vec<String>) -> Result<()> {
+    let mut writer = Writer::open(ctx.engine, ctx.op.collection_id, false)?;
+    remove_documents(ctx, &mut writer, ids)?;
+    ctx.publish(true)
+}
+
+/// Removes each document (atomically, one batch each); ids not held count as skipped.
+fn remove_documents(
+    ctx: &mut Ctx<'_>,
+    writer: &mut Writer<'_>,
+    doc_ids: Vec<String>,
+) -> Result<()> {
+    ctx.progress.documents_total = Some(doc_ids.len() as u64);
+    ctx.progress.phase = Phase::Processing;
+    ctx.publish(true)?;
+    for doc_id in doc_ids {
+        ctx.checkpoint()?;
+        if let Some(doc) = writer.get_document(&doc_id)? {
+            let mut batch = WriteBatch::new();
+            let removed = writer.remove_into(&mut batch, &doc);
+            writer.commit(batch, &removed, &[])?;
+            ctx.progress.documents_indexed += 1;
+            ctx.progress.chunks_done += removed.len() as u64;
+            ctx.progress.bytes_done += doc.size;
+        } else {
+            ctx.progress.documents_skipped += 1;
+        }
+        ctx.progress.documents_done += 1;
+        ctx.publish(false)?;
+    }
+    Ok(())
+}
+
+/// Builds what the collection's vector index needs (a graph segment from the vectors searched
+/// exactly, or a compaction; always a compaction when `compact`), persists it and installs it.
+/// The build runs without holding the index lock: searches go on, served by the current segments.
+fn maintain_index(ctx: &mut Ctx<'_>, compact: bool) -> Result<()> {
+    let id = ctx.op.collection_id;
+    let record = ctx.engine.record(id)?;
+    let (rt, _) = ctx.engine.ensure_index(id, &record)?;
+    let plan = rt
+        .index
+        .read()
+        .expect("index lock")
+        .as_ref()
+        .and_then(|index| index.plan(compact));
+    let Some(plan) = plan else {
+        return Ok(());
+    };
+    ctx.progress.phase = Phase::Indexing;
+    ctx.progress.vectors_total = Some(plan.len() as u64);
+    ctx.publish(true)?;
+    let dim = record.config.dimension.unwrap_or(0);
+    let built = CollectionIndex::build(&record.config.index, dim, plan, &mut |done| {
+        ctx.checkpoint()?;
+        ctx.progress.vectors_indexed = done as u64;
+        ctx.publish(false)
+    })?;
+    ctx.checkpoint()?;
+    let store = ctx.engine.store()?;
+    let mut guard = rt.index.write().expect("index lock");
+    let Some(index) = guard.as_mut() else {
+        return Ok(());
+    };
+    store.apply(index.persist_batch(store.as_ref(), id.0, &built)?)?;
+    index.install(built);
+    drop(guard);
     ctx.publish(true)
 }
 

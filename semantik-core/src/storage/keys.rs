@@ -26,6 +26,10 @@ pub(crate) const STAGED: u8 = 0x13;
 pub(crate) const CHUNK: u8 = 0x20;
 /// Chunk vector: `VECTOR | collection id | chunk id` -> little-endian f32s.
 pub(crate) const VECTOR: u8 = 0x21;
+/// Vector index manifest: `INDEX_MANIFEST | collection id` -> the graph segments (JSON).
+pub(crate) const INDEX_MANIFEST: u8 = 0x22;
+/// Part of a stored graph segment: `INDEX_PART | collection id | segment u64 | part u32`.
+pub(crate) const INDEX_PART: u8 = 0x23;
 /// Operation record: `OPERATION | operation id`.
 pub(crate) const OPERATION: u8 = 0x40;
 
@@ -69,6 +73,16 @@ pub(crate) fn vector(collection: Uuid, chunk_id: u64) -> Vec<u8> {
     in_collection_with(VECTOR, collection, &chunk_id.to_be_bytes())
 }
 
+pub(crate) fn index_manifest(collection: Uuid) -> Vec<u8> {
+    in_collection(INDEX_MANIFEST, collection)
+}
+
+pub(crate) fn index_part(collection: Uuid, segment: u64, part: u32) -> Vec<u8> {
+    let mut suffix = segment.to_be_bytes().to_vec();
+    suffix.extend_from_slice(&part.to_be_bytes());
+    in_collection_with(INDEX_PART, collection, &suffix)
+}
+
 /// Decodes the chunk id at the end of a `CHUNK` or `VECTOR` key.
 pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -76,8 +90,10 @@ pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
 }
 
 /// Every per-collection tag, for deleting a collection's data.
-pub(crate) const PER_COLLECTION: [u8; 9] = [
+pub(crate) const PER_COLLECTION: [u8; 11] = [
     SOURCE,
+    INDEX_PART,
+    INDEX_MANIFEST,
     DOCUMENT,
     DOCUMENT_HASH,
     DOCUMENT_PATH,

@@ -5,6 +5,11 @@ use std::path::Path;
 use super::{Entry, Store, WriteBatch};
 use crate::error::{Error, Result};
 
+/// sled's page cache. Its default (1 GiB) would keep a second copy of every vector the index
+/// already holds in memory after a collection is loaded; reads past the cache are served by the
+/// operating system's file cache.
+const CACHE_BYTES: u64 = 64 << 20;
+
 /// A sled database used as one ordered keyspace (its default tree).
 #[derive(Debug)]
 pub(crate) struct SledStore {
@@ -17,6 +22,7 @@ impl SledStore {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(500))
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| map_err("open", e))?;
         Ok(SledStore { db })

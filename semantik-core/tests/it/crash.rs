@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use semantik_core::{
-    Collection, CollectionConfig, Database, DocumentStatus, ErrorCode, EventKind, OperationFilter,
-    OperationStatus,
+    Collection, CollectionConfig, Database, DocumentStatus, ErrorCode, EventKind, IndexConfig,
+    OperationFilter, OperationKind, OperationStatus,
 };
 
 use crate::common::{SlowEmbedder, lines_of, spawn_child, wait_for, write_passages};
@@ -35,7 +35,12 @@ fn child_process() {
     let col = match db.collection("crash") {
         Ok(c) => c,
         Err(_) => db
-            .create_collection(CollectionConfig::new("crash").with_model("test/slow-64"))
+            .create_collection(
+                CollectionConfig::new("crash")
+                    .with_model("test/slow-64")
+                    // Small enough that graph segments are built, stored and compacted.
+                    .with_index(IndexConfig::new().with_exact_threshold(48)),
+            )
             .unwrap(),
     };
     let op = col.add_source(PathBuf::from(src)).unwrap();
@@ -45,6 +50,11 @@ fn child_process() {
         if let EventKind::Progress { progress } = &e.kind {
             println!("COMMITTED {}", progress.documents_indexed());
         }
+    }
+    println!("INDEXED");
+    // Kills may also land in graph builds and their persistence.
+    for _ in 0..3 {
+        col.compact().unwrap().wait(None).unwrap();
     }
     println!("DONE");
 }
@@ -107,7 +117,7 @@ fn crash_iteration(seed: u64) {
         if let Some(n) = line.split("COMMITTED ").nth(1) {
             committed = committed.max(n.parse::<u64>().unwrap());
         }
-        finished |= line.ends_with("DONE");
+        finished |= line.ends_with("INDEXED");
     }
 
     let db = match open(&db_path) {
@@ -127,7 +137,12 @@ fn crash_iteration(seed: u64) {
         documents >= committed,
         "seed {seed}: {committed} reported committed, {documents} found"
     );
-    let ops = col.operations(OperationFilter::all()).unwrap();
+    let ops: Vec<_> = col
+        .operations(OperationFilter::all())
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.kind != OperationKind::Compact)
+        .collect();
     assert_eq!(ops.len(), 1);
     let op = db.operation(ops[0].id).unwrap();
     match op.status() {

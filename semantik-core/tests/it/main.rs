@@ -4,5 +4,6 @@ mod collections;
 mod common;
 mod crash;
 mod embedding;
+mod index;
 mod lock;
 mod operations;

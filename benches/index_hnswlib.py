@@ -1,0 +1,86 @@
+"""hnswlib side of `make bench-index`, on the files `benches/index.rs data` wrote.
+
+Usage: index_hnswlib.py gt DIR    exact top-10 of every query (numpy), written to DIR/gt.i32
+       index_hnswlib.py run DIR   build (M=16, ef_construction=200, 2 threads), ef sweep with
+                                  recall@10 and queries/s on 1 and 2 threads, memory, save/load.
+Prints one JSON object (run).
+"""
+
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+DIM, K = 384, 10
+EFS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256]
+
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load(d):
+    base = np.fromfile(d / "base.f32", dtype="<f4").reshape(-1, DIM)
+    queries = np.fromfile(d / "queries.f32", dtype="<f4").reshape(-1, DIM)
+    return base, queries
+
+
+def gt(d):
+    base, queries = load(d)
+    scores = queries @ base.T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :K].astype("<i4")
+    top.tofile(d / "gt.i32")
+
+
+def recall(found, truth):
+    return sum(len(set(f) & set(t)) for f, t in zip(found.tolist(), truth.tolist())) / truth.size
+
+
+def run(d):
+    import hnswlib
+
+    base, queries = load(d)
+    truth = np.fromfile(d / "gt.i32", dtype="<i4").reshape(-1, K)
+    before = rss_mb()
+    t = time.perf_counter()
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=len(base), M=16, ef_construction=200, random_seed=100)
+    index.add_items(base, np.arange(len(base)), num_threads=2)
+    build_s = time.perf_counter() - t
+    after = rss_mb()
+    sweep = []
+    for ef in EFS:
+        index.set_ef(ef)
+        index.knn_query(queries[:100], k=K, num_threads=1)
+        t = time.perf_counter()
+        labels, _ = index.knn_query(queries, k=K, num_threads=1)
+        qps1 = len(queries) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        index.knn_query(queries, k=K, num_threads=2)
+        qps2 = len(queries) / (time.perf_counter() - t)
+        sweep.append({"ef": ef, "recall": recall(labels, truth), "qps_1t": qps1, "qps_2t": qps2})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "index.bin")
+        index.save_index(path)
+        del index
+        t = time.perf_counter()
+        loaded = hnswlib.Index(space="ip", dim=DIM)
+        loaded.load_index(path, max_elements=len(base))
+        loaded.set_ef(16)
+        loaded.knn_query(queries[:1], k=K)
+        load_s = time.perf_counter() - t
+    print(json.dumps({
+        "engine": "hnswlib", "n": len(base), "build_s": build_s, "threads": 2,
+        "rss_delta_mb": after - before, "load_s": load_s, "sweep": sweep,
+    }))
+
+
+if __name__ == "__main__":
+    {"gt": gt, "run": run}[sys.argv[1]](pathlib.Path(sys.argv[2]))

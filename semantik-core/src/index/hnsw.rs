@@ -1,0 +1,285 @@
+//! [`HnswIndex`]: an HNSW graph with its vectors, searchable and serialisable.
+
+use super::graph::{Graph, Space, score_of};
+use super::{IndexConfig, Metric, build};
+use crate::error::{Error, Result};
+
+/// An approximate nearest-neighbour index over vectors held in memory.
+///
+/// Collections build and persist these for you; the type is public for callers who manage their
+/// own vectors and for benchmarks. Nodes are identified by their position in the vectors given
+/// to [`HnswIndex::build`]. With [`Metric::Cosine`] the caller passes unit vectors.
+///
+/// ```
+/// use semantik_core::{HnswIndex, IndexConfig, Metric};
+/// let dim = 8;
+/// let vectors: Vec<f32> = (0..500 * dim).map(|i| (i as f32 * 0.618).sin()).collect();
+/// let config = IndexConfig::new().with_metric(Metric::L2);
+/// let index = HnswIndex::build(vectors.clone(), dim, &config)?;
+/// let query = vectors[5 * dim..6 * dim].to_vec();
+/// let hits = index.search(&query, 3, 64);
+/// assert_eq!(hits[0].0, 5);
+/// // The graph is stored apart from the vectors, and reassembled without a rebuild.
+/// let bytes = index.graph_bytes();
+/// let reopened = HnswIndex::from_graph_bytes(&bytes, vectors, dim, &config)?;
+/// assert_eq!(reopened.search(&query, 3, 64), hits);
+/// # Ok::<(), semantik_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HnswIndex {
+    metric: Metric,
+    dim: usize,
+    vectors: Vec<f32>,
+    graph: Graph,
+}
+
+impl HnswIndex {
+    /// Builds the index of `vectors` (`dim` floats each, concatenated) with `config`'s metric,
+    /// `m` and `ef_construction`, using every rayon thread.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for bad settings or a length that is not a multiple of `dim`.
+    pub fn build(vectors: Vec<f32>, dim: usize, config: &IndexConfig) -> Result<HnswIndex> {
+        Self::build_with_progress(vectors, dim, config, &mut |_| Ok(()))
+    }
+
+    /// [`HnswIndex::build`], calling `progress(vectors inserted)` between batches; an error it
+    /// returns stops the build and is returned.
+    pub(crate) fn build_with_progress(
+        vectors: Vec<f32>,
+        dim: usize,
+        config: &IndexConfig,
+        progress: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<HnswIndex> {
+        config.validate()?;
+        check_shape(&vectors, dim)?;
+        let graph = build::build(
+            &vectors,
+            dim,
+            config.metric,
+            config.m,
+            config.ef_construction,
+            progress,
+        )?;
+        Ok(HnswIndex {
+            metric: config.metric,
+            dim,
+            vectors,
+            graph,
+        })
+    }
+
+    /// Reassembles an index from [`HnswIndex::graph_bytes`] and the same vectors.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the bytes are not a valid graph or do not match the vectors.
+    pub fn from_graph_bytes(
+        bytes: &[u8],
+        vectors: Vec<f32>,
+        dim: usize,
+        config: &IndexConfig,
+    ) -> Result<HnswIndex> {
+        check_shape(&vectors, dim)?;
+        let graph = Graph::from_bytes(bytes)?;
+        if graph.len() * dim != vectors.len() {
+            return Err(Error::corrupt("vector index graph size"));
+        }
+        Ok(HnswIndex {
+            metric: config.metric,
+            dim,
+            vectors,
+            graph,
+        })
+    }
+
+    /// The graph in its serialised form (the vectors are not included).
+    pub fn graph_bytes(&self) -> Vec<u8> {
+        self.graph.to_bytes()
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Whether the index holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How vectors are compared.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Dimension of the vectors.
+    pub fn dimension(&self) -> usize {
+        self.dim
+    }
+
+    /// The vector at `position`.
+    pub fn vector(&self, position: u32) -> &[f32] {
+        let p = position as usize;
+        &self.vectors[p * self.dim..(p + 1) * self.dim]
+    }
+
+    /// Bytes held by the vectors and the graph.
+    pub fn memory_bytes(&self) -> usize {
+        self.vectors.len() * 4 + self.graph.memory_bytes()
+    }
+
+    /// The `k` best matches of `query` as `(position, score)`, best first, exploring with a beam
+    /// of `ef` (raised to `k`). Scores are "higher is better" as in [`Metric`].
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
+        self.search_filtered(query, k, ef, None)
+    }
+
+    /// [`HnswIndex::search`] among positions `accept` allows. The graph is traversed through
+    /// rejected nodes too, so connectivity is kept; a very selective filter is better served by
+    /// an exact scan of the allowed positions (collections choose automatically).
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        if query.len() != self.dim {
+            return Vec::new();
+        }
+        self.graph
+            .search(
+                Space {
+                    vectors: &self.vectors,
+                    dim: self.dim,
+                    metric: self.metric,
+                },
+                query,
+                k,
+                ef,
+                accept,
+            )
+            .into_iter()
+            .map(|n| (n.id, score_of(self.metric, n.dist)))
+            .collect()
+    }
+}
+
+fn check_shape(vectors: &[f32], dim: usize) -> Result<()> {
+    if dim == 0 || !vectors.len().is_multiple_of(dim) || vectors.len() / dim > u32::MAX as usize {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "{} floats are not a whole number of {dim}-dimensional vectors",
+                vectors.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+
+    /// `n` random unit vectors of `dim` dimensions.
+    pub(crate) fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+            out.extend(v.iter().map(|x| x / norm));
+        }
+        out
+    }
+
+    fn exact_top(vectors: &[f32], dim: usize, metric: Metric, q: &[f32], k: usize) -> Vec<u32> {
+        let mut all: Vec<(f32, u32)> = vectors
+            .chunks_exact(dim)
+            .zip(0..)
+            .map(|(v, i)| (metric.score(q, v), i))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(k).map(|x| x.1).collect()
+    }
+
+    fn recall(index: &HnswIndex, vectors: &[f32], queries: &[f32], dim: usize, ef: usize) -> f64 {
+        let mut hits = 0;
+        let mut total = 0;
+        for q in queries.chunks_exact(dim) {
+            let truth = exact_top(vectors, dim, index.metric(), q, 10);
+            let found: Vec<u32> = index.search(q, 10, ef).iter().map(|h| h.0).collect();
+            hits += found.iter().filter(|f| truth.contains(f)).count();
+            total += truth.len();
+        }
+        hits as f64 / total as f64
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4))]
+        /// At default parameters, recall@10 against brute force is at least 0.95.
+        #[test]
+        fn recall_at_default_parameters(seed in any::<u64>(), metric_pick in 0usize..3) {
+            let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric_pick];
+            let (n, dim) = (3000, 24);
+            let vectors = unit_vectors(n, dim, seed);
+            let queries = unit_vectors(50, dim, seed ^ 0x5eed);
+            let config = IndexConfig::new().with_metric(metric);
+            let index = HnswIndex::build(vectors.clone(), dim, &config).unwrap();
+            let r = recall(&index, &vectors, &queries, dim, config.ef_search);
+            prop_assert!(r >= 0.95, "recall {r} with {metric:?}");
+        }
+    }
+
+    #[test]
+    fn graph_bytes_round_trip_and_corruption_is_detected() {
+        let dim = 16;
+        let vectors = unit_vectors(1500, dim, 7);
+        let config = IndexConfig::new();
+        let index = HnswIndex::build(vectors.clone(), dim, &config).unwrap();
+        let bytes = index.graph_bytes();
+        let back = HnswIndex::from_graph_bytes(&bytes, vectors.clone(), dim, &config).unwrap();
+        let q = &vectors[3 * dim..4 * dim];
+        assert_eq!(index.search(q, 10, 64), back.search(q, 10, 64));
+        assert_eq!(back.search(q, 1, 64)[0].0, 3);
+        // A neighbour id out of range, a truncation, a wrong vector count: all refused.
+        let mut bad = bytes.clone();
+        let at = 4 + 24 + 1500 + 4;
+        bad[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        for broken in [bad, bytes[..bytes.len() - 1].to_vec()] {
+            let e =
+                HnswIndex::from_graph_bytes(&broken, vectors.clone(), dim, &config).unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::Corrupt);
+        }
+        let e =
+            HnswIndex::from_graph_bytes(&bytes, vectors[dim..].to_vec(), dim, &config).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::Corrupt);
+    }
+
+    #[test]
+    fn filtered_search_returns_only_allowed_nodes() {
+        let dim = 16;
+        let vectors = unit_vectors(2000, dim, 11);
+        let index = HnswIndex::build(vectors.clone(), dim, &IndexConfig::new()).unwrap();
+        let q = &vectors[..dim];
+        let even = |p: u32| p.is_multiple_of(2);
+        let hits = index.search_filtered(q, 10, 64, Some(&even));
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|h| h.0.is_multiple_of(2)));
+        assert_eq!(hits[0].0, 0);
+    }
+
+    #[test]
+    fn tiny_and_empty_indexes() {
+        let config = IndexConfig::new().with_metric(Metric::L2);
+        let empty = HnswIndex::build(Vec::new(), 4, &config).unwrap();
+        assert!(empty.is_empty());
+        assert!(empty.search(&[0.0; 4], 3, 10).is_empty());
+        let one = HnswIndex::build(vec![1.0, 0.0, 0.0, 0.0], 4, &config).unwrap();
+        assert_eq!(one.search(&[1.0, 0.0, 0.0, 0.0], 3, 10), vec![(0, -0.0)]);
+        assert!(HnswIndex::build(vec![1.0; 5], 4, &config).is_err());
+        assert!(HnswIndex::build(vec![1.0; 4], 4, &config.clone().with_hnsw(1, 10, 10)).is_err());
+    }
+}

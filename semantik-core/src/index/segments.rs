@@ -1,0 +1,681 @@
+//! The vector index of a collection: immutable HNSW segments, a small exact segment for fresh
+//! vectors, and tombstones.
+//!
+//! Fresh vectors go to the exact segment, which is searched by brute force. Once it holds
+//! `exact_threshold` vectors, an operation builds them into an HNSW segment (outside any lock)
+//! and installs it. Deleting a vector of a graph segment sets its tombstone bit: searches pass
+//! through it (the graph stays connected) but never return it. When the deleted share passes
+//! `compact_deleted_share`, or there are too many segments, a compaction rebuilds one segment
+//! from every live vector.
+//!
+//! Persistence: each segment is stored as its member chunk ids and its graph, in parts, with a
+//! manifest, all in one atomic batch; vectors are not duplicated, they are read from the
+//! collection's vector records (the source of truth) on load. A member whose vector record is
+//! gone is a tombstone; a vector in no segment is fresh. So the persisted graphs and the stored
+//! vectors cannot disagree after a crash: the worst case is a segment that fails its checksum,
+//! whose vectors are then searched exactly until a rebuild.
+
+use serde::{Deserialize, Serialize};
+
+use super::hnsw::HnswIndex;
+use super::{ExactIndex, IndexConfig, Scored, VectorIndex};
+use crate::error::{Error, Result};
+use crate::storage::{self, Store, WriteBatch, keys};
+
+/// More graph segments than this are compacted into one.
+const MAX_SEGMENTS: usize = 8;
+/// Bytes per stored part of a segment.
+const PART_BYTES: usize = 1 << 20;
+/// Below this estimated number of allowed vectors, a filtered search scans them exactly.
+const EXACT_FILTER_BELOW: usize = 2_000;
+/// Positions sampled to estimate a filter's selectivity.
+const FILTER_SAMPLE: usize = 256;
+
+/// An immutable graph segment and its tombstones.
+#[derive(Debug)]
+struct Segment {
+    id: u64,
+    /// Chunk id of each position, ascending.
+    ids: Vec<u64>,
+    index: HnswIndex,
+    deleted: Vec<u64>,
+    deleted_count: usize,
+}
+
+impl Segment {
+    fn new(id: u64, ids: Vec<u64>, index: HnswIndex) -> Segment {
+        let words = ids.len().div_ceil(64);
+        Segment {
+            id,
+            ids,
+            index,
+            deleted: vec![0; words],
+            deleted_count: 0,
+        }
+    }
+
+    fn is_deleted(&self, pos: u32) -> bool {
+        self.deleted[pos as usize / 64] & (1 << (pos % 64)) != 0
+    }
+
+    fn delete(&mut self, pos: u32) {
+        if !self.is_deleted(pos) {
+            self.deleted[pos as usize / 64] |= 1 << (pos % 64);
+            self.deleted_count += 1;
+        }
+    }
+
+    fn position(&self, id: u64) -> Option<u32> {
+        self.ids.binary_search(&id).ok().map(|p| p as u32)
+    }
+
+    fn live(&self) -> usize {
+        self.ids.len() - self.deleted_count
+    }
+
+    /// The `k` best live members that `filter` allows.
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+    ) -> Vec<Scored> {
+        let allowed =
+            |pos: u32| !self.is_deleted(pos) && filter.is_none_or(|f| f(self.ids[pos as usize]));
+        let n = self.ids.len();
+        let estimate = if filter.is_some() {
+            let step = n.div_ceil(FILTER_SAMPLE).max(1);
+            let sampled = (0..n).step_by(step).count().max(1);
+            let hits = (0..n).step_by(step).filter(|&p| allowed(p as u32)).count();
+            hits * n / sampled
+        } else {
+            self.live()
+        };
+        let scored = |hits: Vec<(u32, f32)>| -> Vec<Scored> {
+            hits.into_iter()
+                .map(|(pos, score)| Scored {
+                    id: self.ids[pos as usize],
+                    score,
+                })
+                .collect()
+        };
+        if filter.is_some() && estimate < EXACT_FILTER_BELOW {
+            return self.exact(query, k, &allowed);
+        }
+        let hits = if self.deleted_count == 0 && filter.is_none() {
+            self.index.search(query, k, ef)
+        } else {
+            self.index.search_filtered(query, k, ef, Some(&allowed))
+        };
+        if hits.len() < k && hits.len() < self.live() {
+            // The beam ran dry among rejected nodes: scan, so that existing hits are found.
+            return self.exact(query, k, &allowed);
+        }
+        scored(hits)
+    }
+
+    fn exact(&self, query: &[f32], k: usize, allowed: &dyn Fn(u32) -> bool) -> Vec<Scored> {
+        let mut hits: Vec<Scored> = (0..self.ids.len() as u32)
+            .filter(|&p| allowed(p))
+            .map(|p| Scored {
+                id: self.ids[p as usize],
+                score: self.index.metric().score(query, self.index.vector(p)),
+            })
+            .collect();
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
+    /// Serialised form: count, member ids, graph.
+    fn to_bytes(&self) -> Vec<u8> {
+        let graph = self.index.graph_bytes();
+        let mut out = Vec::with_capacity(8 + 8 * self.ids.len() + graph.len());
+        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
+        for id in &self.ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        out.extend_from_slice(&graph);
+        out
+    }
+}
+
+fn sort_hits(hits: &mut [Scored]) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+}
+
+/// What persisting a segment set needs to know: written with the parts in one batch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    next_segment: u64,
+    segments: Vec<SegmentEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SegmentEntry {
+    id: u64,
+    vectors: u64,
+    parts: u32,
+    bytes: u64,
+    checksum: String,
+}
+
+/// A snapshot of a collection's vector index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// Searchable vectors.
+    pub vectors: usize,
+    /// Vectors searched exactly because they are not in a graph yet.
+    pub exact_vectors: usize,
+    /// HNSW graph segments.
+    pub graph_segments: usize,
+    /// Deleted vectors still held by graph segments (until a compaction).
+    pub deleted_vectors: usize,
+    /// Bytes of memory held by vectors and graphs.
+    pub memory_bytes: usize,
+}
+
+/// A graph build to run: which vectors, and which segments it replaces.
+#[derive(Debug)]
+pub(crate) struct BuildPlan {
+    ids: Vec<u64>,
+    vectors: Vec<f32>,
+    replaces: Vec<u64>,
+    segment: u64,
+}
+
+impl BuildPlan {
+    /// Vectors the build will insert.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// A built segment, ready to be persisted and installed.
+#[derive(Debug)]
+pub(crate) struct Built {
+    segment: Segment,
+    replaces: Vec<u64>,
+}
+
+/// What loading found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadReport {
+    /// Stored segments that failed their checks and were dropped.
+    pub(crate) dropped_segments: usize,
+}
+
+/// The searchable vectors of one collection.
+#[derive(Debug)]
+pub(crate) struct CollectionIndex {
+    config: IndexConfig,
+    dim: usize,
+    segments: Vec<Segment>,
+    fresh: ExactIndex,
+    next_segment: u64,
+}
+
+impl CollectionIndex {
+    pub(crate) fn new(config: IndexConfig, dim: usize) -> CollectionIndex {
+        CollectionIndex {
+            fresh: ExactIndex::new(config.metric, dim),
+            config,
+            dim,
+            segments: Vec::new(),
+            next_segment: 0,
+        }
+    }
+
+    /// Counts and sizes.
+    pub(crate) fn stats(&self) -> IndexStats {
+        IndexStats {
+            vectors: self.fresh.len() + self.segments.iter().map(Segment::live).sum::<usize>(),
+            exact_vectors: self.fresh.len(),
+            graph_segments: self.segments.len(),
+            deleted_vectors: self.deleted_len(),
+            memory_bytes: self.fresh.len() * (self.dim * 4 + 8)
+                + self
+                    .segments
+                    .iter()
+                    .map(|s| s.index.memory_bytes() + 8 * s.ids.len() + 8 * s.deleted.len())
+                    .sum::<usize>(),
+        }
+    }
+
+    /// Deleted vectors still held by graph segments.
+    fn deleted_len(&self) -> usize {
+        self.segments.iter().map(|s| s.deleted_count).sum()
+    }
+
+    /// The build this index needs, if any: a compaction when tombstones or segments are too
+    /// many (or `force`), else a new segment from the fresh vectors when they are too many.
+    pub(crate) fn plan(&self, force_compact: bool) -> Option<BuildPlan> {
+        let in_graphs: usize = self.segments.iter().map(|s| s.ids.len()).sum();
+        let deleted = self.deleted_len();
+        let compact = force_compact
+            || (deleted > 0
+                && deleted as f32 > self.config.compact_deleted_share * in_graphs as f32)
+            || self.segments.len() >= MAX_SEGMENTS;
+        let mut members: Vec<(u64, &[f32])> = Vec::new();
+        let replaces = if compact {
+            for s in &self.segments {
+                members.extend(
+                    (0..s.ids.len() as u32)
+                        .filter(|&p| !s.is_deleted(p))
+                        .map(|p| (s.ids[p as usize], s.index.vector(p))),
+                );
+            }
+            self.segments.iter().map(|s| s.id).collect()
+        } else if self.fresh.len() >= self.config.exact_threshold.max(1) {
+            Vec::new()
+        } else {
+            return None;
+        };
+        members.extend(self.fresh.iter());
+        if members.is_empty() && replaces.is_empty() {
+            return None;
+        }
+        members.sort_unstable_by_key(|m| m.0);
+        let mut vectors = Vec::with_capacity(members.len() * self.dim);
+        for (_, v) in &members {
+            vectors.extend_from_slice(v);
+        }
+        Some(BuildPlan {
+            ids: members.into_iter().map(|m| m.0).collect(),
+            vectors,
+            replaces,
+            segment: self.next_segment,
+        })
+    }
+
+    /// Builds the planned segment (the long part: run it without holding the index lock).
+    pub(crate) fn build(
+        config: &IndexConfig,
+        dim: usize,
+        plan: BuildPlan,
+        progress: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<Built> {
+        let index = HnswIndex::build_with_progress(plan.vectors, dim, config, progress)?;
+        Ok(Built {
+            segment: Segment::new(plan.segment, plan.ids, index),
+            replaces: plan.replaces,
+        })
+    }
+
+    /// The batch that persists the segment set after installing `built`: new parts, a new
+    /// manifest, and the replaced segments' parts removed.
+    pub(crate) fn persist_batch(
+        &self,
+        store: &dyn Store,
+        collection: uuid::Uuid,
+        built: &Built,
+    ) -> Result<WriteBatch> {
+        let mut batch = WriteBatch::new();
+        let mut manifest: Manifest =
+            storage::get_json(store, "index manifest", &keys::index_manifest(collection))?
+                .unwrap_or_default();
+        for old in manifest
+            .segments
+            .iter()
+            .filter(|e| built.replaces.contains(&e.id))
+        {
+            for part in 0..old.parts {
+                batch.delete(keys::index_part(collection, old.id, part));
+            }
+        }
+        manifest
+            .segments
+            .retain(|e| !built.replaces.contains(&e.id));
+        let bytes = built.segment.to_bytes();
+        let mut parts = 0;
+        for (i, chunk) in bytes.chunks(PART_BYTES).enumerate() {
+            batch.put(
+                keys::index_part(collection, built.segment.id, i as u32),
+                chunk.to_vec(),
+            );
+            parts += 1;
+        }
+        manifest.segments.push(SegmentEntry {
+            id: built.segment.id,
+            vectors: built.segment.ids.len() as u64,
+            parts,
+            bytes: bytes.len() as u64,
+            checksum: blake3::hash(&bytes).to_hex().to_string(),
+        });
+        manifest.next_segment = manifest.next_segment.max(built.segment.id + 1);
+        batch.put_json(keys::index_manifest(collection), &manifest)?;
+        Ok(batch)
+    }
+
+    /// Installs a built segment (after its batch is applied). Vectors deleted while it was
+    /// being built become tombstones in it; its members leave the exact segment.
+    pub(crate) fn install(&mut self, built: Built) {
+        let Built {
+            mut segment,
+            replaces,
+        } = built;
+        let old: Vec<Segment> = {
+            let (gone, kept) = std::mem::take(&mut self.segments)
+                .into_iter()
+                .partition(|s| replaces.contains(&s.id));
+            self.segments = kept;
+            gone
+        };
+        for pos in 0..segment.ids.len() as u32 {
+            let id = segment.ids[pos as usize];
+            let live_in_old = old
+                .iter()
+                .any(|s| s.position(id).is_some_and(|p| !s.is_deleted(p)));
+            if !self.fresh.remove(id) && !live_in_old {
+                segment.delete(pos);
+            }
+        }
+        self.next_segment = self.next_segment.max(segment.id + 1);
+        self.segments.push(segment);
+    }
+
+    /// Loads a collection's index: stored segments joined with the stored vectors.
+    pub(crate) fn load(
+        store: &dyn Store,
+        collection: uuid::Uuid,
+        config: IndexConfig,
+        dim: usize,
+    ) -> Result<(CollectionIndex, LoadReport)> {
+        let mut ids = Vec::new();
+        let mut data = Vec::new();
+        for entry in store.scan_prefix(&keys::in_collection(keys::VECTOR, collection)) {
+            let (k, v) = entry?;
+            ids.push(keys::chunk_id_of(&k).ok_or_else(|| Error::corrupt("vector key"))?);
+            storage::decode_vector_into(&v, &mut data)?;
+            if data.len() != ids.len() * dim {
+                return Err(Error::corrupt("stored vector dimension"));
+            }
+        }
+        let mut index = CollectionIndex::new(config, dim);
+        let mut report = LoadReport::default();
+        let manifest: Manifest =
+            storage::get_json(store, "index manifest", &keys::index_manifest(collection))?
+                .unwrap_or_default();
+        index.next_segment = manifest.next_segment;
+        let mut used = vec![false; ids.len()];
+        for entry in &manifest.segments {
+            match load_segment(
+                store,
+                collection,
+                entry,
+                &index.config,
+                dim,
+                &ids,
+                &data,
+                &mut used,
+            ) {
+                Ok(segment) => index.segments.push(segment),
+                Err(_) => report.dropped_segments += 1,
+            }
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if !used[i] {
+                index.fresh.insert(*id, &data[i * dim..(i + 1) * dim]);
+            }
+        }
+        drop((ids, data));
+        super::release_freed_memory();
+        Ok((index, report))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_segment(
+    store: &dyn Store,
+    collection: uuid::Uuid,
+    entry: &SegmentEntry,
+    config: &IndexConfig,
+    dim: usize,
+    ids: &[u64],
+    data: &[f32],
+    used: &mut [bool],
+) -> Result<Segment> {
+    let bad = || Error::corrupt("vector index segment");
+    let mut bytes = Vec::with_capacity(entry.bytes as usize);
+    for part in 0..entry.parts {
+        let chunk = store
+            .get(&keys::index_part(collection, entry.id, part))?
+            .ok_or_else(bad)?;
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.len() as u64 != entry.bytes || blake3::hash(&bytes).to_hex().as_str() != entry.checksum
+    {
+        return Err(bad());
+    }
+    let count = u64::from_le_bytes(
+        bytes
+            .get(..8)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
+    let members: Vec<u64> = bytes
+        .get(8..8 + count.checked_mul(8).ok_or_else(bad)?)
+        .ok_or_else(bad)?
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    if count as u64 != entry.vectors || members.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad());
+    }
+    let mut vectors = vec![0.0f32; count * dim];
+    let mut missing = Vec::new();
+    let mut found = Vec::with_capacity(count);
+    for (pos, id) in members.iter().enumerate() {
+        match ids.binary_search(id) {
+            Ok(i) => {
+                vectors[pos * dim..(pos + 1) * dim].copy_from_slice(&data[i * dim..(i + 1) * dim]);
+                found.push(i);
+            }
+            Err(_) => missing.push(pos as u32),
+        }
+    }
+    let index = HnswIndex::from_graph_bytes(&bytes[8 + 8 * count..], vectors, dim, config)?;
+    let mut segment = Segment::new(entry.id, members, index);
+    for pos in missing {
+        segment.delete(pos);
+    }
+    for i in found {
+        used[i] = true;
+    }
+    Ok(segment)
+}
+
+impl VectorIndex for CollectionIndex {
+    fn insert(&mut self, id: u64, vector: &[f32]) {
+        self.remove(id);
+        self.fresh.insert(id, vector);
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        for s in &mut self.segments {
+            if let Some(pos) = s.position(id) {
+                let was_live = !s.is_deleted(pos);
+                s.delete(pos);
+                return was_live;
+            }
+        }
+        self.fresh.remove(id)
+    }
+
+    fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {
+        let ef = self.config.ef_search.max(k);
+        let mut hits = self.fresh.search(query, k, filter);
+        for s in &self.segments {
+            hits.extend(s.search(query, k, ef, filter));
+        }
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Metric;
+    use crate::storage::mem_store::MemStore;
+
+    const DIM: usize = 16;
+
+    fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                let v: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| x / norm).collect()
+            })
+            .collect()
+    }
+
+    /// An index of `n` vectors with ids `0..n`, all in one graph segment.
+    fn built(n: usize) -> (CollectionIndex, Vec<Vec<f32>>) {
+        let config = IndexConfig::new().with_exact_threshold(10);
+        let mut index = CollectionIndex::new(config.clone(), DIM);
+        let vs = vectors(n, 9);
+        for (i, v) in vs.iter().enumerate() {
+            index.insert(i as u64, v);
+        }
+        let plan = index.plan(false).expect("over the threshold");
+        let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
+        index.install(built);
+        assert_eq!(index.stats().graph_segments, 1);
+        (index, vs)
+    }
+
+    fn exact(vs: &[Vec<f32>], q: &[f32], k: usize, allow: impl Fn(u64) -> bool) -> Vec<u64> {
+        let mut all: Vec<(f32, u64)> = vs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| allow(*i as u64))
+            .map(|(i, v)| (Metric::Cosine.score(q, v), i as u64))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(k).map(|x| x.1).collect()
+    }
+
+    #[test]
+    fn a_selective_filter_still_returns_every_existing_hit() {
+        let (index, vs) = built(3000);
+        // 0.5% of the vectors allowed: answered by an exact scan of them.
+        let allow = |id: u64| id % 200 == 7;
+        let hits = index.search(&vs[0], 10, Some(&allow));
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, exact(&vs, &vs[0], 10, allow));
+        // 5 allowed, 10 asked: all 5.
+        let few = |id: u64| id < 5;
+        assert_eq!(index.search(&vs[100], 10, Some(&few)).len(), 5);
+        // A broad filter goes through the graph and keeps its recall.
+        let half = |id: u64| id.is_multiple_of(2);
+        let mut found = 0;
+        for q in vectors(30, 10) {
+            let truth = exact(&vs, &q, 10, half);
+            let hits = index.search(&q, 10, Some(&half));
+            assert!(hits.iter().all(|h| h.id.is_multiple_of(2)));
+            found += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        assert!(
+            found as f64 / 300.0 >= 0.95,
+            "recall {}",
+            found as f64 / 300.0
+        );
+    }
+
+    #[test]
+    fn vectors_deleted_during_a_build_stay_deleted_after_install() {
+        let config = IndexConfig::new().with_exact_threshold(100);
+        let mut index = CollectionIndex::new(config.clone(), DIM);
+        let vs = vectors(400, 11);
+        for (i, v) in vs.iter().enumerate() {
+            index.insert(i as u64, v);
+        }
+        let plan = index.plan(false).unwrap();
+        // While the graph is being built, a document is removed and another added.
+        assert!(index.remove(5));
+        index.insert(1000, &vs[6]);
+        let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
+        index.install(built);
+        let stats = index.stats();
+        assert_eq!(
+            (stats.vectors, stats.deleted_vectors, stats.exact_vectors),
+            (400, 1, 1)
+        );
+        let hits = index.search(&vs[5], 3, None);
+        assert!(hits.iter().all(|h| h.id != 5));
+        let hits = index.search(&vs[6], 2, None);
+        let mut ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![6, 1000]);
+    }
+
+    #[test]
+    fn load_joins_segments_with_stored_vectors() {
+        let store = MemStore::default();
+        let collection = uuid::Uuid::from_u128(42);
+        let config = IndexConfig::new().with_exact_threshold(50);
+        let vs = vectors(300, 12);
+        let mut batch = WriteBatch::new();
+        for (i, v) in vs.iter().enumerate() {
+            batch.put(
+                keys::vector(collection, i as u64),
+                storage::encode_vector(v),
+            );
+        }
+        store.apply(batch).unwrap();
+        let (mut index, report) =
+            CollectionIndex::load(&store, collection, config.clone(), DIM).unwrap();
+        assert_eq!(
+            (report.dropped_segments, index.stats().exact_vectors),
+            (0, 300)
+        );
+        let built =
+            CollectionIndex::build(&config, DIM, index.plan(false).unwrap(), &mut |_| Ok(()))
+                .unwrap();
+        store
+            .apply(index.persist_batch(&store, collection, &built).unwrap())
+            .unwrap();
+        index.install(built);
+        // A vector deleted and one added after the segment was stored.
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::vector(collection, 3));
+        batch.put(
+            keys::vector(collection, 500),
+            storage::encode_vector(&vs[4]),
+        );
+        store.apply(batch).unwrap();
+        let (loaded, report) =
+            CollectionIndex::load(&store, collection, config.clone(), DIM).unwrap();
+        assert_eq!(report.dropped_segments, 0);
+        let stats = loaded.stats();
+        assert_eq!(
+            (
+                stats.graph_segments,
+                stats.vectors,
+                stats.deleted_vectors,
+                stats.exact_vectors
+            ),
+            (1, 300, 1, 1)
+        );
+        assert!(loaded.search(&vs[3], 5, None).iter().all(|h| h.id != 3));
+        // A damaged part: the segment is dropped and its vectors are searched exactly.
+        let part = keys::index_part(collection, 0, 0);
+        let mut bytes = store.get(&part).unwrap().unwrap();
+        bytes[20] ^= 0xff;
+        let mut batch = WriteBatch::new();
+        batch.put(part, bytes);
+        store.apply(batch).unwrap();
+        let (damaged, report) = CollectionIndex::load(&store, collection, config, DIM).unwrap();
+        assert_eq!(report.dropped_segments, 1);
+        assert_eq!(damaged.stats().exact_vectors, 300);
+        assert_eq!(damaged.search(&vs[7], 1, None)[0].id, 7);
+    }
+}
