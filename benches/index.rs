@@ -3,8 +3,9 @@
 //! Usage:
 //! - `index data SENTENCES.jsonl DIR`: embeds the sentences with the default model; the first
 //!   100,000 vectors go to `DIR/base.f32`, the last 1,000 to `DIR/queries.f32` (held out).
-//! - `index run DIR`: builds an [`HnswIndex`] (M=16, ef_construction=200) with every rayon
-//!   thread, then sweeps ef: recall@10 against `DIR/gt.i32` and queries/s on 1 and 2 threads.
+//! - `index run DIR [f32]`: builds an [`HnswIndex`] (M=16, ef_construction=200; int8 traversal
+//!   unless `f32`) with every rayon thread, then sweeps ef: recall@10 against `DIR/gt.i32` and
+//!   queries/s on 1 and 2 threads.
 //! - `index db DIR`: the same vectors through a [`Database`]: add, build, close, then the time to
 //!   reopen and answer the first query, and recall after 50% churn (half deleted, as many added,
 //!   compacted) against a fresh build of the same final set. The 100k database stays in
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use semantik_core::embed::{DEFAULT_MODEL, Embedder, SentenceEmbedder};
-use semantik_core::{CollectionConfig, Database, HnswIndex, IndexConfig};
+use semantik_core::{CollectionConfig, Database, HnswIndex, IndexConfig, Quantization};
 
 const DIM: usize = 384;
 const BASE: usize = 100_000;
@@ -98,11 +99,11 @@ fn data(sentences: &Path, dir: &Path) {
     );
 }
 
-fn run(dir: &Path) -> serde_json::Value {
+fn run(dir: &Path, quantization: Quantization) -> serde_json::Value {
     let base = read_f32(&dir.join("base.f32"));
     let queries = read_f32(&dir.join("queries.f32"));
     let truth = ground_truth(dir);
-    let config = IndexConfig::new();
+    let config = IndexConfig::new().with_quantization(quantization);
     let rss_before = rss_mb("VmRSS:");
     let t = Instant::now();
     let index = HnswIndex::build(base.clone(), DIM, &config).unwrap();
@@ -130,7 +131,8 @@ fn run(dir: &Path) -> serde_json::Value {
     let load_s = t.elapsed().as_secs_f64();
     assert_eq!(reloaded.len(), index.len());
     serde_json::json!({
-        "engine": "semantik", "n": index.len(), "build_s": build_s,
+        "engine": "semantik", "quantization": format!("{quantization:?}"), "n": index.len(),
+        "build_s": build_s,
         "threads": rayon::current_num_threads(),
         "index_mb": index.memory_bytes() as f64 / 1048576.0,
         "rss_delta_mb": rss_after - rss_before,
@@ -149,7 +151,15 @@ fn main() {
             data(Path::new(&args[1]), Path::new(&args[2]));
             return;
         }
-        Some("run") => run(Path::new(&args[1])),
+        Some("run") => {
+            let f32_only = args.get(2).is_some_and(|a| a == "f32");
+            let q = if f32_only {
+                Quantization::None
+            } else {
+                Quantization::Int8
+            };
+            run(Path::new(&args[1]), q)
+        }
         Some("db") => db(Path::new(&args[1])),
         Some("reopen") => {
             let dir = Path::new(&args[1]);

@@ -47,7 +47,7 @@ pub use db::{Config, Database};
 pub use document::{Document, DocumentInput, DocumentStatus, Metadata};
 pub use embed::Embedder;
 pub use error::{Error, ErrorCode, ErrorInfo, Result};
-pub use index::{HnswIndex, IndexConfig, IndexStats, Metric};
+pub use index::{HnswIndex, IndexConfig, IndexStats, Metric, Quantization};
 pub use ops::{
     Event, EventKind, Operation, OperationFilter, OperationId, OperationInfo, OperationKind,
     OperationStatus, Phase, Progress, Subscription,

@@ -102,6 +102,26 @@ pub(crate) fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f3
     acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(x, y)| f(*x, *y)).sum::<f32>()
 }
 
+/// Sum of `f(a_i, b_i as f32)` over an f32 slice and an i8 slice of equal length.
+#[inline(always)]
+pub(crate) fn sum_pairs_i8(a: &[f32], b: &[i8], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *s += f(*x, f32::from(*y));
+        }
+    }
+    acc.iter().sum::<f32>()
+        + ta.iter()
+            .zip(tb)
+            .map(|(x, y)| f(*x, f32::from(*y)))
+            .sum::<f32>()
+}
+
 /// Maximum of `xs` (negative infinity when empty).
 #[inline(always)]
 pub(crate) fn max_of(xs: &[f32]) -> f32 {

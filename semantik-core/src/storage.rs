@@ -34,6 +34,14 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Every entry whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_>;
+    /// Every entry with `start <= key < end`, in key order.
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_>;
+    /// The last entry whose key starts with `prefix`.
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>>;
     /// Applies every write of `batch`, atomically.
     fn apply(&self, batch: WriteBatch) -> Result<()>;
     /// Makes every applied batch durable.

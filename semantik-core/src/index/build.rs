@@ -18,7 +18,8 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 use rayon::prelude::*;
 
 use super::Metric;
-use super::graph::{Graph, Near, Space, distance};
+use super::graph::{Graph, Near, distance};
+use super::hnsw::Int8Codes;
 use crate::error::Result;
 
 /// hnsw_rs needs non-negative distances: inner products are shifted by a bound of their size.
@@ -34,7 +35,7 @@ impl Distance<f32> for BuildDistance {
 }
 
 /// Beam width of hnsw_rs's draft graph; the refinement searches with `ef_construction`.
-const DRAFT_EF: usize = 32;
+const DRAFT_EF: usize = 48;
 
 /// Inserts per call to the progress callback.
 const BATCH: usize = 4096;
@@ -95,18 +96,16 @@ pub(super) fn build(
     let mut lists = reselect(vectors, dim, metric, m, &levels, lists);
     // Refinement: each node's layer-0 pool is a search of width ef_construction over the draft.
     let draft = Graph::from_lists(m, levels.clone(), &lists);
+    // The candidates are searched on 8-bit codes; the selection below uses exact distances.
+    let codes = Int8Codes::new(vectors);
     let vector = |id: usize| &vectors[id * dim..(id + 1) * dim];
     let mut pools: Vec<Vec<u32>> = Vec::with_capacity(n);
     for start in (0..n).step_by(BATCH) {
         let end = (start + BATCH).min(n);
         pools.par_extend((start..end).into_par_iter().map(|node| {
+            let mut scaled = Vec::new();
             let found = draft.search(
-                Space {
-                    vectors,
-                    dim,
-                    metric,
-                },
-                vector(node),
+                &codes.from(metric, dim, vector(node), &mut scaled),
                 ef_construction,
                 ef_construction,
                 None,
@@ -124,7 +123,10 @@ pub(super) fn build(
         node_lists[0] = pool;
     }
     let lists = reselect(vectors, dim, metric, m, &levels, lists);
-    Ok(Graph::from_lists(m, levels, &lists))
+    let graph = Graph::from_lists(m, levels, &lists);
+    drop(lists);
+    super::release_freed_memory();
+    Ok(graph)
 }
 
 /// Turns candidate pools into final lists the way HNSW insertion leaves them: each node keeps the

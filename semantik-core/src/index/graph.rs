@@ -32,6 +32,14 @@ pub(super) fn score_of(metric: Metric, distance: f32) -> f32 {
     }
 }
 
+/// Distances from one query to the graph's nodes, as a search sees them.
+pub(super) trait Distances {
+    /// Distance from the query to node `id` (lower is closer).
+    fn dist(&self, id: u32) -> f32;
+    /// Hints the CPU to fetch what `dist(id)` will read.
+    fn prefetch(&self, id: u32);
+}
+
 /// The vectors a graph's nodes stand for: node `i` is `vectors[i * dim..(i + 1) * dim]`.
 #[derive(Clone, Copy)]
 pub(super) struct Space<'a> {
@@ -44,6 +52,28 @@ impl<'a> Space<'a> {
     #[inline]
     pub(super) fn vector(&self, id: u32) -> &'a [f32] {
         &self.vectors[id as usize * self.dim..(id as usize + 1) * self.dim]
+    }
+
+    /// Exact distances from `query`.
+    pub(super) fn from(self, query: &'a [f32]) -> ExactDistances<'a> {
+        ExactDistances { space: self, query }
+    }
+}
+
+/// Exact f32 distances from a query.
+pub(super) struct ExactDistances<'a> {
+    space: Space<'a>,
+    query: &'a [f32],
+}
+
+impl Distances for ExactDistances<'_> {
+    #[inline]
+    fn dist(&self, id: u32) -> f32 {
+        distance(self.space.metric, self.query, self.space.vector(id))
+    }
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.space.vector(id).as_ptr().cast());
     }
 }
 
@@ -154,12 +184,11 @@ impl Graph {
         self.levels.len() + 4 * (self.layer0.len() + self.upper_start.len() + self.upper.len())
     }
 
-    /// The `k` nodes nearest `query` (ascending distance) among those `accept` allows, exploring
-    /// with a beam of `ef`.
-    pub(super) fn search(
+    /// The `k` nodes nearest the query of `d` (ascending distance) among those `accept` allows,
+    /// exploring with a beam of `ef`.
+    pub(super) fn search<D: Distances>(
         &self,
-        space: Space<'_>,
-        query: &[f32],
+        d: &D,
         k: usize,
         ef: usize,
         accept: Option<&dyn Fn(u32) -> bool>,
@@ -168,8 +197,7 @@ impl Graph {
         if n == 0 || k == 0 {
             return Vec::new();
         }
-        let vector = |id: u32| space.vector(id);
-        let dist = |id: u32| distance(space.metric, query, vector(id));
+        let dist = |id: u32| d.dist(id);
         // Greedy descent through the upper layers.
         let mut cur = self.entry;
         let mut cur_d = dist(cur);
@@ -208,7 +236,7 @@ impl Graph {
                 }
                 let nbs = self.neighbours(c.id, 0);
                 for &nb in nbs {
-                    prefetch(vector(nb));
+                    d.prefetch(nb);
                 }
                 for &nb in nbs {
                     if !s.mark(nb) {
@@ -367,17 +395,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Hints the CPU to load the start of `v` into cache.
+/// Hints the CPU to load the cache line at `p`.
 #[inline(always)]
-fn prefetch(v: &[f32]) {
+pub(super) fn prefetch(p: *const i8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: prefetching is a hint; any address is allowed and `v` is a live slice.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast()) };
+        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    let _ = p;
 }
 
 /// Per-thread search state, reused across queries.

@@ -383,16 +383,7 @@ impl CollectionIndex {
         config: IndexConfig,
         dim: usize,
     ) -> Result<(CollectionIndex, LoadReport)> {
-        let mut ids = Vec::new();
-        let mut data = Vec::new();
-        for entry in store.scan_prefix(&keys::in_collection(keys::VECTOR, collection)) {
-            let (k, v) = entry?;
-            ids.push(keys::chunk_id_of(&k).ok_or_else(|| Error::corrupt("vector key"))?);
-            storage::decode_vector_into(&v, &mut data)?;
-            if data.len() != ids.len() * dim {
-                return Err(Error::corrupt("stored vector dimension"));
-            }
-        }
+        let (ids, data) = read_vectors(store, collection, dim)?;
         let mut index = CollectionIndex::new(config, dim);
         let mut report = LoadReport::default();
         let manifest: Manifest =
@@ -424,6 +415,61 @@ impl CollectionIndex {
         super::release_freed_memory();
         Ok((index, report))
     }
+}
+
+/// Every stored vector of `collection` as ascending chunk ids and their vectors, read in
+/// parallel key ranges (the per-entry cost of the store dominates a collection's load).
+fn read_vectors(
+    store: &dyn Store,
+    collection: uuid::Uuid,
+    dim: usize,
+) -> Result<(Vec<u64>, Vec<f32>)> {
+    let prefix = keys::in_collection(keys::VECTOR, collection);
+    let id_of = |k: &[u8]| keys::chunk_id_of(k).ok_or_else(|| Error::corrupt("vector key"));
+    let Some((first, _)) = store.scan_prefix(&prefix).next().transpose()? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let (first, last) = match store.last_with_prefix(&prefix)? {
+        Some((last, _)) => (id_of(&first)?, id_of(&last)?),
+        None => return Ok((Vec::new(), Vec::new())),
+    };
+    let parts = rayon::current_num_threads().clamp(1, 8) as u64;
+    let step = (last - first) / parts + 1;
+    let ranges: Vec<(u64, u64)> = (0..parts)
+        .map(|i| {
+            (
+                first.saturating_add(i * step),
+                first.saturating_add((i + 1) * step).min(last + 1),
+            )
+        })
+        .filter(|(a, b)| a < b)
+        .collect();
+    let read = |&(start, end): &(u64, u64)| -> Result<(Vec<u64>, Vec<f32>)> {
+        let (mut ids, mut data) = (Vec::new(), Vec::new());
+        for entry in store.scan_range(
+            &keys::vector(collection, start),
+            &keys::vector(collection, end),
+        ) {
+            let (k, v) = entry?;
+            ids.push(id_of(&k)?);
+            storage::decode_vector_into(&v, &mut data)?;
+            if data.len() != ids.len() * dim {
+                return Err(Error::corrupt("stored vector dimension"));
+            }
+        }
+        Ok((ids, data))
+    };
+    let pieces: Vec<(Vec<u64>, Vec<f32>)> = {
+        use rayon::prelude::*;
+        ranges.par_iter().map(read).collect::<Result<_>>()?
+    };
+    let total: usize = pieces.iter().map(|p| p.0.len()).sum();
+    let (mut ids, mut data) = (Vec::with_capacity(total), Vec::with_capacity(total * dim));
+    for (i, d) in pieces {
+        ids.extend(i);
+        data.extend(d);
+    }
+    Ok((ids, data))
 }
 
 #[allow(clippy::too_many_arguments)]

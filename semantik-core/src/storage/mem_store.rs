@@ -26,6 +26,28 @@ impl Store for MemStore {
         Box::new(items.into_iter())
     }
 
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+        let map = self.map.lock().unwrap();
+        let items: Vec<Result<Entry>> = map
+            .range(start.to_vec()..end.to_vec())
+            .map(|(k, v)| Ok((k.clone(), v.clone())))
+            .collect();
+        Box::new(items.into_iter())
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
+        let map = self.map.lock().unwrap();
+        Ok(map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .last()
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let mut map = self.map.lock().unwrap();
         for (k, v) in batch.writes {

@@ -55,6 +55,26 @@ impl Store for SledStore {
         }))
     }
 
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+        Box::new(self.db.range(start.to_vec()..end.to_vec()).map(|r| {
+            r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| map_err("scan", e))
+        }))
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
+        self.db
+            .scan_prefix(prefix)
+            .next_back()
+            .transpose()
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(|e| map_err("scan", e))
+    }
+
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, v) in batch.writes {
