@@ -232,3 +232,50 @@ fn exact_search_below_the_threshold_and_metrics() {
     let e = db.create_collection(bad).unwrap_err();
     assert_eq!(e.code(), semantik_core::ErrorCode::InvalidArgument);
 }
+
+#[test]
+fn searches_run_while_an_operation_inserts_and_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let col = db.create_collection(config("c", 400)).unwrap();
+    let vectors = unit_vectors(2400, 8);
+    add(&col, &vectors[..800], 0);
+    let op = col
+        .add_vectors(
+            (800..2400).map(|i| format!("v{i}")).collect(),
+            vectors[800..].to_vec(),
+            vec![String::new(); 1600],
+            Vec::new(),
+        )
+        .unwrap();
+    let searched: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (col, op, vectors) = (&col, &op, &vectors);
+                s.spawn(move || {
+                    let mut n = 0;
+                    // At least a few searches each, and on until the operation has ended.
+                    while n < 20 || !op.status().is_terminal() {
+                        let r = (t * 97 + n * 13) % 800;
+                        let hits = col
+                            .search_by_vector(vectors[r].clone())
+                            .limit(10)
+                            .run()
+                            .unwrap();
+                        assert_eq!(hits.len(), 10);
+                        // Its own vector comes first, whatever the build is doing.
+                        assert_eq!(row(&hits[0]), r);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let info = op.wait(None).unwrap();
+    assert!(searched >= 80);
+    assert_eq!(info.progress.vectors_total(), Some(1600));
+    let stats = col.index_stats().unwrap();
+    assert_eq!((stats.vectors, stats.graph_segments), (2400, 2));
+}
