@@ -18,7 +18,7 @@ use crate::collection::{
 use crate::document::{Document, DocumentInput, DocumentStatus, Metadata, StagedDocument};
 use crate::embed::{self, EXTERNAL_MODEL, Embedder};
 use crate::error::{Error, ErrorInfo, Result};
-use crate::index::{CollectionIndex, VectorIndex};
+use crate::index::CollectionIndex;
 use crate::ops::scheduler::Scheduler;
 use crate::ops::{
     EventBus, EventKind, Filter, OpParams, OpState, Operation, OperationFilter, OperationId,
@@ -1227,6 +1227,7 @@ impl Engine {
         id: CollectionId,
         query: &Query,
         limit: usize,
+        ef: Option<usize>,
     ) -> Result<Vec<Hit>> {
         let record = self.record(id)?;
         let dim = record.config.dimension.unwrap_or(0);
@@ -1275,7 +1276,7 @@ impl Engine {
             let guard = rt.index.read().expect("index lock");
             guard
                 .as_ref()
-                .map(|i| i.search(&vector, limit, None))
+                .map(|i| i.search_with(&vector, limit, ef, None))
                 .unwrap_or_default()
         };
         let store = self.store()?;

@@ -38,6 +38,7 @@ pub struct Search {
     collection: Collection,
     query: Query,
     limit: usize,
+    ef: Option<usize>,
 }
 
 impl Search {
@@ -46,6 +47,7 @@ impl Search {
             collection,
             query: Query::Text(query.to_string()),
             limit: DEFAULT_LIMIT,
+            ef: None,
         }
     }
 
@@ -54,12 +56,33 @@ impl Search {
             collection,
             query: Query::Vector(vector),
             limit: DEFAULT_LIMIT,
+            ef: None,
         }
     }
 
     /// At most this many hits (default 10).
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// Sets the HNSW beam width for this search (default: the collection's
+    /// [`IndexConfig::ef_search`](crate::IndexConfig), raised to the limit): wider finds more
+    /// of the true nearest neighbours, slower. Vectors not yet in a graph are searched exactly.
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("v").with_external_vectors(2))?;
+    /// col.add_vectors(vec!["a".into()], vec![vec![1.0, 0.0]], vec![String::new()], vec![])?
+    ///     .wait(None)?;
+    /// let hits = col.search_by_vector(vec![1.0, 0.1]).ef(200).run()?;
+    /// assert_eq!(hits[0].document_id, "a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ef(mut self, ef: usize) -> Self {
+        self.ef = Some(ef);
         self
     }
 
@@ -72,7 +95,7 @@ impl Search {
     pub fn run(self) -> Result<Vec<Hit>> {
         self.collection
             .engine
-            .search(self.collection.id, &self.query, self.limit)
+            .search(self.collection.id, &self.query, self.limit, self.ef)
     }
 }
 

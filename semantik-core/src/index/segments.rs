@@ -552,7 +552,20 @@ impl VectorIndex for CollectionIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {
-        let ef = self.config.ef_search.max(k);
+        self.search_with(query, k, None, filter)
+    }
+}
+
+impl CollectionIndex {
+    /// [`VectorIndex::search`] with a beam width `ef` (default: the configured `ef_search`).
+    pub(crate) fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&dyn Fn(u64) -> bool>,
+    ) -> Vec<Scored> {
+        let ef = ef.unwrap_or(self.config.ef_search).max(k);
         let mut hits = self.fresh.search(query, k, filter);
         for s in &self.segments {
             hits.extend(s.search(query, k, ef, filter));
