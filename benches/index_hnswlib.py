@@ -1,6 +1,9 @@
 """hnswlib side of `make bench-index`, on the files `benches/index.rs data` wrote.
 
 Usage: index_hnswlib.py gt DIR    exact top-10 of every query (numpy), written to DIR/gt.i32
+       index_hnswlib.py mixture DIR N
+                                  synthetic data instead of embeddings: N unit vectors from a
+                                  mixture of 100 Gaussians (and 1,000 queries from it), then gt
        index_hnswlib.py run DIR   build (M=16, ef_construction=200, 2 threads), ef sweep with
                                   recall@10 and queries/s on 1 and 2 threads, memory, save/load.
 Prints one JSON object (run).
@@ -34,9 +37,27 @@ def load(d):
 
 def gt(d):
     base, queries = load(d)
-    scores = queries @ base.T
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :K].astype("<i4")
+    top = np.empty((len(queries), K), dtype="<i4")
+    for start in range(0, len(queries), 100):
+        scores = queries[start:start + 100] @ base.T
+        part = np.argpartition(-scores, K, axis=1)[:, :K]
+        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
+        top[start:start + 100] = np.take_along_axis(part, order, axis=1)
     top.tofile(d / "gt.i32")
+
+
+def mixture(d, n):
+    rng = np.random.default_rng(7)
+    centers = rng.standard_normal((100, DIM)).astype("<f4")
+    d.mkdir(parents=True, exist_ok=True)
+    for name, count in (("base.f32", n), ("queries.f32", 1000)):
+        with open(d / name, "wb") as out:
+            for start in range(0, count, 100_000):
+                m = min(100_000, count - start)
+                v = centers[rng.integers(0, 100, m)] + 0.8 * rng.standard_normal((m, DIM)).astype("<f4")
+                v /= np.linalg.norm(v, axis=1, keepdims=True)
+                v.astype("<f4").tofile(out)
+    gt(d)
 
 
 def recall(found, truth):
@@ -83,4 +104,7 @@ def run(d):
 
 
 if __name__ == "__main__":
-    {"gt": gt, "run": run}[sys.argv[1]](pathlib.Path(sys.argv[2]))
+    if sys.argv[1] == "mixture":
+        mixture(pathlib.Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        {"gt": gt, "run": run}[sys.argv[1]](pathlib.Path(sys.argv[2]))

@@ -74,12 +74,12 @@ crate::simd::dispatch!(
 );
 #[inline(always)]
 fn dot_i8_body(a: &[f32], b: &[i8]) -> f32 {
-    crate::simd::sum_pairs_i8(a, b, |x, y| x * y)
+    crate::simd::sum_pairs(a, b, |x, y| x * y)
 }
 
 #[inline(always)]
 fn squared_l2_i8_body(a: &[f32], b: &[i8]) -> f32 {
-    crate::simd::sum_pairs_i8(a, b, |x, y| (x - y) * (x - y))
+    crate::simd::sum_pairs(a, b, |x, y| (x - y) * (x - y))
 }
 
 #[inline(always)]

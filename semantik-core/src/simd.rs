@@ -86,9 +86,14 @@ pub(crate) fn sum_by(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail.iter().map(|x| f(*x)).sum::<f32>()
 }
 
-/// Sum of `f(a_i, b_i)` over two slices of equal length, in `LANES` partial sums.
+/// Sum of `f(a_i, b_i)` over two slices of equal length, in `LANES` partial sums; `b` may hold
+/// any type that widens to `f32` (such as `i8` codes).
 #[inline(always)]
-pub(crate) fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+pub(crate) fn sum_pairs<B: Copy + Into<f32>>(
+    a: &[f32],
+    b: &[B],
+    f: impl Fn(f32, f32) -> f32,
+) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
@@ -96,29 +101,13 @@ pub(crate) fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f3
     let (ta, tb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += f(*x, *y);
-        }
-    }
-    acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(x, y)| f(*x, *y)).sum::<f32>()
-}
-
-/// Sum of `f(a_i, b_i as f32)` over an f32 slice and an i8 slice of equal length.
-#[inline(always)]
-pub(crate) fn sum_pairs_i8(a: &[f32], b: &[i8], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += f(*x, f32::from(*y));
+            *s += f(*x, (*y).into());
         }
     }
     acc.iter().sum::<f32>()
         + ta.iter()
             .zip(tb)
-            .map(|(x, y)| f(*x, f32::from(*y)))
+            .map(|(x, y)| f(*x, (*y).into()))
             .sum::<f32>()
 }
 

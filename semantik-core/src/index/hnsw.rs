@@ -264,7 +264,7 @@ fn check_shape(vectors: &[f32], dim: usize) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use rand::{Rng, SeedableRng};

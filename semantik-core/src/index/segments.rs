@@ -585,14 +585,9 @@ mod tests {
     const DIM: usize = 16;
 
     fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| {
-                let v: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                v.iter().map(|x| x / norm).collect()
-            })
+        super::super::hnsw::tests::unit_vectors(n, DIM, seed)
+            .chunks_exact(DIM)
+            .map(<[f32]>::to_vec)
             .collect()
     }
 
