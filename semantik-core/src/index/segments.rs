@@ -307,7 +307,6 @@ impl CollectionIndex {
     /// The batch that persists the segment set after installing `built`: new parts, a new
     /// manifest, and the replaced segments' parts removed.
     pub(crate) fn persist_batch(
-        &self,
         store: &dyn Store,
         collection: uuid::Uuid,
         built: &Built,
@@ -695,7 +694,7 @@ mod tests {
             CollectionIndex::build(&config, DIM, index.plan(false).unwrap(), &mut |_| Ok(()))
                 .unwrap();
         store
-            .apply(index.persist_batch(&store, collection, &built).unwrap())
+            .apply(CollectionIndex::persist_batch(&store, collection, &built).unwrap())
             .unwrap();
         index.install(built);
         // A vector deleted and one added after the segment was stored.

@@ -911,14 +911,16 @@ fn maintain_index(ctx: &mut Ctx<'_>, compact: bool) -> Result<()> {
         ctx.publish(false)
     })?;
     ctx.checkpoint()?;
+    // Stored first, outside the lock: a crash before the install loads the same state.
     let store = ctx.engine.store()?;
-    let mut guard = rt.index.write().expect("index lock");
-    let Some(index) = guard.as_mut() else {
-        return Ok(());
-    };
-    store.apply(index.persist_batch(store.as_ref(), id.0, &built)?)?;
-    index.install(built);
-    drop(guard);
+    store.apply(CollectionIndex::persist_batch(
+        store.as_ref(),
+        id.0,
+        &built,
+    )?)?;
+    if let Some(index) = rt.index.write().expect("index lock").as_mut() {
+        index.install(built);
+    }
     ctx.publish(true)
 }
 
