@@ -83,25 +83,15 @@ impl Segment {
     ) -> Vec<Scored> {
         let allowed =
             |pos: u32| !self.is_deleted(pos) && filter.is_none_or(|f| f(self.ids[pos as usize]));
-        let n = self.ids.len();
-        let estimate = if filter.is_some() {
+        // A selective filter is served by a scan of what it allows (estimated by sampling).
+        if filter.is_some() {
+            let n = self.ids.len();
             let step = n.div_ceil(FILTER_SAMPLE).max(1);
             let sampled = (0..n).step_by(step).count().max(1);
             let hits = (0..n).step_by(step).filter(|&p| allowed(p as u32)).count();
-            hits * n / sampled
-        } else {
-            self.live()
-        };
-        let scored = |hits: Vec<(u32, f32)>| -> Vec<Scored> {
-            hits.into_iter()
-                .map(|(pos, score)| Scored {
-                    id: self.ids[pos as usize],
-                    score,
-                })
-                .collect()
-        };
-        if filter.is_some() && estimate < EXACT_FILTER_BELOW {
-            return self.exact(query, k, &allowed);
+            if hits * n / sampled < EXACT_FILTER_BELOW {
+                return self.exact(query, k, &allowed);
+            }
         }
         let hits = if self.deleted_count == 0 && filter.is_none() {
             self.index.search(query, k, ef)
@@ -112,7 +102,12 @@ impl Segment {
             // The beam ran dry among rejected nodes: scan, so that existing hits are found.
             return self.exact(query, k, &allowed);
         }
-        scored(hits)
+        hits.into_iter()
+            .map(|(pos, score)| Scored {
+                id: self.ids[pos as usize],
+                score,
+            })
+            .collect()
     }
 
     fn exact(&self, query: &[f32], k: usize, allowed: &dyn Fn(u32) -> bool) -> Vec<Scored> {
