@@ -87,7 +87,7 @@ impl Segment {
         if filter.is_some() {
             let n = self.ids.len();
             let step = n.div_ceil(FILTER_SAMPLE).max(1);
-            let sampled = (0..n).step_by(step).count().max(1);
+            let sampled = n.div_ceil(step).max(1);
             let hits = (0..n).step_by(step).filter(|&p| allowed(p as u32)).count();
             if hits * n / sampled < EXACT_FILTER_BELOW {
                 return self.exact(query, k, &allowed);
