@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use semantik_core::{CollectionConfig, Database, EventKind};
+use semantik_core::{CollectionConfig, Database, EventKind, SourceOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "indexing {docs} into collection `python-docs` ({})",
             col.id()
         );
-        let op = col.add_source(docs)?;
+        let op = col.add_source(docs, SourceOptions::default())?;
         for event in op.events() {
             match &event.kind {
                 EventKind::Progress { progress } => println!(

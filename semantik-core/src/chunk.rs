@@ -1,229 +1,450 @@
 //! Chunking: splitting a document's text into the passages that are embedded and searched.
 //!
-//! [`ChunkingConfig`] is stored per collection. The current chunker packs paragraphs into chunks
-//! of at most `max_chars` characters and splits over-long paragraphs at whitespace with
-//! `overlap_chars` of overlap. Every chunk keeps its byte offsets into the document text.
+//! [`ChunkingConfig`] is stored per collection. The [`Chunker`] measures sizes in tokens of
+//! the collection's own model (or in characters) and splits recursively at the most meaningful
+//! boundary that keeps a chunk within `max_size`: sections (headings), then paragraphs, lines,
+//! sentences and words ([text-splitter](https://docs.rs/text-splitter), with its Markdown
+//! splitter for Markdown). Small neighbouring sections are packed together; a section too large
+//! for one chunk is split with `overlap` units shared by consecutive chunks. Every chunk keeps
+//! its byte range in the document text, its page (PDF) and its heading path.
+
+use std::fmt;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
 
 use crate::error::{Error, Result};
+use crate::extract::Extracted;
+
+/// What chunk sizes are measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChunkUnit {
+    /// Tokens of the collection's model, without its special tokens (default).
+    #[default]
+    Tokens,
+    /// Unicode characters.
+    Characters,
+}
 
 /// How a collection splits documents into chunks.
+///
+/// ```
+/// use semantik_core::{ChunkUnit, ChunkingConfig};
+/// let c = ChunkingConfig::new().with_size(128, 16);
+/// assert_eq!((c.unit, c.max_size, c.overlap), (ChunkUnit::Tokens, 128, 16));
+/// let chars = ChunkingConfig::characters(800, 100);
+/// assert_eq!(chars.unit, ChunkUnit::Characters);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct ChunkingConfig {
-    /// Longest chunk, in characters.
-    pub max_chars: usize,
-    /// Characters shared by consecutive windows of an over-long paragraph.
-    pub overlap_chars: usize,
+    /// What sizes are measured in.
+    pub unit: ChunkUnit,
+    /// Largest chunk, in `unit`s.
+    pub max_size: usize,
+    /// Units shared by consecutive chunks of a section split into several.
+    pub overlap: usize,
 }
 
 impl Default for ChunkingConfig {
     fn default() -> Self {
         ChunkingConfig {
-            // About 200 tokens of English prose: under the 256-token window of the default
-            // model, so no chunk is cut short when it is embedded.
-            max_chars: 800,
-            overlap_chars: 120,
+            // Under the 256-token window of the default model (with its two special tokens), so
+            // no chunk is cut short when it is embedded.
+            unit: ChunkUnit::Tokens,
+            max_size: 200,
+            overlap: 20,
         }
     }
 }
 
 impl ChunkingConfig {
-    /// The default settings.
+    /// The default settings: 200 tokens, 20 of overlap.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Sets the longest chunk and the overlap, in characters.
-    ///
-    /// ```
-    /// let c = semantik_core::ChunkingConfig::new().with_size(500, 50);
-    /// assert_eq!((c.max_chars, c.overlap_chars), (500, 50));
-    /// ```
-    pub fn with_size(mut self, max_chars: usize, overlap_chars: usize) -> Self {
-        self.max_chars = max_chars;
-        self.overlap_chars = overlap_chars;
+    /// Sized in characters.
+    pub fn characters(max_size: usize, overlap: usize) -> Self {
+        ChunkingConfig {
+            unit: ChunkUnit::Characters,
+            max_size,
+            overlap,
+        }
+    }
+
+    /// Sets the largest chunk and the overlap, in the current unit.
+    pub fn with_size(mut self, max_size: usize, overlap: usize) -> Self {
+        self.max_size = max_size;
+        self.overlap = overlap;
         self
     }
 
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `max_chars` is below 16 or the overlap is not smaller
-    /// than half of it.
+    /// [`Error::InvalidArgument`] when `max_size` is below 8 tokens or 16 characters, or the
+    /// overlap is more than half of it.
     pub fn validate(&self) -> Result<()> {
-        if self.max_chars < 16 {
-            return Err(Error::invalid("chunking.max_chars must be at least 16"));
+        let min = match self.unit {
+            ChunkUnit::Tokens => 8,
+            ChunkUnit::Characters => 16,
+        };
+        if self.max_size < min {
+            return Err(Error::invalid(format!(
+                "chunking.max_size must be at least {min}"
+            )));
         }
-        if self.overlap_chars * 2 > self.max_chars {
+        if self.overlap * 2 > self.max_size {
             return Err(Error::invalid(
-                "chunking.overlap_chars must be at most half of max_chars",
+                "chunking.overlap must be at most half of max_size",
             ));
         }
         Ok(())
     }
 }
 
-/// One chunk of a document: its text and byte range in the document text.
+/// One chunk of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TextChunk {
+    /// Byte range in the document text.
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) text: String,
+    /// 1-based page of the chunk's start, for paged formats.
+    pub(crate) page: Option<u32>,
+    /// Titles of the sections the chunk's start lies in, outermost first.
+    pub(crate) headings: Vec<String>,
+    /// Its size in the collection's unit.
+    pub(crate) size: usize,
 }
 
-/// Splits `text` into chunks.
-pub(crate) fn chunk_text(config: &ChunkingConfig, text: &str) -> Vec<TextChunk> {
-    let mut pieces = Vec::new();
-    for (start, end) in paragraphs(text) {
-        split_long(config, text, start, end, &mut pieces);
+/// Splits extracted documents into chunks.
+pub(crate) trait Chunker: Send + Sync + fmt::Debug {
+    /// The chunks of `doc`, in order.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when the model's tokenizer fails.
+    fn chunk(&self, doc: &Extracted) -> Result<Vec<TextChunk>>;
+}
+
+/// Token start offsets of a text, as a model counts them.
+pub(crate) type TokenCounter = dyn Fn(&str) -> Result<Vec<usize>> + Send + Sync;
+
+/// The chunker of a collection: recursive, section-aware splitting sized in tokens or
+/// characters.
+pub(crate) struct SplitChunker {
+    config: ChunkingConfig,
+    /// Token starts of a text; used when the unit is tokens.
+    tokens: Option<Box<TokenCounter>>,
+}
+
+impl fmt::Debug for SplitChunker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitChunker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
-    let mut chunks = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    for (start, end) in pieces {
-        current = match current {
-            Some((s, _)) if text[s..end].chars().count() <= config.max_chars => Some((s, end)),
-            Some((s, e)) => {
-                push(text, s, e, &mut chunks);
-                Some((start, end))
-            }
-            None => Some((start, end)),
+}
+
+impl SplitChunker {
+    /// A chunker for `config`; `tokens` counts the model's tokens (required for
+    /// [`ChunkUnit::Tokens`]; without it, tokens are approximated by words).
+    pub(crate) fn new(config: ChunkingConfig, tokens: Option<Box<TokenCounter>>) -> Self {
+        SplitChunker { config, tokens }
+    }
+}
+
+/// Sizes of byte ranges of one text: tokens from a precomputed table of token starts, or
+/// characters.
+struct Sizes<'a> {
+    text: &'a str,
+    /// Ascending token starts, for token sizing; `None` sizes in characters.
+    starts: Option<Vec<usize>>,
+}
+
+impl Sizes<'_> {
+    fn of(&self, r: Range<usize>) -> usize {
+        match &self.starts {
+            Some(s) => s.partition_point(|&p| p < r.end) - s.partition_point(|&p| p < r.start),
+            None => self.text[r].chars().count(),
+        }
+    }
+}
+
+/// text-splitter's view of [`Sizes`]: its chunks are slices of the text, so their offset is
+/// found from their address.
+impl ChunkSizer for Sizes<'_> {
+    fn size(&self, chunk: &str) -> usize {
+        let base = self.text.as_ptr() as usize;
+        let at = chunk.as_ptr() as usize;
+        if at >= base && at + chunk.len() <= base + self.text.len() {
+            self.of(at - base..at - base + chunk.len())
+        } else {
+            // Not a slice of the text (never seen): count words.
+            chunk.split_whitespace().count()
+        }
+    }
+}
+
+impl Chunker for SplitChunker {
+    fn chunk(&self, doc: &Extracted) -> Result<Vec<TextChunk>> {
+        let text = doc.text.as_str();
+        let starts = match (self.config.unit, &self.tokens) {
+            (ChunkUnit::Characters, _) => None,
+            (ChunkUnit::Tokens, Some(count)) => Some(count(text)?),
+            (ChunkUnit::Tokens, None) => Some(word_starts(text)),
         };
-    }
-    if let Some((s, e)) = current {
-        push(text, s, e, &mut chunks);
-    }
-    chunks
-}
-
-fn push(text: &str, start: usize, end: usize, out: &mut Vec<TextChunk>) {
-    let t = text[start..end].trim();
-    if !t.is_empty() {
-        out.push(TextChunk {
-            start,
-            end,
-            text: t.to_string(),
-        });
-    }
-}
-
-/// Byte ranges of paragraphs (separated by blank lines), whitespace-only ones dropped.
-fn paragraphs(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\n' {
-            // A blank line: '\n' followed by optional spaces/tabs/'\r' and another '\n'.
-            let mut j = i + 1;
-            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r') {
-                j += 1;
-            }
-            if j < bytes.len() && bytes[j] == b'\n' {
-                if !text[start..i].trim().is_empty() {
-                    out.push((start, i));
-                }
-                start = j + 1;
-                i = j + 1;
-                continue;
+        let sizes = Sizes { text, starts };
+        let max = self.config.max_size;
+        let markdown = doc.media_type == "text/markdown";
+        // Sections: from each heading to the next.
+        // (start, level of its heading; 0 for text before the first heading).
+        let mut bounds: Vec<(usize, u8)> = vec![(0, 0)];
+        for h in doc.headings.iter().filter(|h| h.start < text.len()) {
+            match bounds.last_mut() {
+                Some(last) if last.0 == h.start => last.1 = h.level,
+                _ => bounds.push((h.start, h.level)),
             }
         }
-        i += 1;
+        bounds.push((text.len(), 0));
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        // Sections packed so far, and the level of the first one's heading: only deeper
+        // sections (its subsections) join it.
+        let mut packed: Option<(Range<usize>, u8)> = None;
+        for w in bounds.windows(2) {
+            let (section, level) = (w[0].0..w[1].0, w[0].1);
+            if let Some((p, first)) = &packed
+                && level > *first
+                && sizes.of(p.start..section.end) <= max
+            {
+                packed = Some((p.start..section.end, *first));
+                continue;
+            }
+            ranges.extend(packed.take().map(|(r, _)| r));
+            if sizes.of(section.clone()) <= max {
+                packed = Some((section, level));
+            } else {
+                split_section(&sizes, &self.config, markdown, section, &mut ranges)?;
+            }
+        }
+        ranges.extend(packed.map(|(r, _)| r));
+        let mut chunks = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            // Trim, keeping the range exact.
+            let slice = &text[r.clone()];
+            let lead = slice.len() - slice.trim_start().len();
+            let trimmed = slice.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let start = r.start + lead;
+            let end = start + trimmed.len();
+            chunks.push(TextChunk {
+                start,
+                end,
+                text: trimmed.to_string(),
+                page: page_at(&doc.pages, start),
+                headings: heading_path(doc, start),
+                size: sizes.of(start..end),
+            });
+        }
+        Ok(chunks)
     }
-    if !text[start..].trim().is_empty() {
-        out.push((start, text.len()));
+}
+
+/// Splits one section too large for a chunk, appending the pieces' byte ranges.
+fn split_section(
+    sizes: &Sizes<'_>,
+    config: &ChunkingConfig,
+    markdown: bool,
+    section: Range<usize>,
+    out: &mut Vec<Range<usize>>,
+) -> Result<()> {
+    let chunk_config = ChunkConfig::new(config.max_size)
+        .with_sizer(sizes)
+        .with_overlap(config.overlap)
+        .map_err(|e| Error::invalid(format!("chunking: {e}")))?
+        .with_trim(true);
+    let body = &sizes.text[section.clone()];
+    let pieces: Vec<(usize, usize)> = if markdown {
+        MarkdownSplitter::new(chunk_config)
+            .chunk_indices(body)
+            .map(|(o, s)| (o, s.len()))
+            .collect()
+    } else {
+        TextSplitter::new(chunk_config)
+            .chunk_indices(body)
+            .map(|(o, s)| (o, s.len()))
+            .collect()
+    };
+    out.extend(
+        pieces
+            .into_iter()
+            .map(|(o, len)| section.start + o..section.start + o + len),
+    );
+    Ok(())
+}
+
+/// Starts of whitespace-separated words: the size of a token when the model has no tokenizer.
+pub(crate) fn word_starts(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        let ws = c.is_whitespace();
+        if !ws && !in_word {
+            out.push(i);
+        }
+        in_word = !ws;
     }
     out
 }
 
-/// Splits one paragraph into windows of at most `max_chars` characters, cut at whitespace
-/// where possible, consecutive windows overlapping by about `overlap_chars`.
-fn split_long(
-    config: &ChunkingConfig,
-    text: &str,
-    start: usize,
-    end: usize,
-    out: &mut Vec<(usize, usize)>,
-) {
-    let para = &text[start..end];
-    let boundaries: Vec<usize> = para
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(para.len()))
-        .collect();
-    let n_chars = boundaries.len() - 1;
-    if n_chars <= config.max_chars {
-        out.push((start, end));
-        return;
-    }
-    let mut from = 0; // in chars
-    while from < n_chars {
-        let mut to = (from + config.max_chars).min(n_chars);
-        if to < n_chars {
-            // Back off to the last whitespace in the second half of the window.
-            let lo = from + config.max_chars / 2;
-            if let Some(ws) = (lo..to)
-                .rev()
-                .find(|&c| para[boundaries[c]..].starts_with(char::is_whitespace))
-            {
-                to = ws;
-            }
+/// The page that byte `at` lies on.
+fn page_at(pages: &[(usize, u32)], at: usize) -> Option<u32> {
+    let i = pages.partition_point(|&(start, _)| start <= at);
+    i.checked_sub(1).map(|i| pages[i].1)
+}
+
+/// The titles of the headings enclosing byte `at`, outermost first.
+fn heading_path(doc: &Extracted, at: usize) -> Vec<String> {
+    let mut path: Vec<(u8, &str)> = Vec::new();
+    for h in doc.headings.iter().take_while(|h| h.start <= at) {
+        while path.last().is_some_and(|&(level, _)| level >= h.level) {
+            path.pop();
         }
-        out.push((start + boundaries[from], start + boundaries[to]));
-        if to >= n_chars {
-            break;
-        }
-        from = (to.saturating_sub(config.overlap_chars)).max(from + 1);
+        path.push((h.level, h.title.as_str()));
     }
+    path.into_iter().map(|(_, t)| t.to_string()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::Heading;
     use proptest::prelude::*;
+
+    fn doc(text: &str) -> Extracted {
+        Extracted {
+            text: text.to_string(),
+            media_type: "text/plain".into(),
+            title: None,
+            pages: Vec::new(),
+            headings: Vec::new(),
+        }
+    }
+
+    fn chars(max: usize, overlap: usize) -> SplitChunker {
+        SplitChunker::new(ChunkingConfig::characters(max, overlap), None)
+    }
 
     #[test]
     fn packs_paragraphs_and_keeps_offsets() {
         let text = "First para.\n\nSecond para.\n\n\n  \nThird.";
-        let chunks = chunk_text(&ChunkingConfig::new(), text);
+        let chunks = chars(800, 0).chunk(&doc(text)).unwrap();
         assert_eq!(chunks.len(), 1);
         assert!(chunks[0].text.starts_with("First") && chunks[0].text.ends_with("Third."));
-        let small = ChunkingConfig::new().with_size(16, 4);
-        let chunks = chunk_text(&small, text);
+        let chunks = chars(16, 0).chunk(&doc(text)).unwrap();
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, vec!["First para.", "Second para.", "Third."]);
         for c in &chunks {
-            assert_eq!(text[c.start..c.end].trim(), c.text);
+            assert_eq!(&text[c.start..c.end], c.text);
         }
     }
 
     #[test]
     fn empty_text_has_no_chunks() {
-        assert!(chunk_text(&ChunkingConfig::new(), "  \n\n \t").is_empty());
+        assert!(chars(800, 0).chunk(&doc("  \n\n \t")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn sections_bound_chunks_and_give_heading_paths_and_pages() {
+        let text = "Intro text.\nGuide\nInstall it with pip.\nUsage\nRun it.\nAPI\nCall f().";
+        let mut d = doc(text);
+        let at = |s: &str| text.find(s).unwrap();
+        d.headings = vec![
+            Heading {
+                start: at("Guide"),
+                level: 1,
+                title: "Guide".into(),
+            },
+            Heading {
+                start: at("Usage"),
+                level: 2,
+                title: "Usage".into(),
+            },
+            Heading {
+                start: at("API"),
+                level: 1,
+                title: "API".into(),
+            },
+        ];
+        d.pages = vec![(0, 1), (at("Usage"), 2)];
+        let chunks = chars(30, 0).chunk(&d).unwrap();
+        let got: Vec<(&str, Vec<String>, Option<u32>)> = chunks
+            .iter()
+            .map(|c| (c.text.as_str(), c.headings.clone(), c.page))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Intro text.", vec![], Some(1)),
+                (
+                    "Guide\nInstall it with pip.",
+                    vec!["Guide".to_string()],
+                    Some(1)
+                ),
+                (
+                    "Usage\nRun it.",
+                    vec!["Guide".to_string(), "Usage".to_string()],
+                    Some(2)
+                ),
+                ("API\nCall f().", vec!["API".to_string()], Some(2)),
+            ]
+        );
+        // With room for everything, small sections are packed into one chunk.
+        assert_eq!(chars(800, 0).chunk(&d).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn token_sizes_come_from_the_counter() {
+        let counter: Box<TokenCounter> = Box::new(|t: &str| Ok(word_starts(t)));
+        let chunker = SplitChunker::new(ChunkingConfig::new().with_size(8, 2), Some(counter));
+        let text = (0..40)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let chunks = chunker.chunk(&doc(&text)).unwrap();
+        assert!(chunks.len() >= 5);
+        for c in &chunks {
+            assert!(c.size <= 8, "{c:?}");
+            assert_eq!(c.size, c.text.split_whitespace().count());
+        }
+        // Consecutive chunks overlap.
+        assert!(chunks.windows(2).all(|w| w[1].start < w[0].end));
     }
 
     #[test]
     fn validation() {
-        assert!(ChunkingConfig::new().with_size(8, 0).validate().is_err());
+        assert!(ChunkingConfig::characters(8, 0).validate().is_err());
         assert!(ChunkingConfig::new().with_size(100, 60).validate().is_err());
         assert!(ChunkingConfig::new().validate().is_ok());
     }
 
     proptest! {
-        /// Chunks respect the size limit, lie on char boundaries, and cover every word.
+        /// Chunks respect the size limit, are exact slices of the text, and cover every word.
         #[test]
         fn chunks_are_bounded_and_cover_the_text(text in "([a-zé]{1,12}[ \n]{1,3}){0,200}", max in 16usize..80) {
-            let config = ChunkingConfig::new().with_size(max, max / 4);
-            let chunks = chunk_text(&config, &text);
+            let chunks = chars(max, max / 4).chunk(&doc(&text)).unwrap();
             for c in &chunks {
                 prop_assert!(c.text.chars().count() <= max);
-                prop_assert_eq!(text[c.start..c.end].trim(), c.text.as_str());
+                prop_assert_eq!(&text[c.start..c.end], c.text.as_str());
             }
-            for (pos, w) in text.match_indices(|c: char| c.is_alphabetic()) {
-                let _ = w;
+            for (pos, _) in text.match_indices(|c: char| c.is_alphabetic()) {
                 prop_assert!(chunks.iter().any(|c| c.start <= pos && pos < c.end));
             }
         }

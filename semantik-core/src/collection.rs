@@ -1,7 +1,7 @@
 //! Collections: named sets of documents with their own model, chunking and index settings.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::index::IndexConfig;
 use crate::ops::{Operation, OperationFilter, OperationInfo, Subscription};
 use crate::search::Search;
+use crate::source::SourceOptions;
 
 /// Longest collection name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -256,9 +257,32 @@ pub(crate) struct CollectionRecord {
     /// is being purged.
     #[serde(default)]
     pub(crate) deleting: bool,
+    /// The generation whose records the collection serves (`None`: the collection's own id,
+    /// as for every collection never reindexed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) generation: Option<Uuid>,
+    /// A generation a reindex is building.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) building: Option<Uuid>,
+    /// Generations replaced by a reindex whose records are still being purged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) retired: Vec<Uuid>,
 }
 
 impl CollectionRecord {
+    /// The id under which the served generation's records are keyed.
+    pub(crate) fn data(&self) -> Uuid {
+        self.generation.unwrap_or(self.id.0)
+    }
+
+    /// Every generation that may have records: served, being built, retired.
+    pub(crate) fn generations(&self) -> Vec<Uuid> {
+        let mut all = vec![self.data()];
+        all.extend(self.building);
+        all.extend(self.retired.iter().copied());
+        all
+    }
+
     pub(crate) fn into_info(self, stats: CollectionStats) -> CollectionInfo {
         CollectionInfo {
             id: self.id,
@@ -382,13 +406,77 @@ impl Collection {
             .add_vectors(self.id, ids, vectors, texts, metadata)
     }
 
-    /// Adds a file or folder (recursively, honouring `.gitignore`, hidden files skipped) and
-    /// indexes it in the background. The source is remembered.
+    /// Adds a file or folder and indexes it in the background, walked as `options` say
+    /// (by default recursively, honouring `.gitignore`, without hidden files or symbolic
+    /// links). The source and its options are remembered for [`Collection::append`]. Files
+    /// already indexed and unchanged are skipped; changed ones are replaced.
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database, SourceOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("a.md"), "# Notes\nsled stores the data")?;
+    /// std::fs::write(dir.path().join("b.txt"), "not read")?;
+    /// let db = Database::open(dir.path().join("db"))?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// let only_md = SourceOptions::new().with_include(["*.md"]);
+    /// let done = col.add_source(dir.path(), only_md)?.wait(None)?;
+    /// assert_eq!(done.progress.documents_indexed(), 1);
+    /// assert_eq!(col.sources()?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::PathNotFound`]; storage errors.
-    pub fn add_source(&self, path: impl AsRef<Path>) -> Result<Operation> {
-        self.engine.add_source(self.id, path.as_ref())
+    /// [`Error::PathNotFound`]; [`Error::InvalidArgument`] for a glob that does not parse;
+    /// [`Error::InvalidState`] for an external-vector collection; storage errors.
+    pub fn add_source(&self, path: impl AsRef<Path>, options: SourceOptions) -> Result<Operation> {
+        self.engine.add_source(self.id, path.as_ref(), options)
+    }
+
+    /// The remembered sources and their options, in path order.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn sources(&self) -> Result<Vec<(PathBuf, SourceOptions)>> {
+        self.engine.sources(self.id)
+    }
+
+    /// Scans every remembered source again, in the background: new files are added, changed
+    /// ones (size or modification time, then content hash) have their chunks replaced
+    /// atomically, unchanged ones are skipped without being read, and the documents of
+    /// deleted files are removed where the source's [`SourceOptions::remove_deleted`] says so.
+    ///
+    /// # Errors
+    /// As [`Collection::info`].
+    pub fn append(&self) -> Result<Operation> {
+        self.engine.append(self.id)
+    }
+
+    /// Starts a blue/green reindex: a new generation of the collection, with the settings
+    /// given to the returned builder, is built in the background from the documents' stored
+    /// text while searches go on being served by the current one. When it is complete and
+    /// validated, it replaces the current generation atomically; if it fails or is cancelled,
+    /// the current generation stays as it was.
+    ///
+    /// ```
+    /// use semantik_core::{ChunkingConfig, CollectionConfig, Database};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// col.add_texts(["sled stores the data", "candle runs the model"])?.wait(None)?;
+    /// col.reindex().model("semantik-test/hash-32").chunking(ChunkingConfig::new().with_size(64, 8))
+    ///     .start()?.wait(None)?;
+    /// assert_eq!(col.info()?.dimension(), 32);
+    /// assert_eq!(col.search("stores data").limit(1).run()?[0].text, "sled stores the data");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reindex(&self) -> Reindex {
+        Reindex {
+            collection: self.clone(),
+            model: None,
+            dimension: None,
+            chunking: None,
+            index: None,
+        }
     }
 
     /// Removes every document read from `path` or from below it, in the background.
@@ -417,7 +505,7 @@ impl Collection {
     /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
     /// col.add_texts([DocumentInput::new("a text").with_id("a")])?.wait(None)?;
     /// let done = col.delete_documents(["a", "missing"])?.wait(None)?;
-    /// assert_eq!((done.progress.documents_indexed(), done.progress.documents_skipped()), (1, 1));
+    /// assert_eq!((done.progress.documents_removed(), done.progress.documents_skipped()), (1, 1));
     /// assert!(col.search("a text").run()?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -490,6 +578,65 @@ impl Collection {
     /// Subscribes to this collection's events (its operations and status changes).
     pub fn events(&self) -> Subscription {
         self.engine.subscribe_collection(self.id)
+    }
+}
+
+/// A reindex being set up; [`Reindex::start`] queues it. Settings not given stay as they are.
+#[derive(Debug, Clone)]
+#[must_use = "a reindex does nothing until started"]
+pub struct Reindex {
+    collection: Collection,
+    model: Option<String>,
+    dimension: Option<usize>,
+    chunking: Option<ChunkingConfig>,
+    index: Option<IndexConfig>,
+}
+
+impl Reindex {
+    /// The new embedding model (its dimension may differ).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+    /// The new dimension, checked against the model (for external vectors: must stay).
+    pub fn dimension(mut self, dimension: usize) -> Self {
+        self.dimension = Some(dimension);
+        self
+    }
+    /// The new chunking settings.
+    pub fn chunking(mut self, chunking: ChunkingConfig) -> Self {
+        self.chunking = Some(chunking);
+        self
+    }
+    /// The new vector index settings.
+    pub fn index(mut self, index: IndexConfig) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Queues the reindex as an operation of kind
+    /// [`OperationKind::Reindex`](crate::OperationKind::Reindex).
+    ///
+    /// # Errors
+    /// [`Error::ModelNotFound`] and [`Error::DimensionMismatch`] for the new model (checked
+    /// now, before anything runs); [`Error::InvalidArgument`] for bad settings;
+    /// [`Error::InvalidState`] when the collection stores external vectors and the model or
+    /// dimension would change.
+    pub fn start(self) -> Result<Operation> {
+        let mut config = self.collection.info()?.config;
+        if let Some(m) = self.model {
+            config.model = m;
+            config.dimension = self.dimension;
+        } else if let Some(d) = self.dimension {
+            config.dimension = Some(d);
+        }
+        if let Some(c) = self.chunking {
+            config.chunking = c;
+        }
+        if let Some(i) = self.index {
+            config.index = i;
+        }
+        self.collection.engine.reindex(self.collection.id, config)
     }
 }
 

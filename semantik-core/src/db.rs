@@ -25,6 +25,7 @@ use crate::ops::{
     OperationInfo, OperationKind, OperationRecord, OperationStatus, Progress, Subscription,
 };
 use crate::search::{Hit, Query};
+use crate::source::{SourceOptions, SourceRecord};
 use crate::storage::{self, Store, WriteBatch, format, keys};
 
 /// Name of the lock file inside a database directory.
@@ -332,7 +333,8 @@ pub(crate) struct Engine {
     lock_file: Mutex<Option<File>>,
     /// Serialises catalog changes: create, rename, delete, metadata updates, status changes.
     catalog: Mutex<()>,
-    runtimes: Mutex<HashMap<CollectionId, Arc<Runtime>>>,
+    /// In-memory state per generation.
+    runtimes: Mutex<HashMap<uuid::Uuid, Arc<Runtime>>>,
     embedders: Mutex<HashMap<String, Arc<dyn Embedder>>>,
     ops: Mutex<HashMap<OperationId, Arc<OpState>>>,
     pub(crate) bus: EventBus,
@@ -514,18 +516,20 @@ impl Engine {
         )
     }
 
-    pub(crate) fn stats(&self, id: CollectionId) -> Result<CollectionStats> {
+    /// The counts of generation `data`.
+    pub(crate) fn stats(&self, data: uuid::Uuid) -> Result<CollectionStats> {
         Ok(storage::get_json(
             self.store()?.as_ref(),
             "collection stats",
-            &keys::stats(id.0),
+            &keys::stats(data),
         )?
         .unwrap_or_default())
     }
 
     pub(crate) fn collection_info(&self, id: CollectionId) -> Result<CollectionInfo> {
-        let stats = self.stats(id)?;
-        Ok(self.record(id)?.into_info(stats))
+        let record = self.record(id)?;
+        let stats = self.stats(record.data())?;
+        Ok(record.into_info(stats))
     }
 
     pub(crate) fn resolve_name(&self, name: &str) -> Result<CollectionId> {
@@ -541,8 +545,9 @@ impl Engine {
         Ok(CollectionId(id))
     }
 
-    fn create_collection(&self, mut config: CollectionConfig) -> Result<CollectionId> {
-        validate_name(&config.name)?;
+    /// Checks `config`'s chunking and index settings and sets its dimension from its model
+    /// (checking a given one against it).
+    fn resolve_config(&self, config: &mut CollectionConfig) -> Result<()> {
         config.chunking.validate()?;
         config.index.validate()?;
         let registered = self
@@ -567,9 +572,15 @@ impl Engine {
             }
             (_, Some(d), _) => d,
             (_, None, Some(k)) => k,
-            (model, None, None) => embed::resolve(model, self.config.device)?.dimension(),
+            (model, None, None) => self.embedder(model)?.dimension(),
         };
         config.dimension = Some(dimension);
+        Ok(())
+    }
+
+    fn create_collection(&self, mut config: CollectionConfig) -> Result<CollectionId> {
+        validate_name(&config.name)?;
+        self.resolve_config(&mut config)?;
         let _guard = self.catalog.lock().expect("catalog lock");
         let store = self.store()?;
         if store.get(&keys::collection_name(&config.name))?.is_some() {
@@ -592,6 +603,9 @@ impl Engine {
             created_at: t,
             updated_at: t,
             deleting: false,
+            generation: None,
+            building: None,
+            retired: Vec::new(),
         };
         let mut batch = WriteBatch::new();
         batch.put(
@@ -616,7 +630,7 @@ impl Engine {
             if r.deleting {
                 continue;
             }
-            let stats = self.stats(r.id)?;
+            let stats = self.stats(r.data())?;
             out.push(r.into_info(stats));
         }
         Ok(out)
@@ -708,19 +722,22 @@ impl Engine {
         batch.put_json(keys::collection(id.0), &r)?;
         store.apply(batch)?;
         store.flush()?;
-        self.runtimes.lock().expect("runtimes lock").remove(&id);
+        let mut runtimes = self.runtimes.lock().expect("runtimes lock");
+        for data in r.generations() {
+            runtimes.remove(&data);
+        }
         Ok(())
     }
 
     // ----- documents -----
 
     pub(crate) fn documents(&self, id: CollectionId) -> Result<Vec<Document>> {
-        self.record(id)?;
+        let record = self.record(id)?;
         let store = self.store()?;
         let mut docs: Vec<Document> = storage::scan_json(
             store.as_ref(),
             "document",
-            &keys::in_collection(keys::DOCUMENT, id.0),
+            &keys::in_collection(keys::DOCUMENT, record.data()),
         )?;
         let mut known: std::collections::HashSet<String> =
             docs.iter().map(|d| d.id.clone()).collect();
@@ -739,12 +756,12 @@ impl Engine {
     }
 
     pub(crate) fn document(&self, id: CollectionId, doc_id: &str) -> Result<Document> {
-        self.record(id)?;
+        let record = self.record(id)?;
         let store = self.store()?;
         if let Some(d) = storage::get_json(
             store.as_ref(),
             "document",
-            &keys::in_collection_with(keys::DOCUMENT, id.0, doc_id.as_bytes()),
+            &keys::in_collection_with(keys::DOCUMENT, record.data(), doc_id.as_bytes()),
         )? {
             return Ok(d);
         }
@@ -1036,7 +1053,7 @@ impl Engine {
         for d in &staged {
             batch.put_json(staged_key(id, op_id, &d.id), d)?;
         }
-        let kind = self.ingest_kind(id, record)?;
+        let kind = self.ingest_kind(record)?;
         self.new_operation_with(
             id,
             kind,
@@ -1051,8 +1068,9 @@ impl Engine {
     }
 
     /// `Index` for the first ingestion into an empty collection, `Append` after that.
-    fn ingest_kind(&self, id: CollectionId, record: &CollectionRecord) -> Result<OperationKind> {
-        let empty = self.stats(id)?.documents == 0 && record.status == CollectionStatus::Pending;
+    fn ingest_kind(&self, record: &CollectionRecord) -> Result<OperationKind> {
+        let empty =
+            self.stats(record.data())?.documents == 0 && record.status == CollectionStatus::Pending;
         Ok(if empty {
             OperationKind::Index
         } else {
@@ -1060,26 +1078,36 @@ impl Engine {
         })
     }
 
-    pub(crate) fn add_source(self: &Arc<Self>, id: CollectionId, path: &Path) -> Result<Operation> {
+    pub(crate) fn add_source(
+        self: &Arc<Self>,
+        id: CollectionId,
+        path: &Path,
+        options: SourceOptions,
+    ) -> Result<Operation> {
         let record = self.record(id)?;
         if record.config.model == EXTERNAL_MODEL {
             return Err(Error::InvalidState {
                 message: "this collection stores external vectors: use add_vectors".into(),
             });
         }
+        options.validate()?;
         let path = std::fs::canonicalize(path).map_err(|_| Error::PathNotFound {
             path: path.to_path_buf(),
         })?;
+        if path.to_str().is_none() {
+            return Err(Error::invalid(format!(
+                "source path {} is not valid UTF-8",
+                path.display()
+            )));
+        }
         let mut batch = WriteBatch::new();
-        let source = crate::ops::runner::SourceRecord {
+        let source = SourceRecord {
             path: path.clone(),
+            options,
             added_at: now(),
         };
-        batch.put_json(
-            keys::in_collection_with(keys::SOURCE, id.0, path.to_string_lossy().as_bytes()),
-            &source,
-        )?;
-        let kind = self.ingest_kind(id, &record)?;
+        batch.put_json(keys::source(id.0, &path), &source)?;
+        let kind = self.ingest_kind(&record)?;
         self.new_operation(
             id,
             kind,
@@ -1091,6 +1119,73 @@ impl Engine {
         )
     }
 
+    /// The remembered sources of a collection, in path order.
+    pub(crate) fn source_records(&self, id: CollectionId) -> Result<Vec<SourceRecord>> {
+        storage::scan_json(
+            self.store()?.as_ref(),
+            "source",
+            &keys::in_collection(keys::SOURCE, id.0),
+        )
+    }
+
+    pub(crate) fn sources(&self, id: CollectionId) -> Result<Vec<(PathBuf, SourceOptions)>> {
+        self.record(id)?;
+        Ok(self
+            .source_records(id)?
+            .into_iter()
+            .map(|s| (s.path, s.options))
+            .collect())
+    }
+
+    pub(crate) fn append(self: &Arc<Self>, id: CollectionId) -> Result<Operation> {
+        let record = self.record(id)?;
+        let sources = self
+            .source_records(id)?
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
+        let kind = self.ingest_kind(&record)?;
+        self.new_operation(
+            id,
+            kind,
+            OpParams::Ingest {
+                sources,
+                staged: None,
+            },
+            WriteBatch::new(),
+        )
+    }
+
+    pub(crate) fn reindex(
+        self: &Arc<Self>,
+        id: CollectionId,
+        mut config: CollectionConfig,
+    ) -> Result<Operation> {
+        let record = self.record(id)?;
+        let old = &record.config;
+        if (old.model == EXTERNAL_MODEL || config.model == EXTERNAL_MODEL)
+            && (config.model != old.model
+                || config.dimension.is_some_and(|d| Some(d) != old.dimension))
+        {
+            return Err(Error::InvalidState {
+                message: "a collection of external vectors keeps its model and dimension: \
+                          semantik cannot compute the vectors"
+                    .into(),
+            });
+        }
+        config.name = old.name.clone();
+        self.resolve_config(&mut config)?;
+        self.new_operation(
+            id,
+            OperationKind::Reindex,
+            OpParams::Reindex {
+                config: Box::new(config),
+                generation: uuid::Uuid::now_v7(),
+            },
+            WriteBatch::new(),
+        )
+    }
+
     pub(crate) fn remove_source(
         self: &Arc<Self>,
         id: CollectionId,
@@ -1098,7 +1193,7 @@ impl Engine {
     ) -> Result<Operation> {
         self.record(id)?;
         // The path may no longer exist: removing a deleted folder's documents is the point.
-        let path = canonical_even_if_gone(path);
+        let path = crate::source::canonical_even_if_gone(path);
         self.new_operation(
             id,
             OperationKind::RemoveSource,
@@ -1123,7 +1218,7 @@ impl Engine {
 
     pub(crate) fn index_stats(&self, id: CollectionId) -> Result<crate::IndexStats> {
         let record = self.record(id)?;
-        let (rt, _) = self.ensure_index(id, &record)?;
+        let (rt, _) = self.ensure_index(&record)?;
         let guard = rt.index.read().expect("index lock");
         Ok(guard
             .as_ref()
@@ -1167,16 +1262,29 @@ impl Engine {
             .clone())
     }
 
-    /// Drops the in-memory state of a collection; it is rebuilt from storage on next use.
+    /// Drops the in-memory state of a collection's generations; it is rebuilt from storage on
+    /// next use.
     pub(crate) fn forget_runtime(&self, id: CollectionId) {
-        self.runtimes.lock().expect("runtimes lock").remove(&id);
+        let Ok(Some(record)) = self.record_any(id) else {
+            return;
+        };
+        let mut runtimes = self.runtimes.lock().expect("runtimes lock");
+        for data in record.generations() {
+            runtimes.remove(&data);
+        }
     }
 
-    pub(crate) fn runtime(&self, id: CollectionId) -> Arc<Runtime> {
+    /// Drops the in-memory state of one generation.
+    pub(crate) fn drop_runtime(&self, data: uuid::Uuid) {
+        self.runtimes.lock().expect("runtimes lock").remove(&data);
+    }
+
+    /// The in-memory state of generation `data`.
+    pub(crate) fn runtime(&self, data: uuid::Uuid) -> Arc<Runtime> {
         self.runtimes
             .lock()
             .expect("runtimes lock")
-            .entry(id)
+            .entry(data)
             .or_default()
             .clone()
     }
@@ -1186,40 +1294,46 @@ impl Engine {
     /// searched exactly, the collection reports `degraded`, and a compaction is queued to
     /// rebuild it.
     /// Returns the runtime and whether this call found damaged segments.
-    pub(crate) fn ensure_index(
-        &self,
-        id: CollectionId,
-        record: &CollectionRecord,
-    ) -> Result<(Arc<Runtime>, bool)> {
-        let rt = self.runtime(id);
-        if rt.index.read().expect("index lock").is_some() {
-            return Ok((rt, false));
-        }
-        let mut guard = rt.index.write().expect("index lock");
-        if guard.is_some() {
-            return Ok((rt.clone(), false));
-        }
-        let (index, report) = CollectionIndex::load(
-            self.store()?.as_ref(),
-            id.0,
-            record.config.index.clone(),
-            record.config.dimension.unwrap_or(0),
-        )?;
-        *guard = Some(index);
-        drop(guard);
-        if report.dropped_segments > 0 {
+    pub(crate) fn ensure_index(&self, record: &CollectionRecord) -> Result<(Arc<Runtime>, bool)> {
+        let (rt, dropped) = self.ensure_index_of(record.data(), &record.config)?;
+        if dropped > 0 {
             self.set_status(
-                id,
+                record.id,
                 None,
                 CollectionStatus::Degraded,
                 Some(format!(
-                    "{} stored vector index segments failed their checks; searching exactly \
-                     until the index is rebuilt",
-                    report.dropped_segments
+                    "{dropped} stored vector index segments failed their checks; searching \
+                     exactly until the index is rebuilt"
                 )),
             )?;
         }
-        Ok((rt, report.dropped_segments > 0))
+        Ok((rt, dropped > 0))
+    }
+
+    /// Loads the index of generation `data` (of settings `config`) unless it is loaded;
+    /// returns its runtime and how many stored segments this call dropped as damaged.
+    pub(crate) fn ensure_index_of(
+        &self,
+        data: uuid::Uuid,
+        config: &CollectionConfig,
+    ) -> Result<(Arc<Runtime>, usize)> {
+        let rt = self.runtime(data);
+        if rt.index.read().expect("index lock").is_some() {
+            return Ok((rt, 0));
+        }
+        let mut guard = rt.index.write().expect("index lock");
+        if guard.is_some() {
+            return Ok((rt.clone(), 0));
+        }
+        let (index, report) = CollectionIndex::load(
+            self.store()?.as_ref(),
+            data,
+            config.index.clone(),
+            config.dimension.unwrap_or(0),
+        )?;
+        *guard = Some(index);
+        drop(guard);
+        Ok((rt, report.dropped_segments))
     }
 
     pub(crate) fn search(
@@ -1268,7 +1382,8 @@ impl Engine {
                 v
             }
         };
-        let (rt, damaged) = self.ensure_index(id, &record)?;
+        let (rt, damaged) = self.ensure_index(&record)?;
+        let data = record.data();
         if damaged {
             self.compact(id)?;
         }
@@ -1287,7 +1402,7 @@ impl Engine {
             let Some(chunk) = storage::get_json::<crate::document::ChunkRecord>(
                 store.as_ref(),
                 "chunk",
-                &keys::chunk(id.0, s.id),
+                &keys::chunk(data, s.id),
             )?
             else {
                 continue;
@@ -1300,7 +1415,7 @@ impl Engine {
                         "document",
                         &keys::in_collection_with(
                             keys::DOCUMENT,
-                            id.0,
+                            data,
                             chunk.document_id.as_bytes(),
                         ),
                     )?;
@@ -1322,36 +1437,15 @@ impl Engine {
                 chunk_index: chunk.index,
                 start: chunk.start,
                 end: chunk.end,
+                page: chunk.page,
+                headings: chunk.headings,
+                title: doc.title,
                 text: chunk.text,
                 score: s.score,
                 metadata: doc.metadata,
             });
         }
         Ok(hits)
-    }
-}
-
-/// The canonical form of `path` as `add_source` stored it: absolute, with its deepest existing
-/// ancestor canonicalised (symlinks resolved) and the missing rest appended.
-fn canonical_even_if_gone(path: &Path) -> PathBuf {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
-    };
-    let mut missing = Vec::new();
-    let mut existing = absolute.as_path();
-    loop {
-        if let Ok(c) = std::fs::canonicalize(existing) {
-            return missing.iter().rev().fold(c, |acc, part| acc.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return absolute,
-        }
     }
 }
 
@@ -1372,6 +1466,7 @@ fn pending_document(staged: &StagedDocument) -> Document {
         size: staged.text.len() as u64,
         mtime_ms: None,
         media_type: "text/plain".into(),
+        title: None,
         status: DocumentStatus::Pending,
         error: None,
         chunk_count: 0,

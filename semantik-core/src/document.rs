@@ -39,6 +39,10 @@ pub struct Document {
     pub mtime_ms: Option<u64>,
     /// Media type, e.g. `text/plain`.
     pub media_type: String,
+    /// Its title, when the format has one (HTML `<title>`, the first Markdown heading, PDF and
+    /// DOCX properties, an e-mail's subject).
+    #[serde(default)]
+    pub title: Option<String>,
     /// Status.
     pub status: DocumentStatus,
     /// Why the document failed, when it did.
@@ -123,6 +127,21 @@ pub(crate) struct ChunkRecord {
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) headings: Vec<String>,
+}
+
+/// The extracted text of a document and its structure, kept so that a reindex can chunk it
+/// again without the source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredText {
+    pub(crate) text: String,
+    #[serde(default)]
+    pub(crate) pages: Vec<(usize, u32)>,
+    #[serde(default)]
+    pub(crate) headings: Vec<(usize, u8, String)>,
 }
 
 /// Input of a document waiting to be processed by its operation.

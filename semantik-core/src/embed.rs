@@ -100,6 +100,16 @@ pub trait Embedder: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::Model`] when the model fails.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Byte offsets where the tokens of `text` start, as this model counts them (without
+    /// special tokens and without truncation): what token-based chunking measures. The default
+    /// counts whitespace-separated words, for models without a tokenizer.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when the tokenizer fails.
+    fn token_starts(&self, text: &str) -> Result<Vec<usize>> {
+        Ok(crate::chunk::word_starts(text))
+    }
 }
 
 /// The dimension of a model, when semantik knows it without loading the weights: for known

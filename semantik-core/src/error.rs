@@ -173,6 +173,12 @@ pub enum Error {
         /// What interrupted it.
         reason: String,
     },
+    /// A reindexed generation failed its checks and was not swapped in.
+    #[error("reindex validation failed: {message}")]
+    ValidationFailed {
+        /// What did not check out.
+        message: String,
+    },
     /// An operation ended in failure. [`Error::code`] is the code of its cause.
     #[error("operation {id} failed: {}", cause.message)]
     OperationFailed {
@@ -257,6 +263,8 @@ pub enum ErrorCode {
     TimedOut = 501,
     /// [`Error::Interrupted`].
     Interrupted = 502,
+    /// [`Error::ValidationFailed`].
+    ValidationFailed = 503,
     /// [`Error::DocumentRead`].
     DocumentRead = 600,
     /// [`Error::UnsupportedContent`].
@@ -300,6 +308,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "operation cancelled",
             ErrorCode::TimedOut => "operation timed out",
             ErrorCode::Interrupted => "operation interrupted",
+            ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::DocumentRead => "cannot read document",
             ErrorCode::UnsupportedContent => "unsupported content",
             ErrorCode::Internal => "internal error",
@@ -339,6 +348,7 @@ impl Error {
             Error::Cancelled { .. } => ErrorCode::Cancelled,
             Error::TimedOut { .. } => ErrorCode::TimedOut,
             Error::Interrupted { .. } => ErrorCode::Interrupted,
+            Error::ValidationFailed { .. } => ErrorCode::ValidationFailed,
             Error::OperationFailed { cause, .. } => cause.code,
             Error::DocumentRead { .. } => ErrorCode::DocumentRead,
             Error::UnsupportedContent { .. } => ErrorCode::UnsupportedContent,
@@ -430,6 +440,7 @@ mod tests {
             (ErrorCode::Cancelled, 500),
             (ErrorCode::TimedOut, 501),
             (ErrorCode::Interrupted, 502),
+            (ErrorCode::ValidationFailed, 503),
             (ErrorCode::DocumentRead, 600),
             (ErrorCode::UnsupportedContent, 601),
             (ErrorCode::Internal, 900),

@@ -1,65 +1,89 @@
-//! Extraction: reading a file and turning it into text.
+//! Extraction: turning the bytes of a file into text and its structure.
 //!
-//! This first extractor handles text files (UTF-8, with or without a byte-order mark). Binary
-//! content and invalid UTF-8 fail the one document with a typed error; the operation goes on.
+//! [`sniff`] finds a file's media type from its content first and its extension second;
+//! [`extractor_for`] gives the [`Extractor`] of that type. A malformed file fails that one
+//! document with a typed error; the operation goes on.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use crate::error::{Error, Result};
 
-/// The text of one file and what was learnt reading it.
-#[derive(Debug, Clone)]
+/// The text of one document and its structure. Byte offsets index into `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Extracted {
     pub(crate) text: String,
     pub(crate) media_type: String,
-    pub(crate) size: u64,
-    pub(crate) mtime_ms: Option<u64>,
-    pub(crate) hash: blake3::Hash,
+    pub(crate) title: Option<String>,
+    /// (byte offset where the page starts, 1-based page number), ascending; empty if the
+    /// format has no pages.
+    pub(crate) pages: Vec<(usize, u32)>,
+    /// Headings in document order.
+    pub(crate) headings: Vec<Heading>,
 }
 
-/// Reads `path` as a text document.
-pub(crate) fn read_file(path: &Path) -> Result<Extracted> {
-    let read_err = |message: String| Error::DocumentRead {
-        path: path.to_path_buf(),
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
-    let mtime_ms = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64);
-    let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
-    let hash = blake3::hash(&bytes);
-    let media_type = media_type_of(path, &bytes);
-    if media_type == "application/octet-stream" {
-        return Err(Error::UnsupportedContent {
-            path: PathBuf::from(path),
-            media_type,
-        });
+/// A heading of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Heading {
+    /// Byte offset of the heading in the text.
+    pub(crate) start: usize,
+    /// 1 to 6.
+    pub(crate) level: u8,
+    pub(crate) title: String,
+}
+
+/// Turns the bytes of one format into text. Implementations are stateless.
+pub(crate) trait Extractor: Send + Sync + fmt::Debug {
+    /// Media types this extractor reads.
+    fn media_types(&self) -> &'static [&'static str];
+    /// Extracts `bytes`, the content of `path` (used for messages and extension hints).
+    fn extract(&self, path: &Path, bytes: &[u8]) -> Result<Extracted>;
+}
+
+/// Plain text and source code, UTF-8 with or without a byte-order mark.
+#[derive(Debug)]
+struct PlainText;
+
+const TEXT_TYPES: &[&str] = &[
+    "text/plain",
+    "text/markdown",
+    "text/x-rst",
+    "text/html",
+    "application/json",
+    "text/x-python",
+    "text/x-rust",
+    "text/x-c",
+];
+
+impl Extractor for PlainText {
+    fn media_types(&self) -> &'static [&'static str] {
+        TEXT_TYPES
     }
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let text = String::from_utf8(body.to_vec()).map_err(|e| {
-        read_err(format!(
-            "not valid UTF-8 (first bad byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    Ok(Extracted {
-        text,
-        media_type,
-        size: meta.len(),
-        mtime_ms,
-        hash,
-    })
+
+    fn extract(&self, path: &Path, bytes: &[u8]) -> Result<Extracted> {
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = String::from_utf8(body.to_vec()).map_err(|e| Error::DocumentRead {
+            path: path.to_path_buf(),
+            message: format!(
+                "not valid UTF-8 (first bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
+        Ok(Extracted {
+            text,
+            media_type: sniff(path, bytes).to_string(),
+            title: None,
+            pages: Vec::new(),
+            headings: Vec::new(),
+        })
+    }
 }
 
-/// The media type of a file, from its extension, falling back to sniffing its bytes.
-pub(crate) fn media_type_of(path: &Path, bytes: &[u8]) -> String {
+/// The media type of a file, from its content and its extension.
+pub(crate) fn sniff(path: &Path, bytes: &[u8]) -> &'static str {
     let head = &bytes[..bytes.len().min(8192)];
     if head.contains(&0) {
-        return "application/octet-stream".into();
+        return "application/octet-stream";
     }
     let ext = path
         .extension()
@@ -75,7 +99,29 @@ pub(crate) fn media_type_of(path: &Path, bytes: &[u8]) -> String {
         Some("c" | "h") => "text/x-c",
         _ => "text/plain",
     }
-    .into()
+}
+
+/// The extractor for a media type (None: unsupported).
+pub(crate) fn extractor_for(media_type: &str) -> Option<&'static dyn Extractor> {
+    PlainText
+        .media_types()
+        .contains(&media_type)
+        .then_some(&PlainText as &dyn Extractor)
+}
+
+/// Sniffs and extracts `bytes`, the content of `path`.
+///
+/// # Errors
+/// [`Error::UnsupportedContent`] for a type no extractor reads; the extractor's errors.
+pub(crate) fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted> {
+    let media_type = sniff(path, bytes);
+    match extractor_for(media_type) {
+        Some(e) => e.extract(path, bytes),
+        None => Err(Error::UnsupportedContent {
+            path: PathBuf::from(path),
+            media_type: media_type.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -84,31 +130,16 @@ mod tests {
 
     #[test]
     fn reads_text_strips_bom_and_rejects_binary_and_bad_utf8() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("a.md");
-        std::fs::write(&good, b"\xEF\xBB\xBF# Title\nbody").unwrap();
-        let e = read_file(&good).unwrap();
+        let e = extract(Path::new("a.md"), b"\xEF\xBB\xBF# Title\nbody").unwrap();
         assert_eq!(e.text, "# Title\nbody");
         assert_eq!(e.media_type, "text/markdown");
-        assert_eq!(e.size, 15);
-
-        let bin = dir.path().join("b.txt");
-        std::fs::write(&bin, b"\x00\x01\x02").unwrap();
         assert_eq!(
-            read_file(&bin).unwrap_err().code(),
+            extract(Path::new("b.txt"), b"\x00\x01\x02")
+                .unwrap_err()
+                .code(),
             crate::ErrorCode::UnsupportedContent
         );
-
-        let bad = dir.path().join("c.txt");
-        std::fs::write(&bad, b"ok \xff\xfe").unwrap();
-        let err = read_file(&bad).unwrap_err();
+        let err = extract(Path::new("c.txt"), b"ok \xff\xfe").unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::DocumentRead);
-        assert!(err.to_string().contains("offset 3"));
-
-        let missing = dir.path().join("none.txt");
-        assert_eq!(
-            read_file(&missing).unwrap_err().code(),
-            crate::ErrorCode::DocumentRead
-        );
     }
 }

@@ -21,8 +21,9 @@
 //! ```
 //!
 //! Module map: [`error`] (errors and codes), `storage` (sled, keys, format), [`index`] (vector
-//! indexes), [`embed`] (embedders and models), `extract` and `chunk` (documents to passages),
-//! [`search`], `ops` (operations, workers, events), and the facade in `db` and `collection`.
+//! indexes), [`embed`] (embedders and models), `source` (walking files and folders), `extract`
+//! and `chunk` (documents to passages), [`search`], `ops` (operations, workers, events,
+//! ingestion, reindex), and the facade in `db` and `collection`.
 #![deny(missing_docs)]
 
 mod chunk;
@@ -36,12 +37,13 @@ pub mod index;
 mod ops;
 pub mod search;
 mod simd;
+mod source;
 mod storage;
 
-pub use chunk::ChunkingConfig;
+pub use chunk::{ChunkUnit, ChunkingConfig};
 pub use collection::{
     Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionStats, CollectionStatus,
-    MAX_NAME_BYTES,
+    MAX_NAME_BYTES, Reindex,
 };
 pub use db::{Config, Database};
 pub use document::{Document, DocumentInput, DocumentStatus, Metadata};
@@ -53,6 +55,7 @@ pub use ops::{
     OperationStatus, Phase, Progress, Subscription,
 };
 pub use search::{Hit, Search};
+pub use source::{DEFAULT_MAX_FILE_SIZE, SourceOptions, SymlinkPolicy};
 
 /// The version of semantik.
 ///

@@ -8,8 +8,11 @@
 //! [`Event`]s.
 
 mod events;
+mod ingest;
+mod reindex;
 pub(crate) mod runner;
 pub(crate) mod scheduler;
+mod writer;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -73,6 +76,8 @@ pub enum OperationKind {
     Compact,
     /// Removes documents by id.
     DeleteDocuments,
+    /// Builds a new generation with new settings and swaps it in (blue/green).
+    Reindex,
 }
 
 /// Where an operation is in its life.
@@ -116,6 +121,8 @@ pub enum Phase {
     Processing,
     /// Building the vector index (`documents_*` count vectors inserted into the graph).
     Indexing,
+    /// Checking a reindexed generation before it replaces the current one.
+    Validating,
     /// Flushing and updating records.
     Finalizing,
     /// Ended.
@@ -132,6 +139,7 @@ pub struct Progress {
     pub(crate) documents_indexed: u64,
     pub(crate) documents_skipped: u64,
     pub(crate) documents_failed: u64,
+    pub(crate) documents_removed: u64,
     pub(crate) chunks_done: u64,
     pub(crate) bytes_done: u64,
     pub(crate) bytes_total: Option<u64>,
@@ -153,7 +161,7 @@ impl Progress {
     pub fn documents_done(&self) -> u64 {
         self.documents_done
     }
-    /// Documents indexed (or removed, for a remove-source operation).
+    /// Documents indexed.
     pub fn documents_indexed(&self) -> u64 {
         self.documents_indexed
     }
@@ -164,6 +172,11 @@ impl Progress {
     /// Documents that failed.
     pub fn documents_failed(&self) -> u64 {
         self.documents_failed
+    }
+    /// Documents removed: by a remove-source or delete-documents operation, or because
+    /// their file was deleted from a source that an append scanned.
+    pub fn documents_removed(&self) -> u64 {
+        self.documents_removed
     }
     /// Chunks written.
     pub fn chunks_done(&self) -> u64 {
@@ -301,6 +314,11 @@ pub(crate) enum OpParams {
     Compact,
     DeleteDocuments {
         ids: Vec<String>,
+    },
+    /// Build generation `generation` with `config`, then swap it in.
+    Reindex {
+        config: Box<crate::collection::CollectionConfig>,
+        generation: Uuid,
     },
 }
 

@@ -115,6 +115,12 @@ pub struct Hit {
     pub start: usize,
     /// End of that range.
     pub end: usize,
+    /// The page the chunk starts on, for paged formats (PDF).
+    pub page: Option<u32>,
+    /// Titles of the sections the chunk lies in, outermost first.
+    pub headings: Vec<String>,
+    /// The document's title, when it has one.
+    pub title: Option<String>,
     /// The chunk text.
     pub text: String,
     /// Similarity score (higher is better).

@@ -96,6 +96,8 @@ pub struct SentenceEmbedder {
     name: String,
     dir: PathBuf,
     tokenizer: Tokenizer,
+    /// The tokenizer without truncation, for counting the tokens of whole documents.
+    counter: Tokenizer,
     model: BertModel,
     pooling: Pooling,
     normalize: bool,
@@ -170,7 +172,12 @@ impl SentenceEmbedder {
             }))
             .map_err(|e| model_err(format!("tokenizer truncation: {e}")))?;
         tokenizer.with_padding(None);
+        let mut counter = tokenizer.clone();
+        counter
+            .with_truncation(None)
+            .map_err(|e| model_err(format!("tokenizer truncation: {e}")))?;
         Ok(SentenceEmbedder {
+            counter,
             name: name.to_string(),
             dir: dir.to_path_buf(),
             tokenizer,
@@ -372,6 +379,17 @@ impl Embedder for SentenceEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenize(texts)?;
         Ok(self.embed_ids(&ids))
+    }
+
+    fn token_starts(&self, text: &str) -> Result<Vec<usize>> {
+        let encoding = self.counter.encode(text, false).map_err(|e| Error::Model {
+            name: self.name.clone(),
+            message: format!("tokenization failed: {e}"),
+        })?;
+        let mut starts: Vec<usize> = encoding.get_offsets().iter().map(|o| o.0).collect();
+        // Sub-word pieces of one word have increasing starts; keep them sorted for lookups.
+        starts.sort_unstable();
+        Ok(starts)
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Store, WriteBatch, decode_json, get_json, keys};
 use crate::error::{Error, Result};
 
 /// The format this build writes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 const VERSION_KEY: &str = "format_version";
 
@@ -20,7 +20,7 @@ const VERSION_KEY: &str = "format_version";
 type Step = fn(&dyn Store) -> Result<WriteBatch>;
 
 /// `STEPS[i]` migrates version `i + 1` to `i + 2`.
-const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2];
+const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2, v2_to_v3];
 
 /// The stored format version, or `None` for a store that has none.
 pub(crate) fn read_version(store: &dyn Store) -> Result<Option<u32>> {
@@ -86,6 +86,30 @@ fn v1_to_v2(store: &dyn Store) -> Result<WriteBatch> {
     Ok(batch)
 }
 
+/// Format 3 sizes chunks by unit (`{unit, max_size, overlap}` instead of `{max_chars,
+/// overlap_chars}`), keeps documents' text (tag 0x14) and lets collections serve a generation
+/// other than their own id (reindex). Older collections keep their character sizes.
+fn v2_to_v3(store: &dyn Store) -> Result<WriteBatch> {
+    let mut batch = WriteBatch::new();
+    for entry in store.scan_prefix(&[keys::COLLECTION]) {
+        let (key, value) = entry?;
+        let mut record: serde_json::Value = decode_json("collection record", &value)?;
+        let chunking = &mut record["config"]["chunking"];
+        if let Some(old) = chunking.as_object() {
+            let max = old.get("max_chars").and_then(|v| v.as_u64()).unwrap_or(800);
+            let overlap = old
+                .get("overlap_chars")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(120);
+            *chunking = serde_json::json!({
+                "unit": "characters", "max_size": max, "overlap": overlap
+            });
+            batch.put(key, super::encode_json(&record)?);
+        }
+    }
+    Ok(batch)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -104,6 +128,33 @@ pub(crate) mod tests {
         });
         batch.put_json(keys::collection(id), &record).unwrap();
         store.apply(batch).unwrap();
+    }
+
+    #[test]
+    fn v2_chunking_becomes_characters() {
+        let store = MemStore::default();
+        let id = uuid::Uuid::now_v7();
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::meta(VERSION_KEY), &2u32).unwrap();
+        let record = serde_json::json!({
+            "id": id.to_string(),
+            "config": {"name": "old", "model": "m", "dimension": 3,
+                       "chunking": {"max_chars": 500, "overlap_chars": 50}},
+            "status": "ready",
+            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+        });
+        batch.put_json(keys::collection(id), &record).unwrap();
+        store.apply(batch).unwrap();
+        prepare(&store, Path::new("x")).unwrap();
+        let r: crate::collection::CollectionRecord = get_json(&store, "c", &keys::collection(id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.config.chunking,
+            crate::ChunkingConfig::characters(500, 50)
+        );
+        assert_eq!(r.data(), id);
     }
 
     #[test]
@@ -142,7 +193,7 @@ pub(crate) mod tests {
         let id = uuid::Uuid::now_v7();
         write_v1(&store, id, "docs");
         prepare(&store, Path::new("x")).unwrap();
-        assert_eq!(read_version(&store).unwrap(), Some(2));
+        assert_eq!(read_version(&store).unwrap(), Some(FORMAT_VERSION));
         assert_eq!(
             store.get(&keys::collection_name("docs")).unwrap(),
             Some(id.as_bytes().to_vec())

@@ -20,8 +20,11 @@ pub(crate) const DOCUMENT: u8 = 0x10;
 pub(crate) const DOCUMENT_HASH: u8 = 0x11;
 /// Source-path index: `DOCUMENT_PATH | collection id | path` -> document id.
 pub(crate) const DOCUMENT_PATH: u8 = 0x12;
-/// Staged input of a document not yet indexed: `STAGED | collection id | document id`.
+/// Staged input of a document not yet indexed: `STAGED | collection id | operation id |
+/// document id`.
 pub(crate) const STAGED: u8 = 0x13;
+/// Extracted text of a document: `DOCUMENT_TEXT | generation | document id` (format 3).
+pub(crate) const DOCUMENT_TEXT: u8 = 0x14;
 /// Chunk record: `CHUNK | collection id | chunk id`.
 pub(crate) const CHUNK: u8 = 0x20;
 /// Chunk vector: `VECTOR | collection id | chunk id` -> little-endian f32s.
@@ -65,6 +68,14 @@ pub(crate) fn in_collection_with(tag: u8, collection: Uuid, suffix: &[u8]) -> Ve
     k
 }
 
+pub(crate) fn source(collection: Uuid, path: &std::path::Path) -> Vec<u8> {
+    in_collection_with(SOURCE, collection, path.to_string_lossy().as_bytes())
+}
+
+pub(crate) fn document_text(generation: Uuid, doc_id: &str) -> Vec<u8> {
+    in_collection_with(DOCUMENT_TEXT, generation, doc_id.as_bytes())
+}
+
 pub(crate) fn chunk(collection: Uuid, chunk_id: u64) -> Vec<u8> {
     in_collection_with(CHUNK, collection, &chunk_id.to_be_bytes())
 }
@@ -89,20 +100,22 @@ pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
     (key.len() == 1 + 16 + 8).then(|| u64::from_be_bytes(tail))
 }
 
-/// Every per-collection tag, for deleting a collection's data.
-pub(crate) const PER_COLLECTION: [u8; 11] = [
-    SOURCE,
+/// The tags of a generation's records (keyed by the generation's id; a collection never
+/// reindexed uses its own id): what a reindex builds and what replacing it purges.
+pub(crate) const PER_GENERATION: [u8; 9] = [
     INDEX_PART,
     INDEX_MANIFEST,
     DOCUMENT,
     DOCUMENT_HASH,
     DOCUMENT_PATH,
-    STAGED,
+    DOCUMENT_TEXT,
     CHUNK,
     VECTOR,
     STATS,
-    COLLECTION,
 ];
+
+/// The tags of records keyed by the collection's id whatever its generation, the record last.
+pub(crate) const PER_COLLECTION: [u8; 3] = [SOURCE, STAGED, COLLECTION];
 
 fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
@@ -130,6 +143,7 @@ mod tests {
     #[test]
     fn tags_are_distinct() {
         let mut tags = vec![META, COLLECTION_NAME, OPERATION];
+        tags.extend(PER_GENERATION);
         tags.extend(PER_COLLECTION);
         let n = tags.len();
         tags.sort_unstable();

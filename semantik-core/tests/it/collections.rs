@@ -2,7 +2,7 @@
 
 use semantik_core::{
     CollectionConfig, CollectionStatus, Config, Database, DocumentInput, DocumentStatus, Error,
-    ErrorCode, Metadata, OperationStatus,
+    ErrorCode, Metadata, OperationStatus, SourceOptions,
 };
 
 use crate::common::{TEST_MODEL, real_source_dir, temp_db, text_collection};
@@ -122,7 +122,9 @@ fn bad_names_dimensions_and_models_are_typed_errors() {
 
     let col = db.create_collection(text_collection("ok")).unwrap();
     assert_eq!(
-        col.add_source("/no/such/path").unwrap_err().code(),
+        col.add_source("/no/such/path", SourceOptions::default())
+            .unwrap_err()
+            .code(),
         ErrorCode::PathNotFound
     );
     assert_eq!(
@@ -363,7 +365,9 @@ fn real_folder_with_malformed_files_fails_only_those() {
     .unwrap();
     std::fs::write(extra.path().join(".hidden.txt"), "hidden files are skipped").unwrap();
     let col = db.create_collection(text_collection("src")).unwrap();
-    let op = col.add_source(real_source_dir()).unwrap();
+    let op = col
+        .add_source(real_source_dir(), SourceOptions::default())
+        .unwrap();
     assert_eq!(op.kind(), semantik_core::OperationKind::Index);
     let first = op.wait(None).unwrap();
     assert!(
@@ -372,7 +376,9 @@ fn real_folder_with_malformed_files_fails_only_those() {
         first.progress
     );
     assert_eq!(first.progress.documents_failed(), 0);
-    let op = col.add_source(extra.path()).unwrap();
+    let op = col
+        .add_source(extra.path(), SourceOptions::default())
+        .unwrap();
     assert_eq!(op.kind(), semantik_core::OperationKind::Append);
     let info = op.wait(None).unwrap();
     assert_eq!(info.progress.documents_total(), Some(3));
@@ -413,7 +419,7 @@ fn real_folder_with_malformed_files_fails_only_those() {
 
     // Unchanged files are skipped on a second add.
     let again = col
-        .add_source(real_source_dir())
+        .add_source(real_source_dir(), SourceOptions::default())
         .unwrap()
         .wait(None)
         .unwrap();
@@ -449,7 +455,11 @@ fn a_file_name_that_is_not_utf8_fails_alone_and_a_deleted_folder_can_be_removed(
     std::fs::write(folder.join("fine.txt"), "a note about gardening").unwrap();
     let odd = folder.join(std::ffi::OsStr::from_bytes(b"odd-\xff.txt"));
     std::fs::write(&odd, "a note with an odd name").unwrap();
-    let info = col.add_source(&folder).unwrap().wait(None).unwrap();
+    let info = col
+        .add_source(&folder, SourceOptions::default())
+        .unwrap()
+        .wait(None)
+        .unwrap();
     assert_eq!(
         (
             info.progress.documents_indexed(),
@@ -461,6 +471,6 @@ fn a_file_name_that_is_not_utf8_fails_alone_and_a_deleted_folder_can_be_removed(
     // The folder disappears; its documents can still be removed by its (now missing) path.
     std::fs::remove_dir_all(&folder).unwrap();
     let rm = col.remove_source(&folder).unwrap().wait(None).unwrap();
-    assert_eq!(rm.progress.documents_indexed(), 1);
+    assert_eq!(rm.progress.documents_removed(), 1);
     assert_eq!(col.stats().unwrap().documents, 0);
 }

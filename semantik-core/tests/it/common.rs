@@ -10,7 +10,7 @@ use semantik_core::{CollectionConfig, Database, Result};
 /// The hash test model of dimension 64.
 pub const TEST_MODEL: &str = "semantik-test/hash-64";
 
-/// A test embedder that takes `delay` per call, for operations slow enough to cancel or kill.
+/// A test embedder that takes `delay` per text, for operations slow enough to cancel or kill.
 #[derive(Debug)]
 pub struct SlowEmbedder {
     inner: HashEmbedder,
@@ -19,10 +19,16 @@ pub struct SlowEmbedder {
 }
 
 impl SlowEmbedder {
+    /// Model `test/slow-64`.
     pub fn new(delay: Duration) -> Arc<Self> {
+        Self::with_dim(delay, 64)
+    }
+
+    /// Model `test/slow-{dim}`.
+    pub fn with_dim(delay: Duration, dim: usize) -> Arc<Self> {
         Arc::new(SlowEmbedder {
-            inner: HashEmbedder::new(64),
-            name: "test/slow-64".into(),
+            inner: HashEmbedder::new(dim),
+            name: format!("test/slow-{dim}"),
             delay,
         })
     }
@@ -33,10 +39,10 @@ impl Embedder for SlowEmbedder {
         &self.name
     }
     fn dimension(&self) -> usize {
-        64
+        self.inner.dimension()
     }
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        std::thread::sleep(self.delay);
+        std::thread::sleep(self.delay * texts.len() as u32);
         self.inner.embed(texts)
     }
 }

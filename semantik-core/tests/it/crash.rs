@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use semantik_core::{
     Collection, CollectionConfig, Database, DocumentStatus, ErrorCode, EventKind, IndexConfig,
-    OperationFilter, OperationKind, OperationStatus,
+    OperationFilter, OperationKind, OperationStatus, SourceOptions,
 };
 
 use crate::common::{SlowEmbedder, lines_of, spawn_child, wait_for, write_passages};
@@ -43,7 +43,9 @@ fn child_process() {
             )
             .unwrap(),
     };
-    let op = col.add_source(PathBuf::from(src)).unwrap();
+    let op = col
+        .add_source(PathBuf::from(src), SourceOptions::default())
+        .unwrap();
     let events = op.events();
     println!("STARTED");
     for e in events {

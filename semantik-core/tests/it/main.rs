@@ -5,5 +5,6 @@ mod common;
 mod crash;
 mod embedding;
 mod index;
+mod ingest;
 mod lock;
 mod operations;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use semantik_core::{
     CollectionConfig, CollectionStatus, Config, Database, Error, ErrorCode, Event, EventKind,
-    OperationFilter, OperationStatus,
+    OperationFilter, OperationStatus, SourceOptions,
 };
 
 use crate::common::{SlowEmbedder, temp_db, text_collection, write_passages};
@@ -44,7 +44,9 @@ fn events_arrive_in_order_and_end_with_the_outcome() {
     let col = db.create_collection(text_collection("ev")).unwrap();
     let all = db.events();
     let of_collection = col.events();
-    let op = col.add_source(src.path()).unwrap();
+    let op = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     let of_op = op.events();
     op.wait(None).unwrap();
 
@@ -105,7 +107,9 @@ fn late_subscriber_of_a_running_operation_starts_from_a_snapshot() {
     let col = slow_collection(&db, "late");
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 30);
-    let op = col.add_source(src.path()).unwrap();
+    let op = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     while op.progress().documents_done() < 5 {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -131,7 +135,9 @@ fn cancel_stops_at_a_document_boundary_and_keeps_the_collection_consistent() {
     let col = slow_collection(&db, "c");
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 200);
-    let op = col.add_source(src.path()).unwrap();
+    let op = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     let mut sub = op.events();
     // Cancel after the first durable progress with documents in it.
     for e in sub.by_ref() {
@@ -179,7 +185,7 @@ fn queued_operations_wait_their_turn_per_collection_and_can_be_cancelled() {
     let b = slow_collection(&db, "b");
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 30);
-    let a1 = a.add_source(src.path()).unwrap();
+    let a1 = a.add_source(src.path(), SourceOptions::default()).unwrap();
     let a2 = a.add_texts(["queued behind a1"]).unwrap();
     let a3 = a.add_texts(["cancelled while queued"]).unwrap();
     let b1 = b.add_texts(["runs beside a1"]).unwrap();
@@ -219,7 +225,9 @@ fn operation_timeout_fails_the_operation_and_keeps_what_was_committed() {
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 200);
     let started = Instant::now();
-    let op = col.add_source(src.path()).unwrap();
+    let op = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     let err = op.wait(None).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(err.code(), ErrorCode::TimedOut, "{err}");
@@ -245,7 +253,9 @@ fn close_cancels_queued_and_running_operations_and_reopen_keeps_their_records() 
     let col = slow_collection(&db, "x");
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 100);
-    let running = col.add_source(src.path()).unwrap();
+    let running = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     let queued = col.add_texts(["later"]).unwrap();
     while running.status() == OperationStatus::Pending {
         std::thread::sleep(Duration::from_millis(5));
@@ -271,7 +281,9 @@ fn searches_run_from_many_threads_while_an_operation_writes() {
         .unwrap();
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 120);
-    let op = col.add_source(src.path()).unwrap();
+    let op = col
+        .add_source(src.path(), SourceOptions::default())
+        .unwrap();
     let searchers: Vec<_> = (0..4)
         .map(|t| {
             let col = col.clone();

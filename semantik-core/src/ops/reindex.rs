@@ -1,0 +1,168 @@
+//! Blue/green reindex: a new generation of a collection is built beside the one that serves,
+//! validated, then swapped in atomically; the old one is purged.
+//!
+//! The new generation's records are keyed by its own id, so nothing the served generation
+//! reads changes while it is built (the reindex is the collection's only writer). The swap is
+//! one write of the collection record (new settings, new generation). A failed or cancelled
+//! reindex purges what it built and leaves the collection as it was; one interrupted by a crash
+//! is resumed by [`Operation::retry`](crate::Operation::retry): its documents already built are
+//! skipped.
+
+use uuid::Uuid;
+
+use super::ingest;
+use super::runner::{Ctx, maintain_index, purge_generation, stored_items};
+use super::writer::{Reader, Writer};
+use crate::collection::CollectionConfig;
+use crate::embed::normalize;
+use crate::error::{Error, Result};
+use crate::index::Metric;
+use crate::ops::Phase;
+use crate::storage::{self, keys};
+
+/// Vectors of the new generation searched for before the swap.
+const SAMPLE_SEARCHES: usize = 8;
+
+/// Runs the reindex of the operation's collection into `generation` with `config`.
+pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid) -> Result<()> {
+    let (engine, id) = (ctx.engine, ctx.op.collection_id);
+    let record = engine.record(id)?;
+    // Leftovers of an abandoned reindex, or of a purge a crash cut short.
+    if let Some(stale) = record.building.filter(|g| *g != generation) {
+        purge_generation(engine, stale)?;
+    }
+    for old in &record.retired {
+        purge_generation(engine, *old)?;
+    }
+    engine.update_record(id, |r| {
+        r.building = Some(generation);
+        r.retired.clear();
+    })?;
+    engine.store()?.flush()?;
+    match build(ctx, record.data(), &config, generation) {
+        Ok(()) => {
+            ctx.progress.phase = Phase::Finalizing;
+            ctx.publish(true)?;
+            let old = record.data();
+            engine.update_record(id, |r| {
+                r.config.model = config.model.clone();
+                r.config.dimension = config.dimension;
+                r.config.chunking = config.chunking.clone();
+                r.config.index = config.index.clone();
+                r.generation = Some(generation);
+                r.building = None;
+                r.retired = vec![old];
+            })?;
+            engine.store()?.flush()?;
+            purge_generation(engine, old)?;
+            engine.update_record(id, |r| r.retired.clear())?;
+            Ok(())
+        }
+        Err(e) => {
+            // The served generation was never touched: drop what was built.
+            purge_generation(engine, generation)?;
+            engine.update_record(id, |r| r.building = None)?;
+            Err(e)
+        }
+    }
+}
+
+/// Builds and validates generation `generation` from the served generation `from`.
+fn build(ctx: &mut Ctx<'_>, from: Uuid, config: &CollectionConfig, generation: Uuid) -> Result<()> {
+    let engine = ctx.engine;
+    let mut writer = Writer::for_generation(engine, generation, config.clone(), true)?;
+    // The new generation's index fills as its documents are committed.
+    engine.ensure_index_of(generation, config)?;
+    let from = Reader {
+        store: engine.store()?,
+        data: from,
+    };
+    let items = stored_items(&from)?;
+    let expected = items.len();
+    ingest::process(ctx, &mut writer, items)?;
+    maintain_index(ctx, generation, config, false)?;
+    ctx.progress.phase = Phase::Validating;
+    ctx.publish(true)?;
+    validate(ctx, &writer, expected)
+}
+
+/// Checks the new generation before it serves: every document accounted for, one vector per
+/// chunk, stored and indexed, and searches answered.
+fn validate(ctx: &Ctx<'_>, writer: &Writer<'_>, expected: usize) -> Result<()> {
+    let invalid = |message: String| Err(Error::ValidationFailed { message });
+    let docs = writer.reader.documents()?;
+    let s = &writer.stats;
+    if docs.len() != expected || (s.documents + s.failed_documents) as usize != expected {
+        return invalid(format!(
+            "{expected} documents to reindex, {} in the new generation ({} indexed, {} failed)",
+            docs.len(),
+            s.documents,
+            s.failed_documents
+        ));
+    }
+    let chunks: u64 = docs.iter().map(|d| u64::from(d.chunk_count)).sum();
+    let data = writer.reader.data;
+    let store = writer.store();
+    let stored = store
+        .scan_prefix(&keys::in_collection(keys::VECTOR, data))
+        .count() as u64;
+    if chunks != s.chunks || s.vectors != s.chunks || stored != s.vectors {
+        return invalid(format!(
+            "the new generation has {chunks} chunks in its documents, {} counted, {} vectors \
+             counted and {stored} stored",
+            s.chunks, s.vectors
+        ));
+    }
+    let (rt, _) = ctx.engine.ensure_index_of(data, &writer.config)?;
+    let guard = rt.index.read().expect("index lock");
+    let index = guard
+        .as_ref()
+        .ok_or_else(|| Error::internal("the new generation has no index"))?;
+    let indexed = index.stats();
+    if indexed.vectors as u64 != stored {
+        return invalid(format!(
+            "the new index holds {} live vectors, {stored} are stored",
+            indexed.vectors
+        ));
+    }
+    // Sampled vectors must find themselves (or an equal one); one sampled text is searched
+    // through the model too.
+    let with_chunks: Vec<_> = docs.iter().filter(|d| d.chunk_count > 0).collect();
+    let step = with_chunks.len().div_ceil(SAMPLE_SEARCHES).max(1);
+    for (i, doc) in with_chunks.iter().step_by(step).enumerate() {
+        let chunk_id = doc.first_chunk;
+        let Some(bytes) = store.get(&keys::vector(data, chunk_id))? else {
+            return invalid(format!("vector of chunk {chunk_id} is missing"));
+        };
+        let mut v = Vec::new();
+        storage::decode_vector_into(&bytes, &mut v)?;
+        let own = writer.config.index.metric.score(&v, &v);
+        let hits = index.search_with(&v, 10, None, None);
+        if hits
+            .first()
+            .is_none_or(|h| h.score < own - 1e-3 * own.abs().max(1.0))
+        {
+            return invalid(format!(
+                "a search for the vector of chunk {chunk_id} did not find it"
+            ));
+        }
+        if i == 0
+            && let Some(e) = &writer.embedder
+        {
+            let chunk: crate::document::ChunkRecord =
+                storage::get_json(store, "chunk", &keys::chunk(data, chunk_id))?
+                    .ok_or_else(|| Error::corrupt(format!("chunk {chunk_id} is missing")))?;
+            let mut q = e
+                .embed(&[chunk.text.as_str()])?
+                .pop()
+                .ok_or_else(|| Error::internal("embedder returned no vector"))?;
+            if writer.config.index.metric == Metric::Cosine {
+                normalize(&mut q);
+            }
+            if index.search_with(&q, 10, None, None).is_empty() {
+                return invalid("a text search of the new generation found nothing".into());
+            }
+        }
+    }
+    Ok(())
+}
