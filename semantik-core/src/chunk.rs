@@ -2,8 +2,8 @@
 //!
 //! [`ChunkingConfig`] is stored per collection. The [`Chunker`] measures sizes in tokens of
 //! the collection's own model (or in characters) and splits recursively at the most meaningful
-//! boundary that keeps a chunk within `max_size`: sections (headings), then paragraphs, lines,
-//! sentences and words ([text-splitter](https://docs.rs/text-splitter), with its Markdown
+//! boundary that keeps a chunk within `max_size`: pages and sections (headings), then
+//! paragraphs, lines, sentences and words ([text-splitter](https://docs.rs/text-splitter), with its Markdown
 //! splitter for Markdown). Small neighbouring sections are packed together; a section too large
 //! for one chunk is split with `overlap` units shared by consecutive chunks. Every chunk keeps
 //! its byte range in the document text, its page (PDF) and its heading path.
@@ -203,22 +203,31 @@ impl Chunker for SplitChunker {
         let max = self.config.max_size;
         let markdown = doc.media_type == "text/markdown";
         // Sections: from each heading to the next.
-        // (start, level of its heading; 0 for text before the first heading).
-        let mut bounds: Vec<(usize, u8)> = vec![(0, 0)];
-        for h in doc.headings.iter().filter(|h| h.start < text.len()) {
+        // Sections: (start, level of its heading, 0 for none; whether a page starts there).
+        let mut bounds: Vec<(usize, u8, bool)> = vec![(0, 0, true)];
+        let headings = doc.headings.iter().map(|h| (h.start, h.level, false));
+        let pages = doc.pages.iter().map(|&(start, _)| (start, 0, true));
+        let mut marks: Vec<(usize, u8, bool)> =
+            headings.chain(pages).filter(|m| m.0 < text.len()).collect();
+        marks.sort_by_key(|m| m.0);
+        for (start, level, page) in marks {
             match bounds.last_mut() {
-                Some(last) if last.0 == h.start => last.1 = h.level,
-                _ => bounds.push((h.start, h.level)),
+                Some(last) if last.0 == start => {
+                    last.1 = last.1.max(level);
+                    last.2 |= page;
+                }
+                _ => bounds.push((start, level, page)),
             }
         }
-        bounds.push((text.len(), 0));
+        bounds.push((text.len(), 0, true));
         let mut ranges: Vec<Range<usize>> = Vec::new();
         // Sections packed so far, and the level of the first one's heading: only deeper
-        // sections (its subsections) join it.
+        // sections (its subsections) on the same page join it.
         let mut packed: Option<(Range<usize>, u8)> = None;
         for w in bounds.windows(2) {
-            let (section, level) = (w[0].0..w[1].0, w[0].1);
+            let (section, level, page) = (w[0].0..w[1].0, w[0].1, w[0].2);
             if let Some((p, first)) = &packed
+                && !page
                 && level > *first
                 && sizes.of(p.start..section.end) <= max
             {
@@ -406,7 +415,23 @@ mod tests {
                 ("API\nCall f().", vec!["API".to_string()], Some(2)),
             ]
         );
-        // With room for everything, small sections are packed into one chunk.
+        // With room for everything, subsections are packed with their section, but never
+        // across a page or into a higher-level section.
+        let texts: Vec<String> = chars(800, 0)
+            .chunk(&d)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "Intro text.\nGuide\nInstall it with pip.",
+                "Usage\nRun it.",
+                "API\nCall f()."
+            ]
+        );
+        d.pages.clear();
         assert_eq!(chars(800, 0).chunk(&d).unwrap().len(), 1);
     }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::chunk::ChunkingConfig;
 use crate::db::Engine;
-use crate::document::{Document, DocumentInput, Metadata};
+use crate::document::{Chunk, Document, DocumentInput, Metadata};
 use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL};
 use crate::error::{Error, Result};
 use crate::index::IndexConfig;
@@ -565,6 +565,28 @@ impl Collection {
     /// [`Error::DocumentNotFound`]; storage errors.
     pub fn document(&self, id: &str) -> Result<Document> {
         self.engine.document(self.id, id)
+    }
+
+    /// The chunks of document `id`, in order.
+    ///
+    /// ```
+    /// use semantik_core::{ChunkingConfig, CollectionConfig, Database, DocumentInput};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64")
+    ///     .with_chunking(ChunkingConfig::characters(20, 0)))?;
+    /// col.add_texts([DocumentInput::new("First paragraph.\n\nSecond paragraph.").with_id("d")])?
+    ///     .wait(None)?;
+    /// let chunks = col.chunks("d")?;
+    /// assert_eq!(chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+    ///            ["First paragraph.", "Second paragraph."]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::DocumentNotFound`]; storage errors.
+    pub fn chunks(&self, id: &str) -> Result<Vec<Chunk>> {
+        self.engine.chunks(self.id, id)
     }
 
     /// This collection's operations, oldest first.

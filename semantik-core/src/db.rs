@@ -15,7 +15,9 @@ use crate::collection::{
     Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionRecord, CollectionStats,
     CollectionStatus, validate_name,
 };
-use crate::document::{Document, DocumentInput, DocumentStatus, Metadata, StagedDocument};
+use crate::document::{
+    Chunk, ChunkRecord, Document, DocumentInput, DocumentStatus, Metadata, StagedDocument,
+};
 use crate::embed::{self, EXTERNAL_MODEL, Embedder};
 use crate::error::{Error, ErrorInfo, Result};
 use crate::index::CollectionIndex;
@@ -773,6 +775,31 @@ impl Engine {
             })
     }
 
+    pub(crate) fn chunks(&self, id: CollectionId, doc_id: &str) -> Result<Vec<Chunk>> {
+        let record = self.record(id)?;
+        let doc = self.document(id, doc_id)?;
+        let store = self.store()?;
+        let data = record.data();
+        let first = doc.first_chunk;
+        let end = first + u64::from(doc.chunk_count);
+        store
+            .scan_range(&keys::chunk(data, first), &keys::chunk(data, end))
+            .map(|entry| {
+                let (k, v) = entry?;
+                let c: ChunkRecord = storage::decode_json("chunk", &v)?;
+                Ok(Chunk {
+                    id: keys::chunk_id_of(&k).unwrap_or_default(),
+                    index: c.index,
+                    start: c.start,
+                    end: c.end,
+                    text: c.text,
+                    page: c.page,
+                    headings: c.headings,
+                })
+            })
+            .collect()
+    }
+
     // ----- operations -----
 
     /// Persists a new operation (with `extra` writes, atomically), queues it and returns its
@@ -938,7 +965,7 @@ impl Engine {
                 progress,
             }),
             OperationStatus::Cancelled => Some(EventKind::OperationCancelled {
-                reason: info.error.map_or_else(|| "cancelled".into(), |e| e.message),
+                reason: crate::ops::cancel_reason(&info),
                 progress,
             }),
             _ => None,

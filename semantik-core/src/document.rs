@@ -118,6 +118,26 @@ impl From<String> for DocumentInput {
     }
 }
 
+/// A chunk of a document: the passage that is embedded and returned by searches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Chunk {
+    /// Its id in the collection (a document's chunks have consecutive ids).
+    pub id: u64,
+    /// Position in its document (0-based).
+    pub index: u32,
+    /// Byte range in the document's extracted text.
+    pub start: usize,
+    /// End of that range.
+    pub end: usize,
+    /// The text.
+    pub text: String,
+    /// The page it starts on, for paged formats.
+    pub page: Option<u32>,
+    /// Titles of the sections it lies in, outermost first.
+    pub headings: Vec<String>,
+}
+
 /// A chunk as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ChunkRecord {

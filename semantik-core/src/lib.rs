@@ -46,7 +46,7 @@ pub use collection::{
     MAX_NAME_BYTES, Reindex,
 };
 pub use db::{Config, Database};
-pub use document::{Document, DocumentInput, DocumentStatus, Metadata};
+pub use document::{Chunk, Document, DocumentInput, DocumentStatus, Metadata};
 pub use embed::Embedder;
 pub use error::{Error, ErrorCode, ErrorInfo, Result};
 pub use index::{HnswIndex, IndexConfig, IndexStats, Metric, Quantization};

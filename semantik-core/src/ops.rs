@@ -494,10 +494,7 @@ impl Operation {
         match info.status {
             OperationStatus::Completed => Ok(info),
             OperationStatus::Cancelled => Err(Error::Cancelled {
-                reason: info
-                    .error
-                    .map(|e| e.message)
-                    .unwrap_or_else(|| "cancelled".into()),
+                reason: cancel_reason(&info),
             }),
             _ => Err(outcome_error(&info)),
         }
@@ -525,6 +522,20 @@ impl Operation {
     pub fn retry(&self) -> Result<Operation> {
         self.engine.retry_operation(&self.state)
     }
+}
+
+/// Why a cancelled operation was cancelled (its stored error is the error's display: the
+/// reason follows the prefix).
+pub(crate) fn cancel_reason(info: &OperationInfo) -> String {
+    info.error.as_ref().map_or_else(
+        || "cancelled".into(),
+        |e| {
+            e.message
+                .strip_prefix("operation cancelled: ")
+                .unwrap_or(&e.message)
+                .to_string()
+        },
+    )
 }
 
 /// The error an ended, failed operation reports: its stored cause, with the cause's code.

@@ -357,7 +357,8 @@ fn real_folder_with_malformed_files_fails_only_those() {
     let (_dir, db) = temp_db();
     let extra = tempfile::tempdir().unwrap();
     std::fs::write(extra.path().join("binary.txt"), [0u8, 159, 146, 150, 0, 1]).unwrap();
-    std::fs::write(extra.path().join("latin1.txt"), b"caf\xe9 au lait").unwrap();
+    let broken = extra.path().join("broken.pdf");
+    std::fs::write(&broken, b"%PDF-1.4\n1 0 obj << /Type /Catalog").unwrap();
     std::fs::write(
         extra.path().join("good.txt"),
         "A good document about zeppelin airships.",
@@ -405,7 +406,11 @@ fn real_folder_with_malformed_files_fails_only_those() {
     assert!(hit.source.as_ref().unwrap().ends_with("good.txt"));
 
     // Fix one file and retry only the failed documents.
-    std::fs::write(extra.path().join("latin1.txt"), "café au lait").unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ltnews18.pdf"),
+        &broken,
+    )
+    .unwrap();
     let retry = col.retry_failed_documents().unwrap().wait(None).unwrap();
     assert_eq!(
         (

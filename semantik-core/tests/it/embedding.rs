@@ -209,6 +209,46 @@ fn default_model_collection_indexes_and_searches() {
     assert!(hits[0].text.starts_with("The global interpreter lock"));
 }
 
+#[test]
+fn token_chunks_fit_the_model_window_and_cover_a_real_document() {
+    let (_dir, db) = temp_db();
+    let chunking = semantik_core::ChunkingConfig::new().with_size(64, 8);
+    let col = db
+        .create_collection(CollectionConfig::new("tokens").with_chunking(chunking))
+        .unwrap();
+    // A real document: this crate's own module docs and code.
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops/ingest.rs"))
+            .unwrap();
+    col.add_texts([semantik_core::DocumentInput::new(text.clone()).with_id("ingest.rs")])
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    let chunks = col.chunks("ingest.rs").unwrap();
+    assert!(chunks.len() > 20, "{}", chunks.len());
+    let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
+    for (c, ids) in chunks.iter().zip(minilm().tokenize(&texts).unwrap()) {
+        // 64 tokens of text plus [CLS] and [SEP].
+        assert!(ids.len() <= 66, "{} tokens: {:?}", ids.len(), c.text);
+        assert_eq!(&text[c.start..c.end], c.text);
+    }
+    // Every line with words is in some chunk.
+    for (pos, line) in text.match_indices('\n') {
+        let _ = line;
+        let next = &text[pos + 1..];
+        if let Some(word) = next
+            .find(char::is_alphanumeric)
+            .filter(|&w| w < next.find('\n').unwrap_or(next.len()))
+        {
+            let at = pos + 1 + word;
+            assert!(
+                chunks.iter().any(|c| c.start <= at && at < c.end),
+                "byte {at} in no chunk"
+            );
+        }
+    }
+}
+
 /// Writes a small random BERT sentence-transformers model (2 layers, 64-d, 4 heads, weights
 /// under a `bert.` prefix) with a word-piece tokenizer into `dir`.
 pub fn write_tiny_bert(dir: &Path, seed: u64) {

@@ -358,3 +358,126 @@ fn reindex_of_external_vectors_keeps_vectors_and_refuses_a_model() {
     assert_eq!(col.info().unwrap().config.index.exact_threshold, 1);
     assert_eq!(col.index_stats().unwrap().graph_segments, 1);
 }
+
+/// The repository's fixtures: real files of every format, and malformed ones.
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+#[test]
+fn every_format_of_real_files_is_indexed_and_malformed_files_fail_alone() {
+    let (_dir, db) = temp_db();
+    let col = db
+        .create_collection(CollectionConfig::new("formats"))
+        .unwrap();
+    let op = col
+        .add_source(fixtures(), SourceOptions::default())
+        .unwrap();
+    let events = op.events();
+    let info = op.wait(None).unwrap();
+    let mut failed: Vec<(String, u32)> = events
+        .filter_map(|e| match e.kind {
+            semantik_core::EventKind::DocumentFailed { source, error, .. } => Some((
+                Path::new(&source.unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                error.code.as_u32(),
+            )),
+            _ => None,
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            ("binary.txt".to_string(), 601),
+            ("docx-no-document.docx".to_string(), 600),
+            ("docx-truncated.docx".to_string(), 600),
+            ("email-garbage.eml".to_string(), 601),
+            ("pdf-encrypted.pdf".to_string(), 600),
+            ("pdf-truncated.pdf".to_string(), 600),
+        ]
+    );
+    let files = std::fs::read_dir(fixtures()).unwrap().count() as u64;
+    assert_eq!(info.progress.documents_failed(), 6);
+    assert_eq!(info.progress.documents_indexed(), files - 6);
+    assert_eq!(col.status().unwrap().0, CollectionStatus::Ready);
+    let docs = col.documents().unwrap();
+    let doc = |name: &str| {
+        docs.iter()
+            .find(|d| d.source.as_ref().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    for (name, media_type) in [
+        ("tools-overview.pdf", "application/pdf"),
+        (
+            "par-known-styles.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        ("ham-plain.eml", "message/rfc822"),
+        ("python-copy.html", "text/html"),
+        ("python-docx-README.md", "text/markdown"),
+        ("python-copy.rst.txt", "text/x-rst"),
+    ] {
+        assert_eq!(doc(name).media_type, media_type, "{name}");
+    }
+    assert_eq!(
+        doc("ham-plain.eml").title.as_deref(),
+        Some("FYI - gone this weekend")
+    );
+    assert_eq!(doc("doc-coreprops.docx").title.as_deref(), Some("Title"));
+    let pdf = doc("tools-overview.pdf");
+    assert_eq!(pdf.title.as_deref(), Some("LaTeX's Tools Bundle"));
+    let pdf_chunks = col.chunks(&pdf.id).unwrap();
+    assert!(pdf_chunks.iter().all(|c| c.page.is_some()));
+    assert_eq!(pdf_chunks.last().unwrap().page, Some(2), "pages kept");
+
+    // Decoded text is searchable: Latin-1, UTF-16, HTML, PDF and e-mail.
+    let top = |q: &str| col.search(q).limit(3).run().unwrap();
+    let hits = top("the sqlite3 package wraps the SQLite embedded database");
+    assert!(
+        hits[0]
+            .source
+            .as_ref()
+            .unwrap()
+            .ends_with("whatsnew-2.5-latin1.txt")
+    );
+    assert!(
+        col.search("Häring Lemburg Löwis")
+            .limit(20)
+            .run()
+            .unwrap()
+            .iter()
+            .any(|h| h.text.contains("Löwis") || h.text.contains("Häring"))
+    );
+    let hits = top("shallow and deep copy operations");
+    let html = hits
+        .iter()
+        .find(|h| h.source.as_ref().unwrap().ends_with("python-copy.html"))
+        .expect("the HTML page answers");
+    assert!(
+        html.title.as_deref().unwrap().contains("copy"),
+        "{:?}",
+        html.title
+    );
+    assert!(!html.headings.is_empty());
+    assert!(!html.text.contains("¶") && !html.text.contains('<'));
+    let hits = top("what is Unicode and how are code points encoded");
+    assert!(hits.iter().any(|h| {
+        h.source
+            .as_ref()
+            .unwrap()
+            .to_string_lossy()
+            .contains("unicode-howto")
+    }));
+    let hits = top("Daniel Quinlan is gone this weekend");
+    // (email-broken-mime.eml has the same headers.)
+    assert!(
+        hits.iter()
+            .any(|h| h.source.as_ref().unwrap().ends_with("ham-plain.eml"))
+    );
+    let md = col.chunks(&doc("python-docx-README.md").id).unwrap();
+    assert!(md.iter().any(|c| !c.headings.is_empty()));
+}

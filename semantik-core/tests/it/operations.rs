@@ -40,7 +40,11 @@ fn events_arrive_in_order_and_end_with_the_outcome() {
     let (_dir, db) = temp_db();
     let src = tempfile::tempdir().unwrap();
     write_passages(src.path(), 40);
-    std::fs::write(src.path().join("broken.txt"), [0xffu8, 0xfe, 0x00, 0x01]).unwrap();
+    std::fs::write(
+        src.path().join("broken.txt"),
+        [0x00u8, 0x9f, 0x92, 0x00, 0x01],
+    )
+    .unwrap();
     let col = db.create_collection(text_collection("ev")).unwrap();
     let all = db.events();
     let of_collection = col.events();

@@ -1,0 +1,302 @@
+//! `semantik`: the command-line tool of the semantik search engine.
+//!
+//! Every command opens the database (`--db`, `$SEMANTIK_DB`, or
+//! `${XDG_DATA_HOME:-~/.local/share}/semantik`), does its work and closes it again: a database
+//! is used by one process at a time. Commands that start an operation wait for it, showing a
+//! progress bar on stderr when stderr is a terminal; Ctrl-C cancels the operation.
+//!
+//! Exit codes: 0 success (also when single documents failed: they are reported), 1 an error
+//! (printed as `semantik: <message> (code N)`, N being the stable [`semantik_core::ErrorCode`]
+//! number), 2 a usage error, 130 a second Ctrl-C.
+
+mod commands;
+mod interrupt;
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use semantik_core::{ChunkUnit, OperationStatus, SymlinkPolicy};
+
+use crate::commands::Failure;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "semantik",
+    version,
+    about = "Embeddable semantic search: index folders, search them"
+)]
+pub struct Cli {
+    /// Database directory [default: ${XDG_DATA_HOME:-~/.local/share}/semantik]
+    #[arg(long, global = true, env = "SEMANTIK_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Never show progress bars (they are hidden anyway when stderr is not a terminal)
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a collection
+    Create(CreateArgs),
+    /// Add files or folders to a collection and index them
+    Add(AddArgs),
+    /// Scan a collection's sources again: index new and changed files, drop deleted ones
+    Append(NameArg),
+    /// Search a collection
+    Search(SearchArgs),
+    /// List the collections
+    Ls(JsonArg),
+    /// List the operations
+    Ops(OpsArgs),
+    /// Delete a collection and its data
+    Rm(NameArg),
+    /// Rebuild a collection with a new model or chunking (searches go on meanwhile)
+    Reindex(ReindexArgs),
+    /// Remove the documents read from a path
+    RemoveSource(RemoveSourceArgs),
+    /// List a collection's documents
+    Docs(DocsArgs),
+}
+
+/// A collection name alone.
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// Collection name
+    pub name: String,
+}
+
+/// A `--json` switch alone.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Chunking settings of `create` and `reindex`.
+#[derive(Debug, Args)]
+pub struct ChunkArgs {
+    /// Largest chunk, in the chunk unit [default: 200]
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<usize>,
+    /// Units shared by consecutive chunks [default: 20]
+    #[arg(long, value_name = "N")]
+    pub chunk_overlap: Option<usize>,
+    /// What chunk sizes are measured in [default: tokens]
+    #[arg(long, value_name = "UNIT")]
+    pub chunk_unit: Option<UnitArg>,
+}
+
+/// Arguments of `create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Collection name
+    pub name: String,
+    /// Embedding model: a name in the model caches or a folder [default: sentence-transformers/all-MiniLM-L6-v2]
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Expected vector dimension (checked against the model)
+    #[arg(long, value_name = "D")]
+    pub dimension: Option<usize>,
+    /// Free-text description
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Chunking settings.
+    #[command(flatten)]
+    pub chunking: ChunkArgs,
+}
+
+/// Arguments of `add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Collection name
+    pub name: String,
+    /// Files or folders to add (each is one operation, run in turn)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Only read files matching this glob (gitignore syntax; repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files and folders matching this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read hidden files and folders too
+    #[arg(long)]
+    pub hidden: bool,
+    /// Do not honour .gitignore and .ignore files
+    #[arg(long)]
+    pub no_gitignore: bool,
+    /// What to do with symbolic links
+    #[arg(long, value_name = "POLICY", default_value = "skip")]
+    pub symlinks: SymlinkArg,
+    /// Files larger than this fail [default: 64 MiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+    /// Keep the documents of deleted files when the source is scanned again
+    #[arg(long)]
+    pub keep_deleted: bool,
+}
+
+/// Arguments of `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Collection name
+    pub name: String,
+    /// What to look for
+    pub query: String,
+    /// How to search
+    #[arg(long, value_name = "MODE", default_value = "semantic")]
+    pub mode: ModeArg,
+    /// At most this many hits
+    #[arg(long, short = 'n', value_name = "N", default_value_t = semantik_core::search::DEFAULT_LIMIT)]
+    pub limit: usize,
+    /// Print the hits as one JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `ops`.
+#[derive(Debug, Args)]
+pub struct OpsArgs {
+    /// Only operations with this status (repeatable)
+    #[arg(long, value_name = "STATUS")]
+    pub status: Vec<StatusArg>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Collection name
+    pub name: String,
+    /// The new embedding model
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// The new vector dimension (checked against the model)
+    #[arg(long, value_name = "D")]
+    pub dimension: Option<usize>,
+    /// New chunking settings (those not given stay as they are).
+    #[command(flatten)]
+    pub chunking: ChunkArgs,
+}
+
+/// Arguments of `remove-source`.
+#[derive(Debug, Args)]
+pub struct RemoveSourceArgs {
+    /// Collection name
+    pub name: String,
+    /// The file or folder whose documents go
+    pub path: PathBuf,
+}
+
+/// Arguments of `docs`.
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// Collection name
+    pub name: String,
+    /// Only the documents that failed
+    #[arg(long)]
+    pub failed: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Search modes. Only semantic search exists today; keyword and hybrid come next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Nearest chunks by embedding similarity
+    Semantic,
+}
+
+/// `--chunk-unit` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// Tokens of the collection's model
+    Tokens,
+    /// Unicode characters
+    Characters,
+}
+
+impl From<UnitArg> for ChunkUnit {
+    fn from(u: UnitArg) -> Self {
+        match u {
+            UnitArg::Tokens => ChunkUnit::Tokens,
+            UnitArg::Characters => ChunkUnit::Characters,
+        }
+    }
+}
+
+/// `--symlinks` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SymlinkArg {
+    /// Do not follow links
+    Skip,
+    /// Follow links whose target lies inside the source folder
+    WithinSource,
+    /// Follow every link
+    Follow,
+}
+
+impl From<SymlinkArg> for SymlinkPolicy {
+    fn from(s: SymlinkArg) -> Self {
+        match s {
+            SymlinkArg::Skip => SymlinkPolicy::Skip,
+            SymlinkArg::WithinSource => SymlinkPolicy::WithinSource,
+            SymlinkArg::Follow => SymlinkPolicy::Follow,
+        }
+    }
+}
+
+/// `ops --status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Waiting for a worker
+    Pending,
+    /// Running
+    Processing,
+    /// Finished
+    Completed,
+    /// Stopped by an error
+    Failed,
+    /// Cancelled
+    Cancelled,
+}
+
+impl From<StatusArg> for OperationStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Pending => OperationStatus::Pending,
+            StatusArg::Processing => OperationStatus::Processing,
+            StatusArg::Completed => OperationStatus::Completed,
+            StatusArg::Failed => OperationStatus::Failed,
+            StatusArg::Cancelled => OperationStatus::Cancelled,
+        }
+    }
+}
+
+/// Parses the command line (usage errors exit 2), runs the command and maps its outcome to
+/// the exit code.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    interrupt::install();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`semantik ls | head -1`) is not an error.
+        Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("semantik: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
