@@ -6,16 +6,10 @@
 
 use std::time::Instant;
 
+#[path = "proc.rs"]
+mod proc;
+use proc::rss_mb;
 use semantik_core::embed::{CandleEmbedder, DEFAULT_MODEL, Embedder, SentenceEmbedder};
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -51,7 +45,7 @@ fn main() {
             serde_json::json!({
                 "mode": mode, "tokens": tokens, "passages": texts.len(), "seconds": best,
                 "tokens_per_s": tokens as f64 / best, "passages_per_s": texts.len() as f64 / best,
-                "peak_rss_mb": peak_rss_mb(), "threads": threads,
+                "peak_rss_mb": rss_mb("VmHWM:"), "threads": threads,
             })
         }
         "query" => {

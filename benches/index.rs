@@ -13,6 +13,9 @@
 //!
 //! Each prints one JSON object.
 
+#[path = "proc.rs"]
+mod proc;
+use proc::rss_mb;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,15 +28,6 @@ const BASE: usize = 100_000;
 const QUERIES: usize = 1_000;
 const K: usize = 10;
 const EFS: [usize; 14] = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256];
-
-fn rss_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn read_f32(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).expect("data file (run `make bench-index`)");

@@ -8,17 +8,11 @@
 
 use std::time::Instant;
 
+#[path = "proc.rs"]
+mod proc;
+use proc::rss_mb;
 use semantik_core::embed::{DEFAULT_MODEL, SentenceEmbedder};
 use semantik_core::{CollectionConfig, Database, SourceOptions};
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn main() {
     let folder = std::env::args()
@@ -48,7 +42,7 @@ fn main() {
         .wait(None)
         .expect("ingest");
     let e2e_s = t.elapsed().as_secs_f64();
-    let rss_mb = peak_rss_mb();
+    let peak_mb = rss_mb("VmHWM:");
     let stats = col.stats().expect("stats");
 
     let t = Instant::now();
@@ -99,7 +93,7 @@ fn main() {
             "docs_per_s": stats.documents as f64 / e2e_s,
             "chunks_per_s": stats.chunks as f64 / e2e_s,
             "noop_append_s": noop_append_s,
-            "peak_rss_mb": rss_mb,
+            "peak_rss_mb": peak_mb,
             "threads": rayon::current_num_threads(),
         })
     );

@@ -1322,7 +1322,13 @@ impl Engine {
     /// rebuild it.
     /// Returns the runtime and whether this call found damaged segments.
     pub(crate) fn ensure_index(&self, record: &CollectionRecord) -> Result<(Arc<Runtime>, bool)> {
-        let (rt, dropped) = self.ensure_index_of(record.data(), &record.config)?;
+        let (rt, loaded) = self.ensure_index_of(record.data(), &record.config)?;
+        // A reindex may have swapped generations since `record` was read: this caller still
+        // gets the index it loaded, but it is not kept.
+        if loaded.is_some() && self.record(record.id)?.data() != record.data() {
+            self.drop_runtime(record.data());
+        }
+        let dropped = loaded.unwrap_or(0);
         if dropped > 0 {
             self.set_status(
                 record.id,
@@ -1338,19 +1344,20 @@ impl Engine {
     }
 
     /// Loads the index of generation `data` (of settings `config`) unless it is loaded;
-    /// returns its runtime and how many stored segments this call dropped as damaged.
+    /// returns its runtime and, when this call loaded it, how many stored segments it dropped
+    /// as damaged.
     pub(crate) fn ensure_index_of(
         &self,
         data: uuid::Uuid,
         config: &CollectionConfig,
-    ) -> Result<(Arc<Runtime>, usize)> {
+    ) -> Result<(Arc<Runtime>, Option<usize>)> {
         let rt = self.runtime(data);
         if rt.index.read().expect("index lock").is_some() {
-            return Ok((rt, 0));
+            return Ok((rt, None));
         }
         let mut guard = rt.index.write().expect("index lock");
         if guard.is_some() {
-            return Ok((rt.clone(), 0));
+            return Ok((rt.clone(), None));
         }
         let (index, report) = CollectionIndex::load(
             self.store()?.as_ref(),
@@ -1360,7 +1367,7 @@ impl Engine {
         )?;
         *guard = Some(index);
         drop(guard);
-        Ok((rt, report.dropped_segments))
+        Ok((rt, Some(report.dropped_segments)))
     }
 
     pub(crate) fn search(

@@ -138,4 +138,8 @@ impl Embedder for CandleEmbedder {
         }
         Ok(out)
     }
+
+    fn token_starts(&self, text: &str) -> Result<Vec<usize>> {
+        self.inner.token_starts(text)
+    }
 }

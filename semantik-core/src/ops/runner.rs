@@ -463,30 +463,40 @@ pub(super) fn maintain_index(
     ctx.publish(true)
 }
 
-/// Deletes every record of generation `data`, in batches.
+/// Deletes every key under `prefix`, in batches; returns how many.
+fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
+    let store = engine.store()?;
+    let mut n = 0;
+    loop {
+        let keys: Vec<Vec<u8>> = store
+            .scan_prefix(prefix)
+            .take(PURGE_BATCH)
+            .map(|e| e.map(|(k, _)| k))
+            .collect::<Result<_>>()?;
+        if keys.is_empty() {
+            return Ok(n);
+        }
+        n += keys.len() as u64;
+        let mut batch = WriteBatch::new();
+        for k in keys {
+            batch.delete(k);
+        }
+        store.apply(batch)?;
+    }
+}
+
+/// Deletes every record of generation `data`; returns how many chunks it had.
 pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
     engine.drop_runtime(data);
-    let store = engine.store()?;
     let mut chunks = 0;
     for tag in keys::PER_GENERATION {
-        let prefix = keys::in_collection(tag, data);
-        loop {
-            let keys: Vec<Vec<u8>> = store
-                .scan_prefix(&prefix)
-                .take(PURGE_BATCH)
-                .map(|e| e.map(|(k, _)| k))
-                .collect::<Result<_>>()?;
-            if keys.is_empty() {
-                break;
-            }
-            let mut batch = WriteBatch::new();
-            for k in keys {
-                batch.delete(k);
-                chunks += u64::from(tag == keys::CHUNK);
-            }
-            store.apply(batch)?;
+        let n = purge_prefix(engine, &keys::in_collection(tag, data))?;
+        if tag == keys::CHUNK {
+            chunks = n;
         }
     }
+    // A search that read the old record during the purge may have loaded it again.
+    engine.drop_runtime(data);
     Ok(chunks)
 }
 
@@ -504,24 +514,8 @@ fn delete_collection(ctx: &mut Ctx<'_>) -> Result<()> {
     for data in generations {
         ctx.progress.chunks_done += purge_generation(ctx.engine, data)?;
     }
-    let store = ctx.engine.store()?;
     for tag in keys::PER_COLLECTION {
-        let prefix = keys::in_collection(tag, id.0);
-        loop {
-            let keys: Vec<Vec<u8>> = store
-                .scan_prefix(&prefix)
-                .take(PURGE_BATCH)
-                .map(|e| e.map(|(k, _)| k))
-                .collect::<Result<_>>()?;
-            if keys.is_empty() {
-                break;
-            }
-            let mut batch = WriteBatch::new();
-            for k in keys {
-                batch.delete(k);
-            }
-            store.apply(batch)?;
-        }
+        purge_prefix(ctx.engine, &keys::in_collection(tag, id.0))?;
     }
     ctx.progress.documents_done = 1;
     ctx.progress.documents_total = Some(1);
