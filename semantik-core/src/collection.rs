@@ -426,8 +426,9 @@ impl Collection {
     /// ```
     ///
     /// # Errors
-    /// [`Error::PathNotFound`]; [`Error::InvalidArgument`] for a glob that does not parse;
-    /// [`Error::InvalidState`] for an external-vector collection; storage errors.
+    /// [`Error::PathNotFound`]; [`Error::InvalidArgument`] for a glob that does not parse or a
+    /// path that is not valid UTF-8; [`Error::InvalidState`] for an external-vector
+    /// collection; storage errors.
     pub fn add_source(&self, path: impl AsRef<Path>, options: SourceOptions) -> Result<Operation> {
         self.engine.add_source(self.id, path.as_ref(), options)
     }
@@ -455,7 +456,8 @@ impl Collection {
     /// given to the returned builder, is built in the background from the documents' stored
     /// text while searches go on being served by the current one. When it is complete and
     /// validated, it replaces the current generation atomically; if it fails or is cancelled,
-    /// the current generation stays as it was.
+    /// the current generation's settings and data stay as they were (the collection's status
+    /// reports the failure). Documents that failed keep their failure; retry them afterwards.
     ///
     /// ```
     /// use semantik_core::{ChunkingConfig, CollectionConfig, Database};
@@ -479,7 +481,9 @@ impl Collection {
         }
     }
 
-    /// Removes every document read from `path` or from below it, in the background.
+    /// Removes every document read from `path` or from below it, in the background, in one
+    /// atomic batch. Sources at or below `path` are forgotten; a remembered source above it
+    /// gains `path` as an exclude glob, so that [`Collection::append`] does not add it back.
     ///
     /// # Errors
     /// Storage errors.

@@ -777,9 +777,17 @@ impl Engine {
 
     pub(crate) fn chunks(&self, id: CollectionId, doc_id: &str) -> Result<Vec<Chunk>> {
         let record = self.record(id)?;
-        let doc = self.document(id, doc_id)?;
         let store = self.store()?;
         let data = record.data();
+        // The document of the generation read here (a reindex may swap meanwhile).
+        let doc: Document = storage::get_json(
+            store.as_ref(),
+            "document",
+            &keys::in_collection_with(keys::DOCUMENT, data, doc_id.as_bytes()),
+        )?
+        .ok_or_else(|| Error::DocumentNotFound {
+            id: doc_id.to_string(),
+        })?;
         let first = doc.first_chunk;
         let end = first + u64::from(doc.chunk_count);
         store
@@ -787,7 +795,7 @@ impl Engine {
             .map(|entry| {
                 let (k, v) = entry?;
                 let c: ChunkRecord = storage::decode_json("chunk", &v)?;
-                Ok(Chunk {
+                Ok((c.document_id == doc.id).then(|| Chunk {
                     id: keys::chunk_id_of(&k).unwrap_or_default(),
                     index: c.index,
                     start: c.start,
@@ -795,8 +803,9 @@ impl Engine {
                     text: c.text,
                     page: c.page,
                     headings: c.headings,
-                })
+                }))
             })
+            .filter_map(Result::transpose)
             .collect()
     }
 

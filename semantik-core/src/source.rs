@@ -52,7 +52,8 @@ pub struct SourceOptions {
     /// Larger files fail with [`Error::LimitExceeded`] (default 64 MiB; `None`: no limit).
     pub max_file_size: Option<u64>,
     /// When the source is scanned again, remove the documents of files that are gone
-    /// (default true).
+    /// (default true). Nothing is removed below a folder the walk could not read, nor when the
+    /// source itself is missing (a folder that vanished is removed with `remove_source`).
     pub remove_deleted: bool,
 }
 

@@ -40,8 +40,13 @@ pub(super) enum Item {
     },
     /// A text or vector staged by the operation that added it (its key, its input).
     Staged(Vec<u8>, StagedDocument),
-    /// A document of another generation, chunked and embedded again (reindex).
-    Stored { doc: Document, from: Reader },
+    /// A document of another generation, chunked and embedded again (reindex); `external`
+    /// when that generation holds caller-supplied vectors.
+    Stored {
+        doc: Document,
+        from: Reader,
+        external: bool,
+    },
     /// An entry that cannot be read or stored: it fails alone.
     Unreadable(PathBuf, Error),
 }
@@ -86,6 +91,39 @@ struct Preparer<'a> {
 }
 
 impl Preparer<'_> {
+    /// [`Preparer::prepare`], with a panic (of an extractor, say) failing the one document.
+    fn prepare_or_fail(&self, item: Item) -> Prepped {
+        let (label, size, path) = match &item {
+            Item::File { path, size, .. } => {
+                (path.display().to_string(), *size, Some(path.clone()))
+            }
+            Item::Unreadable(path, _) => (path.display().to_string(), 0, Some(path.clone())),
+            Item::Staged(_, d) => (d.id.clone(), d.text.len() as u64, None),
+            Item::Stored { doc, .. } => (doc.id.clone(), doc.size, doc.source.clone()),
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(item)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Prepped {
+                    size,
+                    step: Step::Failed {
+                        doc_id: None,
+                        source: path.clone(),
+                        info: FailedInfo::default(),
+                        error: Error::DocumentRead {
+                            path: path.unwrap_or_else(|| PathBuf::from(&label)),
+                            message: format!("reading it panicked: {what}"),
+                        },
+                    },
+                    label,
+                }
+            })
+    }
+
     fn prepare(&self, item: Item) -> Prepped {
         let size = item.size();
         match item {
@@ -103,10 +141,14 @@ impl Preparer<'_> {
                 size,
                 step: self.staged(key, doc),
             },
-            Item::Stored { doc, from } => Prepped {
+            Item::Stored {
+                doc,
+                from,
+                external,
+            } => Prepped {
                 label: doc.id.clone(),
                 size,
-                step: self.stored(doc, &from),
+                step: self.stored(doc, &from, external),
             },
             Item::Unreadable(path, error) => Prepped {
                 label: path.display().to_string(),
@@ -272,7 +314,7 @@ impl Preparer<'_> {
     }
 
     /// A document of generation `from`, chunked again with this generation's settings.
-    fn stored(&self, doc: Document, from: &Reader) -> Step {
+    fn stored(&self, doc: Document, from: &Reader, external: bool) -> Step {
         let existing = match self.reader.get_document(&doc.id) {
             Ok(d) => d,
             Err(error) => return failed(Some(doc.id), None, FailedInfo::default(), error),
@@ -284,14 +326,15 @@ impl Preparer<'_> {
             // Written by an earlier, interrupted run of this reindex.
             return Step::Unchanged { touch: None };
         }
-        if doc.status != DocumentStatus::Indexed && doc.source.is_none() {
-            // A text that failed: its failure carries over (its staged input stays for a retry).
+        if doc.status != DocumentStatus::Indexed {
+            // A failure carries over (a file is not read again here, whatever its size; a
+            // text's staged input stays for a retry).
             let message = doc.error.as_ref().map_or_else(
                 || "failed before the reindex".to_string(),
                 |e| format!("{} (before the reindex)", e.message),
             );
             let error = Error::DocumentRead {
-                path: PathBuf::from(&doc.id),
+                path: doc.source.clone().unwrap_or_else(|| PathBuf::from(&doc.id)),
                 message,
             };
             let info = FailedInfo {
@@ -300,7 +343,7 @@ impl Preparer<'_> {
                 size: doc.size,
                 ..FailedInfo::default()
             };
-            return failed(Some(doc.id), None, info, error);
+            return failed(Some(doc.id), doc.source, info, error);
         }
         let info = FailedInfo {
             hash: blake3::Hash::from_hex(&doc.content_hash).ok(),
@@ -309,7 +352,7 @@ impl Preparer<'_> {
             media_type: doc.media_type.clone(),
             metadata: doc.metadata.clone(),
         };
-        match self.stored_content(&doc, from) {
+        match self.stored_content(&doc, from, external) {
             Ok((content, vector)) => {
                 let chunks = match &vector {
                     Some(_) => vec![whole(&content.text)],
@@ -347,6 +390,7 @@ impl Preparer<'_> {
         &self,
         doc: &Document,
         from: &Reader,
+        external: bool,
     ) -> Result<(Extracted, Option<Vec<f32>>)> {
         let chunk = |c: u64| -> Result<crate::document::ChunkRecord> {
             storage::get_json(from.store.as_ref(), "chunk", &keys::chunk(from.data, c))?.ok_or_else(
@@ -374,12 +418,14 @@ impl Preparer<'_> {
                 .collect();
             return Ok((e, None));
         }
-        if let Some(v) = from.store.get(&keys::vector(from.data, doc.first_chunk))?
-            && doc.chunk_count == 1
-            && doc.source.is_none()
-            && from.stored_text(&doc.id)?.is_none()
-        {
+        if external {
             // An external vector: its one chunk holds the text.
+            let v = from
+                .store
+                .get(&keys::vector(from.data, doc.first_chunk))?
+                .ok_or_else(|| {
+                    Error::corrupt(format!("vector of document {} is missing", doc.id))
+                })?;
             let mut vector = Vec::new();
             storage::decode_vector_into(&v, &mut vector)?;
             let text = chunk(doc.first_chunk)?.text;
@@ -390,12 +436,20 @@ impl Preparer<'_> {
         {
             return Ok((crate::extract::extract(src, &bytes)?, None));
         }
+        // Rebuilt from the chunks: each one's text, less what overlaps the previous chunk.
         let mut text = String::new();
+        let mut end = 0usize;
         for c in doc.first_chunk..doc.first_chunk + u64::from(doc.chunk_count) {
+            let c = chunk(c)?;
+            let mut skip = end.saturating_sub(c.start).min(c.text.len());
+            while !c.text.is_char_boundary(skip) {
+                skip += 1;
+            }
             if !text.is_empty() {
                 text.push_str("\n\n");
             }
-            text.push_str(&chunk(c)?.text);
+            text.push_str(c.text[skip..].trim_start());
+            end = end.max(c.end);
         }
         Ok((base(text), None))
     }
@@ -478,7 +532,7 @@ pub(super) fn process(ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, items: Vec<Ite
         };
         scope.spawn(move || {
             for item in items {
-                if tx.send(preparer.prepare(item)).is_err() {
+                if tx.send(preparer.prepare_or_fail(item)).is_err() {
                     break;
                 }
             }

@@ -14,7 +14,8 @@ use super::ingest;
 use super::runner::{Ctx, maintain_index, purge_generation, stored_items};
 use super::writer::{Reader, Writer};
 use crate::collection::CollectionConfig;
-use crate::embed::normalize;
+use crate::document::DocumentStatus;
+use crate::embed::{EXTERNAL_MODEL, normalize};
 use crate::error::{Error, Result};
 use crate::index::Metric;
 use crate::ops::Phase;
@@ -27,23 +28,34 @@ const SAMPLE_SEARCHES: usize = 8;
 pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid) -> Result<()> {
     let (engine, id) = (ctx.engine, ctx.op.collection_id);
     let record = engine.record(id)?;
-    // Leftovers of an abandoned reindex, or of a purge a crash cut short.
-    if let Some(stale) = record.building.filter(|g| *g != generation) {
-        purge_generation(engine, stale)?;
+    let served = record.data();
+    // Leftovers of an abandoned reindex, or of a purge a crash cut short (never the served
+    // generation).
+    for old in record.building.iter().chain(&record.retired) {
+        if *old != generation && *old != served {
+            purge_generation(engine, *old)?;
+        }
     }
-    for old in &record.retired {
-        purge_generation(engine, *old)?;
+    if served == generation {
+        // A retry of this reindex after its swap: only the purge of the old one was left.
+        engine.update_record(id, |r| {
+            r.building = None;
+            r.retired.clear();
+        })?;
+        return Ok(());
     }
     engine.update_record(id, |r| {
         r.building = Some(generation);
         r.retired.clear();
     })?;
     engine.store()?.flush()?;
-    match build(ctx, record.data(), &config, generation) {
+    let built = build(ctx, served, &config, generation).and_then(|()| {
+        ctx.progress.phase = Phase::Finalizing;
+        ctx.publish(true)
+    });
+    match built {
         Ok(()) => {
-            ctx.progress.phase = Phase::Finalizing;
-            ctx.publish(true)?;
-            let old = record.data();
+            let old = served;
             engine.update_record(id, |r| {
                 r.config.model = config.model.clone();
                 r.config.dimension = config.dimension;
@@ -77,20 +89,42 @@ fn build(ctx: &mut Ctx<'_>, from: Uuid, config: &CollectionConfig, generation: U
         store: engine.store()?,
         data: from,
     };
-    let items = stored_items(&from)?;
+    let external = engine.record(ctx.op.collection_id)?.config.model == EXTERNAL_MODEL;
+    let items = stored_items(&from, external)?;
     let expected = items.len();
     ingest::process(ctx, &mut writer, items)?;
     maintain_index(ctx, generation, config, false)?;
     ctx.progress.phase = Phase::Validating;
     ctx.publish(true)?;
-    validate(ctx, &writer, expected)
+    validate(ctx, &from, &writer, expected)
 }
 
 /// Checks the new generation before it serves: every document accounted for, one vector per
 /// chunk, stored and indexed, and searches answered.
-fn validate(ctx: &Ctx<'_>, writer: &Writer<'_>, expected: usize) -> Result<()> {
+fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) -> Result<()> {
     let invalid = |message: String| Err(Error::ValidationFailed { message });
     let docs = writer.reader.documents()?;
+    // Nothing searchable before may be lost: every indexed document must be indexed again.
+    let indexed: std::collections::HashSet<&str> = docs
+        .iter()
+        .filter(|d| d.status == DocumentStatus::Indexed)
+        .map(|d| d.id.as_str())
+        .collect();
+    if let Some(lost) = from
+        .documents()?
+        .into_iter()
+        .find(|d| d.status == DocumentStatus::Indexed && !indexed.contains(d.id.as_str()))
+    {
+        let why = docs
+            .iter()
+            .find(|d| d.id == lost.id)
+            .and_then(|d| d.error.as_ref())
+            .map_or_else(String::new, |e| format!(": {e}"));
+        return invalid(format!(
+            "document {} is indexed now but not in the new generation{why}",
+            lost.id
+        ));
+    }
     let s = &writer.stats;
     if docs.len() != expected || (s.documents + s.failed_documents) as usize != expected {
         return invalid(format!(

@@ -284,8 +284,8 @@ fn ingest(
     };
     let scans = ingest::scan_sources(sources, &options);
     items.extend(ingest::items_of(&scans));
-    ingest::process(ctx, &mut writer, items)?;
-    // Deleted files: documents below a source that the walk no longer lists.
+    // Deleted files first: documents below a source that the walk no longer lists. (So that
+    // a moved file's content, still held by its old document, is not skipped as known.)
     let listed: HashSet<&Path> = scans
         .iter()
         .flat_map(|(_, _, s)| s.files.iter().map(|(p, _)| p.as_path()))
@@ -307,7 +307,7 @@ fn ingest(
     if !gone.is_empty() {
         remove_documents(ctx, &mut writer, gone)?;
     }
-    ctx.publish(true)
+    ingest::process(ctx, &mut writer, items)
 }
 
 fn retry_documents(ctx: &mut Ctx<'_>) -> Result<()> {
@@ -337,9 +337,10 @@ fn retry_documents(ctx: &mut Ctx<'_>) -> Result<()> {
             let max_size = remembered
                 .iter()
                 .filter(|s| path.starts_with(&s.path))
-                .map(|s| s.options.max_file_size)
-                .next()
-                .unwrap_or(SourceOptions::default().max_file_size);
+                .max_by_key(|s| s.path.as_os_str().len())
+                .map_or(SourceOptions::default().max_file_size, |s| {
+                    s.options.max_file_size
+                });
             items.push(Item::File {
                 path: path.clone(),
                 size: d.size,
@@ -371,9 +372,16 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
             ctx.progress.documents_skipped += 1;
         }
     }
-    for s in ctx.engine.source_records(id)? {
+    for mut s in ctx.engine.source_records(id)? {
         if s.path.starts_with(root) {
             batch.delete(keys::source(id.0, &s.path));
+        } else if let Ok(rel) = root.strip_prefix(&s.path) {
+            // Below a source that stays: exclude it there, so an append does not add it back.
+            let glob = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
+            if !s.options.exclude.contains(&glob) {
+                s.options.exclude.push(glob);
+                batch.put_json(keys::source(id.0, &s.path), &s)?;
+            }
         }
     }
     ctx.progress.chunks_done += removed.len() as u64;
@@ -522,14 +530,16 @@ fn delete_collection(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.publish(true)
 }
 
-/// The items of a reindex: every document of generation `from`.
-pub(super) fn stored_items(from: &Reader) -> Result<Vec<Item>> {
+/// The items of a reindex: every document of generation `from` (of external vectors when
+/// `external`).
+pub(super) fn stored_items(from: &Reader, external: bool) -> Result<Vec<Item>> {
     Ok(from
         .documents()?
         .into_iter()
         .map(|doc| Item::Stored {
             doc,
             from: from.clone(),
+            external,
         })
         .collect())
 }

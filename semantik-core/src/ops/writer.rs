@@ -344,7 +344,7 @@ impl<'a> Writer<'a> {
             .filter(|d| d.status == DocumentStatus::Indexed)
             .map_or(0, |d| d.size);
         if let Some(max) = self.engine.config.max_collection_bytes
-            && self.stats.source_bytes - old_size + p.size > max
+            && self.stats.source_bytes.saturating_sub(old_size) + p.size > max
         {
             return Err(Error::LimitExceeded {
                 limit: "max_collection_bytes".into(),

@@ -10,28 +10,28 @@ pub(crate) const META: u8 = 0x00;
 pub(crate) const COLLECTION: u8 = 0x01;
 /// Name index: `COLLECTION_NAME | name` -> collection id (format 2 and later).
 pub(crate) const COLLECTION_NAME: u8 = 0x02;
-/// Collection statistics and counters: `STATS | collection id`.
+/// Statistics and counters of a generation: `STATS | generation`.
 pub(crate) const STATS: u8 = 0x03;
 /// Remembered source: `SOURCE | collection id | path`.
 pub(crate) const SOURCE: u8 = 0x04;
-/// Document record: `DOCUMENT | collection id | document id`.
+/// Document record: `DOCUMENT | generation | document id`.
 pub(crate) const DOCUMENT: u8 = 0x10;
-/// Content-hash index: `DOCUMENT_HASH | collection id | blake3 hash` -> document id.
+/// Content-hash index: `DOCUMENT_HASH | generation | blake3 hex | 0 | document id`.
 pub(crate) const DOCUMENT_HASH: u8 = 0x11;
-/// Source-path index: `DOCUMENT_PATH | collection id | path` -> document id.
+/// Source-path index: `DOCUMENT_PATH | generation | path` -> document id.
 pub(crate) const DOCUMENT_PATH: u8 = 0x12;
 /// Staged input of a document not yet indexed: `STAGED | collection id | operation id |
 /// document id`.
 pub(crate) const STAGED: u8 = 0x13;
 /// Extracted text of a document: `DOCUMENT_TEXT | generation | document id` (format 3).
 pub(crate) const DOCUMENT_TEXT: u8 = 0x14;
-/// Chunk record: `CHUNK | collection id | chunk id`.
+/// Chunk record: `CHUNK | generation | chunk id`.
 pub(crate) const CHUNK: u8 = 0x20;
-/// Chunk vector: `VECTOR | collection id | chunk id` -> little-endian f32s.
+/// Chunk vector: `VECTOR | generation | chunk id` -> little-endian f32s.
 pub(crate) const VECTOR: u8 = 0x21;
-/// Vector index manifest: `INDEX_MANIFEST | collection id` -> the graph segments (JSON).
+/// Vector index manifest: `INDEX_MANIFEST | generation` -> the graph segments (JSON).
 pub(crate) const INDEX_MANIFEST: u8 = 0x22;
-/// Part of a stored graph segment: `INDEX_PART | collection id | segment u64 | part u32`.
+/// Part of a stored graph segment: `INDEX_PART | generation | segment u64 | part u32`.
 pub(crate) const INDEX_PART: u8 = 0x23;
 /// Operation record: `OPERATION | operation id`.
 pub(crate) const OPERATION: u8 = 0x40;

@@ -118,6 +118,21 @@ fn append_adds_new_replaces_changed_skips_unchanged_and_removes_deleted() {
     // After the touched file's new time was stored, the next append reads nothing.
     let again = col.append().unwrap().wait(None).unwrap();
     assert_eq!(again.progress.documents_skipped(), 12);
+
+    // A moved file keeps its content searchable (its old document goes first).
+    let moved = src.path().join("moved/new.txt");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(src.path().join("new.txt"), &moved).unwrap();
+    let info = col.append().unwrap().wait(None).unwrap();
+    assert_eq!(
+        (
+            info.progress.documents_indexed(),
+            info.progress.documents_removed()
+        ),
+        (1, 1)
+    );
+    let hit = &col.search("zeppelin airships").limit(1).run().unwrap()[0];
+    assert_eq!(hit.source.as_deref(), Some(moved.as_path()));
 }
 
 #[test]
@@ -154,9 +169,18 @@ fn remove_source_removes_a_subfolder_atomically_and_forgets_sources_below_it() {
         1,
         "b is forgotten, the root stays"
     );
+    assert_eq!(
+        col.sources().unwrap()[0].1.exclude,
+        ["/b"],
+        "and excludes b"
+    );
     for hit in col.search("passage").limit(50).run().unwrap() {
         assert!(hit.source.unwrap().starts_with(src.path().join("a")));
     }
+    // An append of the root does not bring b back.
+    let info = col.append().unwrap().wait(None).unwrap();
+    assert_eq!(info.progress.documents_indexed(), 0);
+    assert_eq!(col.stats().unwrap().documents, 5);
 }
 
 #[test]
@@ -480,4 +504,49 @@ fn every_format_of_real_files_is_indexed_and_malformed_files_fail_alone() {
     );
     let md = col.chunks(&doc("python-docx-README.md").id).unwrap();
     assert!(md.iter().any(|c| !c.headings.is_empty()));
+}
+
+/// A model that fails on every text.
+#[derive(Debug)]
+struct BrokenEmbedder;
+
+impl semantik_core::Embedder for BrokenEmbedder {
+    fn model_name(&self) -> &str {
+        "test/broken-16"
+    }
+    fn dimension(&self) -> usize {
+        16
+    }
+    fn embed(&self, _: &[&str]) -> semantik_core::Result<Vec<Vec<f32>>> {
+        Err(semantik_core::Error::Model {
+            name: "test/broken-16".into(),
+            message: "always fails".into(),
+        })
+    }
+}
+
+#[test]
+fn a_reindex_whose_model_fails_every_document_is_refused_and_changes_nothing() {
+    let (_dir, db) = temp_db();
+    db.register_embedder(Arc::new(BrokenEmbedder));
+    let col = db.create_collection(text_collection("keep")).unwrap();
+    col.add_texts(["sled stores the data", "candle runs the model"])
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    let before = col.info().unwrap();
+    let err = col
+        .reindex()
+        .model("test/broken-16")
+        .start()
+        .unwrap()
+        .wait(None)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed, "{err}");
+    let after = col.info().unwrap();
+    assert_eq!((after.config, after.stats), (before.config, before.stats));
+    assert_eq!(
+        col.search("sled stores the data").limit(1).run().unwrap()[0].text,
+        "sled stores the data"
+    );
 }
