@@ -27,8 +27,9 @@ const BATCH_WEIGHT: usize = 8192;
 /// Most documents embedded together: bounds how long a cancellation waits and how far
 /// progress lags.
 const BATCH_DOCS: usize = 8;
-/// Documents prepared ahead of the embedder.
-const QUEUE: usize = 32;
+/// Documents prepared ahead of the embedder: two batches (bounds the memory held by prepared
+/// documents).
+const QUEUE: usize = 2 * BATCH_DOCS;
 
 /// One unit of ingestion work.
 pub(super) enum Item {
