@@ -263,7 +263,8 @@ impl From<SymlinkArg> for SymlinkPolicy {
 pub enum StatusArg {
     /// Waiting for a worker
     Pending,
-    /// Running
+    /// Running (also accepted as `running`)
+    #[value(alias = "running")]
     Processing,
     /// Finished
     Completed,

@@ -228,6 +228,9 @@ fn session_on_a_real_folder() {
     assert_eq!(ops[0]["error"], Value::Null);
     let none = semantik(&db, &["ops", "--status", "failed", "--json"]).json();
     assert_eq!(none, Value::Array(vec![]));
+    // `running` is the word for `processing`: nothing runs once a command has ended.
+    let running = semantik(&db, &["ops", "--status", "running", "--json"]).json();
+    assert_eq!(running, Value::Array(vec![]));
     let text = semantik(&db, &["ops"]).ok();
     assert!(
         text.starts_with("ID ") && text.contains(" completed "),
