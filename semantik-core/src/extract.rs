@@ -43,6 +43,23 @@ pub struct Extracted {
     pub headings: Vec<Heading>,
 }
 
+impl Extracted {
+    /// A text without pages whose title is its first level-1 heading.
+    pub(crate) fn with_headings(text: String, media_type: &str, headings: Vec<Heading>) -> Self {
+        let title = headings
+            .iter()
+            .find(|h| h.level == 1)
+            .map(|h| h.title.clone());
+        Extracted {
+            text,
+            media_type: media_type.to_string(),
+            title,
+            pages: Vec::new(),
+            headings,
+        }
+    }
+}
+
 /// A heading of a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heading {
@@ -175,7 +192,14 @@ pub fn extractor_for(media_type: &str) -> Option<&'static dyn Extractor> {
 /// # Errors
 /// [`Error::UnsupportedContent`] for a type no extractor reads; the extractor's errors.
 pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted> {
-    let media_type = sniff(path, bytes);
+    extract_as(path, bytes, sniff(path, bytes))
+}
+
+/// Extracts `bytes` as `media_type` (what [`sniff`] said of them).
+///
+/// # Errors
+/// As [`extract`].
+pub fn extract_as(path: &Path, bytes: &[u8], media_type: &str) -> Result<Extracted> {
     match extractor_for(media_type) {
         Some(e) => e.extract(path, bytes),
         None => Err(unsupported(path, media_type)),

@@ -20,17 +20,7 @@ impl Extractor for Markdown {
     fn extract(&self, path: &Path, bytes: &[u8]) -> Result<Extracted> {
         let text = decode_text(path, bytes)?;
         let headings = headings(&text);
-        let title = headings
-            .iter()
-            .find(|h| h.level == 1)
-            .map(|h| h.title.clone());
-        Ok(Extracted {
-            text,
-            media_type: "text/markdown".to_string(),
-            title,
-            pages: Vec::new(),
-            headings,
-        })
+        Ok(Extracted::with_headings(text, "text/markdown", headings))
     }
 }
 

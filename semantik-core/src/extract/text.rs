@@ -44,17 +44,7 @@ impl Extractor for PlainText {
         } else {
             Vec::new()
         };
-        let title = headings
-            .iter()
-            .find(|h| h.level == 1)
-            .map(|h| h.title.clone());
-        Ok(Extracted {
-            text,
-            media_type: media_type.to_string(),
-            title,
-            pages: Vec::new(),
-            headings,
-        })
+        Ok(Extracted::with_headings(text, media_type, headings))
     }
 }
 

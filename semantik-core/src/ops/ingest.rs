@@ -237,8 +237,9 @@ impl Preparer<'_> {
                 touch: Some((d.clone(), mtime_ms)),
             };
         }
-        info.media_type = crate::extract::sniff(&path, &bytes).to_string();
-        let content = match crate::extract::extract(&path, &bytes) {
+        let media_type = crate::extract::sniff(&path, &bytes);
+        info.media_type = media_type.to_string();
+        let content = match crate::extract::extract_as(&path, &bytes, media_type) {
             Ok(c) => c,
             Err(e) => return failed(Some(doc_id), Some(path), info, e),
         };

@@ -49,7 +49,8 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
         r.retired.clear();
     })?;
     engine.store()?.flush()?;
-    let built = build(ctx, served, &config, generation).and_then(|()| {
+    let external = record.config.model == EXTERNAL_MODEL;
+    let built = build(ctx, served, external, &config, generation).and_then(|()| {
         ctx.progress.phase = Phase::Finalizing;
         ctx.publish(true)
     });
@@ -80,7 +81,14 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
 }
 
 /// Builds and validates generation `generation` from the served generation `from`.
-fn build(ctx: &mut Ctx<'_>, from: Uuid, config: &CollectionConfig, generation: Uuid) -> Result<()> {
+/// (`external`: the served generation holds caller-supplied vectors.)
+fn build(
+    ctx: &mut Ctx<'_>,
+    from: Uuid,
+    external: bool,
+    config: &CollectionConfig,
+    generation: Uuid,
+) -> Result<()> {
     let engine = ctx.engine;
     let mut writer = Writer::for_generation(engine, generation, config.clone(), true)?;
     // The new generation's index fills as its documents are committed.
@@ -89,7 +97,6 @@ fn build(ctx: &mut Ctx<'_>, from: Uuid, config: &CollectionConfig, generation: U
         store: engine.store()?,
         data: from,
     };
-    let external = engine.record(ctx.op.collection_id)?.config.model == EXTERNAL_MODEL;
     let items = stored_items(&from, external)?;
     let expected = items.len();
     ingest::process(ctx, &mut writer, items)?;
