@@ -54,11 +54,18 @@ pub(super) enum Item {
 
 impl Item {
     fn size(&self) -> u64 {
+        self.describe().1
+    }
+
+    /// How it is named in events, its size, and its file.
+    fn describe(&self) -> (String, u64, Option<PathBuf>) {
         match self {
-            Item::File { size, .. } => *size,
-            Item::Staged(_, d) => d.text.len() as u64,
-            Item::Stored { doc, .. } => doc.size,
-            Item::Unreadable(..) => 0,
+            Item::File { path, size, .. } => {
+                (path.display().to_string(), *size, Some(path.clone()))
+            }
+            Item::Unreadable(path, _) => (path.display().to_string(), 0, Some(path.clone())),
+            Item::Staged(_, d) => (d.id.clone(), d.text.len() as u64, None),
+            Item::Stored { doc, .. } => (doc.id.clone(), doc.size, doc.source.clone()),
         }
     }
 }
@@ -92,75 +99,39 @@ struct Preparer<'a> {
 }
 
 impl Preparer<'_> {
-    /// [`Preparer::prepare`], with a panic (of an extractor, say) failing the one document.
+    /// Prepares one item; a panic (of an extractor, say) fails that one document.
     fn prepare_or_fail(&self, item: Item) -> Prepped {
-        let (label, size, path) = match &item {
-            Item::File { path, size, .. } => {
-                (path.display().to_string(), *size, Some(path.clone()))
-            }
-            Item::Unreadable(path, _) => (path.display().to_string(), 0, Some(path.clone())),
-            Item::Staged(_, d) => (d.id.clone(), d.text.len() as u64, None),
-            Item::Stored { doc, .. } => (doc.id.clone(), doc.size, doc.source.clone()),
-        };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(item)))
+        let (label, size, path) = item.describe();
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(item)))
             .unwrap_or_else(|panic| {
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                Prepped {
-                    size,
-                    step: Step::Failed {
-                        doc_id: None,
-                        source: path.clone(),
-                        info: FailedInfo::default(),
-                        error: Error::DocumentRead {
-                            path: path.unwrap_or_else(|| PathBuf::from(&label)),
-                            message: format!("reading it panicked: {what}"),
-                        },
+                Step::Failed {
+                    doc_id: None,
+                    source: path.clone(),
+                    info: FailedInfo::default(),
+                    error: Error::DocumentRead {
+                        path: path.unwrap_or_else(|| PathBuf::from(&label)),
+                        message: format!("reading it panicked: {what}"),
                     },
-                    label,
                 }
-            })
+            });
+        Prepped { label, size, step }
     }
 
-    fn prepare(&self, item: Item) -> Prepped {
-        let size = item.size();
+    fn prepare(&self, item: Item) -> Step {
         match item {
-            Item::File {
-                path,
-                size,
-                max_size,
-            } => Prepped {
-                label: path.display().to_string(),
-                size,
-                step: self.file(path, max_size),
-            },
-            Item::Staged(key, doc) => Prepped {
-                label: doc.id.clone(),
-                size,
-                step: self.staged(key, doc),
-            },
+            Item::File { path, max_size, .. } => self.file(path, max_size),
+            Item::Staged(key, doc) => self.staged(key, doc),
             Item::Stored {
                 doc,
                 from,
                 external,
-            } => Prepped {
-                label: doc.id.clone(),
-                size,
-                step: self.stored(doc, &from, external),
-            },
-            Item::Unreadable(path, error) => Prepped {
-                label: path.display().to_string(),
-                size,
-                step: Step::Failed {
-                    doc_id: None,
-                    source: None,
-                    info: FailedInfo::default(),
-                    error,
-                },
-            },
+            } => self.stored(doc, &from, external),
+            Item::Unreadable(_, error) => failed(None, None, FailedInfo::default(), error),
         }
     }
 
