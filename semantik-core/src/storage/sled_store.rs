@@ -17,15 +17,31 @@ pub(crate) struct SledStore {
 }
 
 impl SledStore {
+    /// Opens (creating if needed) the sled database in `dir`.
+    ///
+    /// sled releases its own file lock from a background thread after its last handle is
+    /// dropped, so opening right after a close in the same process can find it still held:
+    /// that case is retried for up to a second. (Other processes are kept out earlier, by
+    /// semantik's own lock file.)
     pub(crate) fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(500))
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| map_err("open", e))?;
-        Ok(SledStore { db })
+            .cache_capacity(CACHE_BYTES);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledStore { db }),
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(map_err("open", e)),
+            }
+        }
     }
 }
 
