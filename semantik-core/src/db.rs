@@ -337,6 +337,10 @@ pub(crate) struct Engine {
     catalog: Mutex<()>,
     /// In-memory state per generation.
     runtimes: Mutex<HashMap<uuid::Uuid, Arc<Runtime>>>,
+    /// One lease per generation read now: held shared by every read of the generation's
+    /// records, taken exclusively once by a purge so that it waits for the reads that started
+    /// before the generation was retired. (Apart from `runtimes`, which a panic may reset.)
+    leases: Mutex<HashMap<uuid::Uuid, Arc<RwLock<()>>>>,
     embedders: Mutex<HashMap<String, Arc<dyn Embedder>>>,
     ops: Mutex<HashMap<OperationId, Arc<OpState>>>,
     pub(crate) bus: EventBus,
@@ -397,6 +401,7 @@ impl Engine {
             lock_file: Mutex::new(Some(lock)),
             catalog: Mutex::new(()),
             runtimes: Mutex::new(HashMap::new()),
+            leases: Mutex::new(HashMap::new()),
             embedders: Mutex::new(HashMap::new()),
             ops: Mutex::new(HashMap::new()),
             bus: EventBus::default(),
@@ -529,9 +534,9 @@ impl Engine {
     }
 
     pub(crate) fn collection_info(&self, id: CollectionId) -> Result<CollectionInfo> {
-        let record = self.record(id)?;
-        let stats = self.stats(record.data())?;
-        Ok(record.into_info(stats))
+        self.with_served(id, |record, _| {
+            Ok(record.clone().into_info(self.stats(record.data())?))
+        })
     }
 
     pub(crate) fn resolve_name(&self, name: &str) -> Result<CollectionId> {
@@ -734,13 +739,14 @@ impl Engine {
     // ----- documents -----
 
     pub(crate) fn documents(&self, id: CollectionId) -> Result<Vec<Document>> {
-        let record = self.record(id)?;
         let store = self.store()?;
-        let mut docs: Vec<Document> = storage::scan_json(
-            store.as_ref(),
-            "document",
-            &keys::in_collection(keys::DOCUMENT, record.data()),
-        )?;
+        let mut docs: Vec<Document> = self.with_served(id, |record, _| {
+            storage::scan_json(
+                store.as_ref(),
+                "document",
+                &keys::in_collection(keys::DOCUMENT, record.data()),
+            )
+        })?;
         let mut known: std::collections::HashSet<String> =
             docs.iter().map(|d| d.id.clone()).collect();
         for (_, v) in store
@@ -758,13 +764,12 @@ impl Engine {
     }
 
     pub(crate) fn document(&self, id: CollectionId, doc_id: &str) -> Result<Document> {
-        let record = self.record(id)?;
         let store = self.store()?;
-        if let Some(d) = storage::get_json(
-            store.as_ref(),
-            "document",
-            &keys::in_collection_with(keys::DOCUMENT, record.data(), doc_id.as_bytes()),
-        )? {
+        let key = |data| keys::in_collection_with(keys::DOCUMENT, data, doc_id.as_bytes());
+        let served = self.with_served(id, |record, _| {
+            storage::get_json(store.as_ref(), "document", &key(record.data()))
+        })?;
+        if let Some(d) = served {
             return Ok(d);
         }
         self.documents(id)?
@@ -776,10 +781,11 @@ impl Engine {
     }
 
     pub(crate) fn chunks(&self, id: CollectionId, doc_id: &str) -> Result<Vec<Chunk>> {
-        let record = self.record(id)?;
+        self.with_served(id, |record, _| self.chunks_of(record.data(), doc_id))
+    }
+
+    fn chunks_of(&self, data: uuid::Uuid, doc_id: &str) -> Result<Vec<Chunk>> {
         let store = self.store()?;
-        let data = record.data();
-        // The document of the generation read here (a reindex may swap meanwhile).
         let doc: Document = storage::get_json(
             store.as_ref(),
             "document",
@@ -1325,6 +1331,43 @@ impl Engine {
             .clone()
     }
 
+    /// Runs `f` with the collection's record and the runtime of the generation it serves,
+    /// holding that generation's lease: a reindex that retires it waits for `f` before
+    /// purging, so a read never sees a half-deleted generation.
+    pub(crate) fn with_served<T>(
+        &self,
+        id: CollectionId,
+        f: impl FnOnce(&CollectionRecord, &Arc<Runtime>) -> Result<T>,
+    ) -> Result<T> {
+        loop {
+            let record = self.record(id)?;
+            let lease = self.lease(record.data());
+            let _shared = lease.read().expect("lease lock");
+            if self.record(id)?.data() == record.data() {
+                return f(&record, &self.runtime(record.data()));
+            }
+            // Retired between the two reads: read the new record. (The lease entry stays: a
+            // retire may be about to wait on it. It is a few bytes per retired generation.)
+        }
+    }
+
+    fn lease(&self, data: uuid::Uuid) -> Arc<RwLock<()>> {
+        self.leases
+            .lock()
+            .expect("leases lock")
+            .entry(data)
+            .or_default()
+            .clone()
+    }
+
+    /// Waits for every read of generation `data` that holds its lease (see
+    /// [`Engine::with_served`]); the caller has already made it unreachable to new reads.
+    pub(crate) fn retire(&self, data: uuid::Uuid) {
+        let lease = self.lease(data);
+        drop(lease.write().expect("lease lock"));
+        self.leases.lock().expect("leases lock").remove(&data);
+    }
+
     /// Loads the collection's index (stored graph segments joined with the stored vectors)
     /// unless it is loaded. A stored segment that fails its checks is dropped: its vectors are
     /// searched exactly, the collection reports `degraded`, and a compaction is queued to
@@ -1386,7 +1429,17 @@ impl Engine {
         limit: usize,
         ef: Option<usize>,
     ) -> Result<Vec<Hit>> {
-        let record = self.record(id)?;
+        self.with_served(id, |record, _| self.search_served(record, query, limit, ef))
+    }
+
+    fn search_served(
+        self: &Arc<Self>,
+        record: &CollectionRecord,
+        query: &Query,
+        limit: usize,
+        ef: Option<usize>,
+    ) -> Result<Vec<Hit>> {
+        let id = record.id;
         let dim = record.config.dimension.unwrap_or(0);
         let vector = match query {
             Query::Vector(v) => {
@@ -1425,7 +1478,7 @@ impl Engine {
                 v
             }
         };
-        let (rt, damaged) = self.ensure_index(&record)?;
+        let (rt, damaged) = self.ensure_index(record)?;
         let data = record.data();
         if damaged {
             self.compact(id)?;

@@ -495,6 +495,7 @@ fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
 
 /// Deletes every record of generation `data`; returns how many chunks it had.
 pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
+    engine.retire(data);
     engine.drop_runtime(data);
     let mut chunks = 0;
     for tag in keys::PER_GENERATION {
@@ -503,8 +504,6 @@ pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
             chunks = n;
         }
     }
-    // A search that read the old record during the purge may have loaded it again.
-    engine.drop_runtime(data);
     Ok(chunks)
 }
 
