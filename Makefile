@@ -10,7 +10,7 @@ DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
 LIBDIR := target/debug
 
-.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index bench-ingest
+.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index bench-ingest eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
 	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
+	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
@@ -52,6 +53,10 @@ bench-index:
 
 bench-ingest:
 	scripts/bench-ingest.sh
+
+DATASET ?= ../shared/eval/pyfaq
+eval:
+	scripts/eval.sh $(DATASET)
 
 testdata:
 	scripts/fetch-test-data.sh

@@ -18,8 +18,8 @@ use crate::output::{
 };
 use crate::progress::{FailedDocument, Outcome, follow};
 use crate::{
-    AddArgs, ChunkArgs, Cli, Command, CreateArgs, DocsArgs, ModeArg, OpsArgs, ReindexArgs,
-    RemoveSourceArgs, SearchArgs,
+    AddArgs, ChunkArgs, Cli, Command, CreateArgs, DocsArgs, OpsArgs, ReindexArgs, RemoveSourceArgs,
+    SearchArgs,
 };
 
 /// Lines of chunk text shown per hit.
@@ -175,9 +175,12 @@ impl Ctx<'_> {
     /// `search`: the hits as text or as one JSON array.
     fn search(&self, a: SearchArgs, out: &mut impl Write) -> CliResult {
         let collection = self.db.collection(&a.name)?;
-        let hits = match a.mode {
-            ModeArg::Semantic => collection.search(&a.query).limit(a.limit).run()?,
-        };
+        let hits = collection
+            .search(&a.query)
+            .mode(a.mode.into())
+            .limit(a.limit)
+            .offset(a.offset)
+            .run()?;
         if a.json {
             return Ok(write_json(out, &hits)?);
         }
@@ -187,7 +190,7 @@ impl Ctx<'_> {
         for (rank, hit) in hits.iter().enumerate() {
             let mut line = format!(
                 "{:>2}. {:.3}  {}",
-                rank + 1,
+                a.offset + rank + 1,
                 hit.score,
                 hit.source
                     .as_ref()
@@ -198,6 +201,9 @@ impl Ctx<'_> {
             }
             if !hit.headings.is_empty() {
                 line.push_str(&format!("  § {}", hit.headings.join(" > ")));
+            }
+            if !hit.matched_terms.is_empty() {
+                line.push_str(&format!("  [{}]", hit.matched_terms.join(", ")));
             }
             writeln!(out, "{line}")?;
             for l in snippet(&hit.text, SNIPPET_LINES, SNIPPET_WIDTH) {

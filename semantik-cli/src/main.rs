@@ -158,6 +158,9 @@ pub struct SearchArgs {
     /// At most this many hits
     #[arg(long, short = 'n', value_name = "N", default_value_t = semantik_core::search::DEFAULT_LIMIT)]
     pub limit: usize,
+    /// Skip this many hits first (paging)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: usize,
     /// Print the hits as one JSON array
     #[arg(long)]
     pub json: bool,
@@ -212,11 +215,25 @@ pub struct DocsArgs {
     pub json: bool,
 }
 
-/// Search modes. Only semantic search exists today; keyword and hybrid come next.
+/// Search modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     /// Nearest chunks by embedding similarity
     Semantic,
+    /// BM25 over the keyword index
+    Keyword,
+    /// Both, fused
+    Hybrid,
+}
+
+impl From<ModeArg> for semantik_core::SearchMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Semantic => semantik_core::SearchMode::Semantic,
+            ModeArg::Keyword => semantik_core::SearchMode::Keyword,
+            ModeArg::Hybrid => semantik_core::SearchMode::Hybrid,
+        }
+    }
 }
 
 /// `--chunk-unit` values.

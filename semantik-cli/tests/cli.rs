@@ -208,8 +208,36 @@ fn session_on_a_real_folder() {
     assert!(found[0].ends_with(&c.target), "{hits}");
     assert!(hits[0]["score"].as_f64().unwrap() > 0.3, "{hits}");
     assert!(!hits[0]["text"].as_str().unwrap().is_empty(), "{hits}");
-    let r = semantik(&db, &["search", "kb", "x", "--mode", "keyword"]);
-    assert_eq!(r.code, 2, "only semantic search exists yet: {r:#?}");
+    // Keyword and hybrid modes: matched words for highlighting, the same file among the best.
+    let kw = semantik(
+        &db,
+        &["search", "kb", &c.query, "--mode", "keyword", "--json"],
+    )
+    .json();
+    assert!(!kw.as_array().unwrap().is_empty(), "{kw}");
+    assert!(
+        !kw[0]["matched_terms"].as_array().unwrap().is_empty(),
+        "{kw}"
+    );
+    assert!(kw[0]["scores"]["keyword"].as_f64().unwrap() > 0.0, "{kw}");
+    let hy = semantik(
+        &db,
+        &[
+            "search", "kb", &c.query, "--mode", "hybrid", "-n", "3", "--json",
+        ],
+    )
+    .json();
+    assert!(sources(&hy).iter().any(|s| s.ends_with(&c.target)), "{hy}");
+    let page2 = semantik(
+        &db,
+        &[
+            "search", "kb", &c.query, "--offset", "1", "-n", "1", "--json",
+        ],
+    )
+    .json();
+    assert_eq!(page2[0]["chunk_id"], hits[1]["chunk_id"], "{page2}");
+    let r = semantik(&db, &["search", "kb", "x", "--mode", "fuzzy"]);
+    assert_eq!(r.code, 2, "an unknown mode is a usage error: {r:#?}");
 
     // ls and ops.
     let col = only_collection(&db);

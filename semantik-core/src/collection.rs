@@ -15,6 +15,7 @@ use crate::document::{Chunk, Document, DocumentInput, Metadata};
 use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL};
 use crate::error::{Error, Result};
 use crate::index::IndexConfig;
+use crate::keyword::KeywordConfig;
 use crate::ops::{Operation, OperationFilter, OperationInfo, Subscription};
 use crate::search::Search;
 use crate::source::SourceOptions;
@@ -92,6 +93,8 @@ pub struct CollectionConfig {
     pub chunking: ChunkingConfig,
     /// Vector index settings.
     pub index: IndexConfig,
+    /// Keyword (BM25) settings.
+    pub keyword: KeywordConfig,
     /// Free-form metadata.
     pub metadata: Metadata,
 }
@@ -105,6 +108,7 @@ impl Default for CollectionConfig {
             dimension: None,
             chunking: ChunkingConfig::default(),
             index: IndexConfig::default(),
+            keyword: KeywordConfig::default(),
             metadata: Metadata::new(),
         }
     }
@@ -122,6 +126,12 @@ impl CollectionConfig {
     /// Sets the description.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
+        self
+    }
+
+    /// Sets the keyword (BM25) settings.
+    pub fn with_keyword(mut self, keyword: KeywordConfig) -> Self {
+        self.keyword = keyword;
         self
     }
 
@@ -209,6 +219,9 @@ pub struct CollectionStats {
     /// Next chunk id to allocate.
     #[serde(rename = "next_chunk_id")]
     pub(crate) next_chunk_id: u64,
+    /// Total length of the chunks in keyword terms (BM25's average length).
+    #[serde(rename = "keyword_terms")]
+    pub(crate) keyword_terms: u64,
 }
 
 /// Everything known about a collection, read at one moment.

@@ -26,7 +26,7 @@ use crate::ops::{
     EventBus, EventKind, Filter, OpParams, OpState, Operation, OperationFilter, OperationId,
     OperationInfo, OperationKind, OperationRecord, OperationStatus, Progress, Subscription,
 };
-use crate::search::{Hit, Query};
+use crate::search::MultiSearch;
 use crate::source::{SourceOptions, SourceRecord};
 use crate::storage::{self, Store, WriteBatch, format, keys};
 
@@ -186,6 +186,13 @@ impl Database {
 
     fn engine(&self) -> &Arc<Engine> {
         &self.handle.engine
+    }
+
+    /// Starts a search for `query` over the collections named `collections` (see
+    /// [`MultiSearch`]).
+    pub fn search<S: AsRef<str>>(&self, collections: &[S], query: &str) -> MultiSearch {
+        let names = collections.iter().map(|c| c.as_ref().to_string()).collect();
+        MultiSearch::new(self.engine().clone(), names, query)
     }
 
     fn handle_for(&self, id: CollectionId) -> Collection {
@@ -557,6 +564,7 @@ impl Engine {
     fn resolve_config(&self, config: &mut CollectionConfig) -> Result<()> {
         config.chunking.validate()?;
         config.index.validate()?;
+        config.keyword.validate()?;
         let registered = self
             .embedders
             .lock()
@@ -1420,128 +1428,6 @@ impl Engine {
         *guard = Some(index);
         drop(guard);
         Ok((rt, Some(report.dropped_segments)))
-    }
-
-    pub(crate) fn search(
-        self: &Arc<Self>,
-        id: CollectionId,
-        query: &Query,
-        limit: usize,
-        ef: Option<usize>,
-    ) -> Result<Vec<Hit>> {
-        self.with_served(id, |record, _| self.search_served(record, query, limit, ef))
-    }
-
-    fn search_served(
-        self: &Arc<Self>,
-        record: &CollectionRecord,
-        query: &Query,
-        limit: usize,
-        ef: Option<usize>,
-    ) -> Result<Vec<Hit>> {
-        let id = record.id;
-        let dim = record.config.dimension.unwrap_or(0);
-        let vector = match query {
-            Query::Vector(v) => {
-                if v.len() != dim {
-                    return Err(Error::DimensionMismatch {
-                        expected: dim,
-                        got: v.len(),
-                    });
-                }
-                let mut v = v.clone();
-                if record.config.index.metric == crate::Metric::Cosine {
-                    embed::normalize(&mut v);
-                }
-                v
-            }
-            Query::Text(text) => {
-                if record.config.model == EXTERNAL_MODEL {
-                    return Err(Error::InvalidState {
-                        message: "this collection stores external vectors: search by vector".into(),
-                    });
-                }
-                let embedder = self.embedder(&record.config.model)?;
-                let mut v = embedder
-                    .embed(&[text.as_str()])?
-                    .pop()
-                    .ok_or_else(|| Error::internal("embedder returned no vector"))?;
-                if v.len() != dim {
-                    return Err(Error::DimensionMismatch {
-                        expected: dim,
-                        got: v.len(),
-                    });
-                }
-                if record.config.index.metric == crate::Metric::Cosine {
-                    embed::normalize(&mut v);
-                }
-                v
-            }
-        };
-        let (rt, damaged) = self.ensure_index(record)?;
-        let data = record.data();
-        if damaged {
-            self.compact(id)?;
-        }
-        let scored = {
-            let guard = rt.index.read().expect("index lock");
-            guard
-                .as_ref()
-                .map(|i| i.search_with(&vector, limit, ef, None))
-                .unwrap_or_default()
-        };
-        let store = self.store()?;
-        let mut docs: HashMap<String, Option<Document>> = HashMap::new();
-        let mut hits = Vec::with_capacity(scored.len());
-        for s in scored {
-            // A chunk removed after the index answered is skipped.
-            let Some(chunk) = storage::get_json::<crate::document::ChunkRecord>(
-                store.as_ref(),
-                "chunk",
-                &keys::chunk(data, s.id),
-            )?
-            else {
-                continue;
-            };
-            let doc = match docs.get(&chunk.document_id) {
-                Some(d) => d.clone(),
-                None => {
-                    let d: Option<Document> = storage::get_json(
-                        store.as_ref(),
-                        "document",
-                        &keys::in_collection_with(
-                            keys::DOCUMENT,
-                            data,
-                            chunk.document_id.as_bytes(),
-                        ),
-                    )?;
-                    docs.insert(chunk.document_id.clone(), d.clone());
-                    d
-                }
-            };
-            // Skip a chunk of another version of its document (replaced between the two reads).
-            let Some(doc) = doc.filter(|d| {
-                d.status == DocumentStatus::Indexed
-                    && (d.first_chunk..d.first_chunk + u64::from(d.chunk_count)).contains(&s.id)
-            }) else {
-                continue;
-            };
-            hits.push(Hit {
-                chunk_id: s.id,
-                document_id: chunk.document_id,
-                source: doc.source,
-                chunk_index: chunk.index,
-                start: chunk.start,
-                end: chunk.end,
-                page: chunk.page,
-                headings: chunk.headings,
-                title: doc.title,
-                text: chunk.text,
-                score: s.score,
-                metadata: doc.metadata,
-            });
-        }
-        Ok(hits)
     }
 }
 

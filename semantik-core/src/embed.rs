@@ -101,6 +101,18 @@ pub trait Embedder: Send + Sync + fmt::Debug {
     /// [`Error::Model`] when the model fails.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
 
+    /// Embeds a search query. Models trained with an instruction for queries (e5's
+    /// `query: `, bge's or Qwen3-Embedding's instructions) add it here, and their passage
+    /// instruction in [`Embedder::embed`]; the default embeds the text as a passage.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when the model fails.
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| Error::internal("embedder returned no vector"))
+    }
+
     /// Byte offsets where the tokens of `text` start, as this model counts them (without
     /// special tokens and without truncation): what token-based chunking measures. The default
     /// counts whitespace-separated words, for models without a tokenizer.

@@ -34,7 +34,9 @@ pub mod embed;
 pub mod error;
 mod extract;
 pub mod index;
+mod keyword;
 mod ops;
+pub mod rerank;
 pub mod search;
 mod simd;
 mod source;
@@ -50,11 +52,15 @@ pub use document::{Chunk, Document, DocumentInput, DocumentStatus, Metadata};
 pub use embed::Embedder;
 pub use error::{Error, ErrorCode, ErrorInfo, Result};
 pub use index::{HnswIndex, IndexConfig, IndexStats, Metric, Quantization};
+pub use keyword::KeywordConfig;
 pub use ops::{
     Event, EventKind, Operation, OperationFilter, OperationId, OperationInfo, OperationKind,
     OperationStatus, Phase, Progress, Subscription,
 };
-pub use search::{Hit, Search};
+pub use search::{
+    CollectionFailure, Filter, Fusion, Hit, MultiSearch, MultiSearchResults, Scores, Search,
+    SearchMode,
+};
 pub use source::{DEFAULT_MAX_FILE_SIZE, SourceOptions, SymlinkPolicy};
 
 /// The version of semantik.

@@ -1,35 +1,307 @@
-//! Search: the query builder and its hits.
+//! Search: the query builder, its modes, fusion, filters, reranking, and its hits.
 //!
-//! This first version runs semantic search over the collection's vector index. Keyword and
-//! hybrid modes, filters and reranking plug into the same builder.
+//! A search runs on the caller's thread against one generation of a collection (the one served
+//! when it starts; a reindex swapping meanwhile waits for it). [`SearchMode::Semantic`] asks the
+//! vector index, [`SearchMode::Keyword`] the BM25 index, and [`SearchMode::Hybrid`] both, then
+//! merges the two lists with a [`Fusion`]. A [`Reranker`] may re-score the best candidates.
+//! [`crate::Database::search`] runs one query over several collections.
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::collection::Collection;
-use crate::document::Metadata;
-use crate::error::Result;
+use crate::collection::{Collection, CollectionRecord};
+use crate::db::{Engine, Runtime};
+use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata};
+use crate::embed::{self, EXTERNAL_MODEL};
+use crate::error::{Error, ErrorInfo, Result};
+use crate::index::Metric;
+use crate::keyword::{self, Analyzer};
+use crate::rerank::Reranker;
+use crate::storage::{self, keys};
+
+mod fusion;
+
+pub use fusion::Fusion;
+pub use multi::{CollectionFailure, MultiSearch, MultiSearchResults};
 
 /// Default number of hits.
 pub const DEFAULT_LIMIT: usize = 10;
 
+/// Default number of candidates a reranker sees, as a multiple of `offset + limit`.
+pub const DEFAULT_RERANK_MULTIPLIER: usize = 4;
+
+/// Candidates each side of a hybrid search contributes at least (more when `offset + limit`
+/// is larger): fusion needs depth to recover what one side ranks low.
+pub const HYBRID_CANDIDATES: usize = 100;
+
+/// How a search finds candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SearchMode {
+    /// Nearest neighbours of the query's embedding (the default).
+    #[default]
+    Semantic,
+    /// BM25 over the keyword index.
+    Keyword,
+    /// Both, merged by the search's [`Fusion`].
+    Hybrid,
+}
+
+/// A condition on a document's metadata field.
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    Equals(serde_json::Value),
+    /// Numeric range, bounds inclusive.
+    Range(Option<f64>, Option<f64>),
+}
+
+/// Which documents a search may return. Every condition must hold.
+///
+/// ```
+/// use semantik_core::search::Filter;
+/// let f = Filter::new()
+///     .source_under("/srv/docs/howto")
+///     .media_type("text/html")
+///     .metadata_eq("lang", "en")
+///     .metadata_range("year", Some(2020.0), None);
+/// assert!(!f.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    source_prefix: Option<PathBuf>,
+    media_types: Vec<String>,
+    metadata: Vec<(String, Condition)>,
+}
+
+impl Filter {
+    /// No condition.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether it has no condition.
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// Documents read from a file at or below `path` (whole path components).
+    pub fn source_under(mut self, path: impl AsRef<Path>) -> Self {
+        self.source_prefix = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Documents of this media type (given more than once: of any of them).
+    pub fn media_type(mut self, media_type: impl Into<String>) -> Self {
+        self.media_types.push(media_type.into());
+        self
+    }
+
+    /// Documents whose metadata field `key` equals `value`.
+    pub fn metadata_eq(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.metadata
+            .push((key.into(), Condition::Equals(value.into())));
+        self
+    }
+
+    /// Documents whose metadata field `key` is a number within `min..=max` (a missing bound
+    /// is open).
+    pub fn metadata_range(
+        mut self,
+        key: impl Into<String>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Self {
+        self.metadata.push((key.into(), Condition::Range(min, max)));
+        self
+    }
+
+    /// Whether `doc` passes.
+    pub(crate) fn accepts(&self, doc: &Document) -> bool {
+        if let Some(prefix) = &self.source_prefix
+            && !doc.source.as_deref().is_some_and(|s| s.starts_with(prefix))
+        {
+            return false;
+        }
+        if !self.media_types.is_empty() && !self.media_types.contains(&doc.media_type) {
+            return false;
+        }
+        self.metadata.iter().all(|(key, cond)| {
+            let value = doc.metadata.get(key);
+            match cond {
+                Condition::Equals(want) => value == Some(want),
+                Condition::Range(min, max) => value
+                    .and_then(serde_json::Value::as_f64)
+                    .is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)),
+            }
+        })
+    }
+}
+
+/// The scores behind a hit's final score; `None` where that stage did not run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Scores {
+    /// Vector similarity to the query (cosine for cosine collections).
+    pub dense: Option<f32>,
+    /// BM25 score (0 for a chunk that has none of the query's terms).
+    pub keyword: Option<f32>,
+    /// The reranker's score.
+    pub rerank: Option<f32>,
+}
+
+/// What a search looks for.
 #[derive(Debug, Clone)]
 pub(crate) enum Query {
     Text(String),
     Vector(Vec<f32>),
 }
 
+/// The settings of one search, shared by [`Search`] and [`MultiSearch`].
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
+    pub(crate) mode: SearchMode,
+    pub(crate) fusion: Fusion,
+    pub(crate) filter: Filter,
+    pub(crate) score_threshold: Option<f32>,
+    pub(crate) rerank: Option<(Arc<dyn Reranker>, usize)>,
+    pub(crate) ef: Option<usize>,
+    pub(crate) exact: bool,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            mode: SearchMode::default(),
+            fusion: Fusion::default(),
+            filter: Filter::default(),
+            score_threshold: None,
+            rerank: None,
+            ef: None,
+            exact: false,
+        }
+    }
+}
+
+/// The settings both [`Search`] and [`MultiSearch`] take.
+macro_rules! request_builders {
+    ($t:ty) => {
+        impl $t {
+            /// At most this many hits (default 10).
+            pub fn limit(mut self, limit: usize) -> Self {
+                self.request.limit = limit;
+                self
+            }
+
+            /// Skips this many hits first, for paging: hits are ordered by score, then chunk id, so
+            /// consecutive pages of an unchanged collection neither repeat nor skip a hit.
+            pub fn offset(mut self, offset: usize) -> Self {
+                self.request.offset = offset;
+                self
+            }
+
+            /// How candidates are found (default [`SearchMode::Semantic`]). A search by vector is
+            /// semantic only.
+            pub fn mode(mut self, mode: SearchMode) -> Self {
+                self.request.mode = mode;
+                self
+            }
+
+            /// How a hybrid search merges its two lists (default [`Fusion::default`]).
+            pub fn fusion(mut self, fusion: $crate::search::Fusion) -> Self {
+                self.request.fusion = fusion;
+                self
+            }
+
+            /// Only documents that pass `filter`.
+            pub fn filter(mut self, filter: $crate::search::Filter) -> Self {
+                self.request.filter = filter;
+                self
+            }
+
+            /// Only hits whose final score is at least `threshold`.
+            pub fn score_threshold(mut self, threshold: f32) -> Self {
+                self.request.score_threshold = Some(threshold);
+                self
+            }
+
+            /// Re-scores the best `(offset + limit) x` [`DEFAULT_RERANK_MULTIPLIER`] candidates with
+            /// `reranker` and orders them by its score (the hits' final score).
+            pub fn rerank(
+                mut self,
+                reranker: std::sync::Arc<dyn $crate::rerank::Reranker>,
+            ) -> Self {
+                self.request.rerank = Some((reranker, $crate::search::DEFAULT_RERANK_MULTIPLIER));
+                self
+            }
+
+            /// Sets how many candidates the reranker sees, as a multiple of `offset + limit`
+            /// (at least 1; only with [`Search::rerank`]).
+            pub fn rerank_multiplier(mut self, multiplier: usize) -> Self {
+                if let Some((_, m)) = &mut self.request.rerank {
+                    *m = multiplier.max(1);
+                }
+                self
+            }
+
+            /// Sets the HNSW beam width for this search (default: the collection's
+            /// [`IndexConfig::ef_search`](crate::IndexConfig), raised to the candidates wanted): wider
+            /// finds more of the true nearest neighbours, slower. Vectors not yet in a graph are
+            /// searched exactly.
+            ///
+            /// ```
+            /// use semantik_core::{CollectionConfig, Database};
+            /// let dir = tempfile::tempdir()?;
+            /// let db = Database::open(dir.path())?;
+            /// let col = db.create_collection(CollectionConfig::new("v").with_external_vectors(2))?;
+            /// col.add_vectors(vec!["a".into()], vec![vec![1.0, 0.0]], vec![String::new()], vec![])?
+            ///     .wait(None)?;
+            /// let hits = col.search_by_vector(vec![1.0, 0.1]).ef(200).run()?;
+            /// assert_eq!(hits[0].document_id, "a");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn ef(mut self, ef: usize) -> Self {
+                self.request.ef = Some(ef);
+                self
+            }
+
+            /// Scores every vector instead of walking the graph: exact nearest neighbours, slower
+            /// (for ground truth and small collections).
+            pub fn exact(mut self) -> Self {
+                self.request.exact = true;
+                self
+            }
+        }
+    };
+}
+
+request_builders!(Search);
+
+mod multi;
+
 /// A search being built; [`Search::run`] executes it.
 ///
 /// ```
-/// use semantik_core::{CollectionConfig, Database};
+/// use semantik_core::{CollectionConfig, Database, SearchMode};
 /// let dir = tempfile::tempdir()?;
 /// let db = Database::open(dir.path())?;
 /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-128"))?;
 /// col.add_texts(["sled is an embedded database", "rayon parallelises iterators"])?.wait(None)?;
 /// let hits = col.search("embedded database").limit(1).run()?;
 /// assert_eq!(hits[0].text, "sled is an embedded database");
+/// let hits = col.search("iterators").mode(SearchMode::Keyword).run()?;
+/// assert_eq!(hits[0].matched_terms, ["iterators"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -37,8 +309,7 @@ pub(crate) enum Query {
 pub struct Search {
     collection: Collection,
     query: Query,
-    limit: usize,
-    ef: Option<usize>,
+    request: Request,
 }
 
 impl Search {
@@ -46,8 +317,7 @@ impl Search {
         Search {
             collection,
             query: Query::Text(query.to_string()),
-            limit: DEFAULT_LIMIT,
-            ef: None,
+            request: Request::default(),
         }
     }
 
@@ -55,54 +325,57 @@ impl Search {
         Search {
             collection,
             query: Query::Vector(vector),
-            limit: DEFAULT_LIMIT,
-            ef: None,
+            request: Request::default(),
         }
-    }
-
-    /// At most this many hits (default 10).
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// Sets the HNSW beam width for this search (default: the collection's
-    /// [`IndexConfig::ef_search`](crate::IndexConfig), raised to the limit): wider finds more
-    /// of the true nearest neighbours, slower. Vectors not yet in a graph are searched exactly.
-    ///
-    /// ```
-    /// use semantik_core::{CollectionConfig, Database};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = Database::open(dir.path())?;
-    /// let col = db.create_collection(CollectionConfig::new("v").with_external_vectors(2))?;
-    /// col.add_vectors(vec!["a".into()], vec![vec![1.0, 0.0]], vec![String::new()], vec![])?
-    ///     .wait(None)?;
-    /// let hits = col.search_by_vector(vec![1.0, 0.1]).ef(200).run()?;
-    /// assert_eq!(hits[0].document_id, "a");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn ef(mut self, ef: usize) -> Self {
-        self.ef = Some(ef);
-        self
     }
 
     /// Runs the search.
     ///
     /// # Errors
-    /// [`Error::DimensionMismatch`](crate::Error::DimensionMismatch) for a query vector of the
-    /// wrong length; [`Error::InvalidState`](crate::Error::InvalidState) for a text query on an
-    /// external-vector collection; model and storage errors.
+    /// [`Error::DimensionMismatch`] for a query vector of the wrong length;
+    /// [`Error::InvalidState`] for a text query in semantic or hybrid mode on an
+    /// external-vector collection; [`Error::InvalidArgument`] for a keyword or hybrid search
+    /// by vector, or a limit of 0; model and storage errors.
     pub fn run(self) -> Result<Vec<Hit>> {
-        self.collection
-            .engine
-            .search(self.collection.id, &self.query, self.limit, self.ef)
+        let engine = &self.collection.engine;
+        engine.with_served(self.collection.id, |record, rt| {
+            let vector = match &self.query {
+                Query::Vector(v) => Some(v.clone()),
+                Query::Text(text) if self.request.mode != SearchMode::Keyword => {
+                    Some(embed_query(engine, record, text)?)
+                }
+                Query::Text(_) => None,
+            };
+            let text = match &self.query {
+                Query::Text(t) => Some(t.as_str()),
+                Query::Vector(_) => None,
+            };
+            run_served(engine, record, rt, text, vector, &self.request)
+        })
     }
+}
+
+/// Embeds `text` with `record`'s model, as a query.
+pub(crate) fn embed_query(
+    engine: &Engine,
+    record: &CollectionRecord,
+    text: &str,
+) -> Result<Vec<f32>> {
+    if record.config.model == EXTERNAL_MODEL {
+        return Err(Error::InvalidState {
+            message: "this collection stores external vectors: search by vector or by keyword"
+                .into(),
+        });
+    }
+    engine.embedder(&record.config.model)?.embed_query(text)
 }
 
 /// One search result: a chunk and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Hit {
+    /// The collection's name.
+    pub collection: String,
     /// The chunk's id in its collection.
     pub chunk_id: u64,
     /// The document it belongs to.
@@ -123,8 +396,328 @@ pub struct Hit {
     pub title: Option<String>,
     /// The chunk text.
     pub text: String,
-    /// Similarity score (higher is better).
+    /// The final score (higher is better): the similarity in semantic mode, BM25 in keyword
+    /// mode, the fused score in hybrid mode, the reranker's when reranked.
     pub score: f32,
+    /// The scores it was computed from.
+    pub scores: Scores,
+    /// Words of the chunk text that match the query's keywords, as written there, in order of
+    /// first occurrence (keyword and hybrid modes): what to highlight.
+    pub matched_terms: Vec<String>,
     /// The document's metadata.
     pub metadata: Metadata,
+}
+
+/// A candidate: chunk id, final score, component scores.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate {
+    pub(crate) id: u64,
+    pub(crate) score: f32,
+    pub(crate) scores: Scores,
+}
+
+fn by_score(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+}
+
+/// Chunk ranges of the documents a filter accepts (sorted, for binary search).
+struct Allowed(Vec<(u64, u64)>);
+
+impl Allowed {
+    fn of(engine: &Engine, data: uuid::Uuid, filter: &Filter) -> Result<Self> {
+        let docs: Vec<Document> = storage::scan_json(
+            engine.store()?.as_ref(),
+            "document",
+            &keys::in_collection(keys::DOCUMENT, data),
+        )?;
+        let mut ranges: Vec<(u64, u64)> = docs
+            .iter()
+            .filter(|d| d.status == DocumentStatus::Indexed && filter.accepts(d))
+            .map(|d| (d.first_chunk, d.first_chunk + u64::from(d.chunk_count)))
+            .collect();
+        ranges.sort_unstable();
+        Ok(Allowed(ranges))
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        let i = self.0.partition_point(|&(start, _)| start <= id);
+        i > 0 && id < self.0[i - 1].1
+    }
+}
+
+/// Runs `request` against the served generation of `record`: `text` for keyword search,
+/// `vector` (the embedded query, or the caller's) for semantic search.
+pub(crate) fn run_served(
+    engine: &Arc<Engine>,
+    record: &CollectionRecord,
+    rt: &Arc<Runtime>,
+    text: Option<&str>,
+    vector: Option<Vec<f32>>,
+    request: &Request,
+) -> Result<Vec<Hit>> {
+    if request.limit == 0 {
+        return Err(Error::invalid("limit must be at least 1"));
+    }
+    let mode = request.mode;
+    let (dense_wanted, keyword_wanted) = match mode {
+        SearchMode::Semantic => (true, false),
+        SearchMode::Keyword => (false, true),
+        SearchMode::Hybrid => (true, true),
+    };
+    if keyword_wanted && text.is_none() {
+        return Err(Error::invalid(
+            "a search by vector is semantic only: keyword and hybrid modes need query text",
+        ));
+    }
+    let want = request.offset.saturating_add(request.limit);
+    let depth = match &request.rerank {
+        Some((_, m)) => want.saturating_mul(*m),
+        None => want,
+    };
+    let side_depth = if mode == SearchMode::Hybrid {
+        depth.max(HYBRID_CANDIDATES)
+    } else {
+        depth
+    };
+    let data = record.data();
+    let allowed = if request.filter.is_empty() {
+        None
+    } else {
+        Some(Allowed::of(engine, data, &request.filter)?)
+    };
+    let allow_fn = allowed.as_ref().map(|a| move |id: u64| a.contains(id));
+    let allow: Option<&dyn Fn(u64) -> bool> = allow_fn.as_ref().map(|f| f as &dyn Fn(u64) -> bool);
+
+    let dim = record.config.dimension.unwrap_or(0);
+    let vector = match vector.filter(|_| dense_wanted) {
+        Some(mut v) => {
+            if v.len() != dim {
+                return Err(Error::DimensionMismatch {
+                    expected: dim,
+                    got: v.len(),
+                });
+            }
+            if record.config.index.metric == Metric::Cosine {
+                embed::normalize(&mut v);
+            }
+            Some(v)
+        }
+        None => None,
+    };
+
+    let (rt_index, damaged) = engine.ensure_index(record)?;
+    debug_assert!(Arc::ptr_eq(&rt_index, rt));
+    if damaged {
+        engine.compact(record.id)?;
+    }
+    let analyzer = Analyzer::new(&record.config.keyword)?;
+    let terms = match (keyword_wanted, text) {
+        (true, Some(t)) => analyzer.terms(t),
+        _ => Vec::new(),
+    };
+    let store = engine.store()?;
+    let keyword_scores: HashMap<u64, f32> = if keyword_wanted {
+        let stats = engine.stats(data)?;
+        let corpus = keyword::Corpus {
+            chunks: stats.chunks,
+            terms: stats.keyword_terms,
+        };
+        keyword::search(
+            store.as_ref(),
+            data,
+            corpus,
+            &record.config.keyword,
+            &terms,
+            usize::MAX,
+            allow,
+        )?
+        .into_iter()
+        .collect()
+    } else {
+        HashMap::new()
+    };
+
+    let mut candidates: Vec<Candidate> = {
+        let guard = rt.index.read().expect("index lock");
+        let index = guard.as_ref();
+        let dense: Vec<(u64, f32)> = match (&vector, index) {
+            (Some(v), Some(index)) => if request.exact {
+                index.search_exact(v, side_depth, allow)
+            } else {
+                index.search_with(v, side_depth, request.ef, allow)
+            }
+            .into_iter()
+            .map(|s| (s.id, s.score))
+            .collect(),
+            _ => Vec::new(),
+        };
+        match mode {
+            SearchMode::Semantic => dense
+                .into_iter()
+                .map(|(id, s)| Candidate {
+                    id,
+                    score: s,
+                    scores: Scores {
+                        dense: Some(s),
+                        ..Scores::default()
+                    },
+                })
+                .collect(),
+            SearchMode::Keyword => top(
+                keyword_scores.iter().map(|(&id, &s)| Candidate {
+                    id,
+                    score: s,
+                    scores: Scores {
+                        keyword: Some(s),
+                        ..Scores::default()
+                    },
+                }),
+                side_depth,
+            ),
+            SearchMode::Hybrid => {
+                let v = vector.as_deref().unwrap_or_default();
+                let dense_of = |id: u64| {
+                    index
+                        .and_then(|i| i.vector(id))
+                        .map(|x| record.config.index.metric.score(v, x))
+                };
+                let keyword_top = top(
+                    keyword_scores.iter().map(|(&id, &s)| Candidate {
+                        id,
+                        score: s,
+                        scores: Scores::default(),
+                    }),
+                    side_depth,
+                );
+                let lists = fusion::Lists {
+                    dense: &dense,
+                    keyword: &keyword_top
+                        .iter()
+                        .map(|c| (c.id, c.score))
+                        .collect::<Vec<_>>(),
+                    keyword_of: &|id| keyword_scores.get(&id).copied().unwrap_or(0.0),
+                    dense_of: &dense_of,
+                };
+                request.fusion.fuse(&lists)
+            }
+        }
+    };
+    candidates.sort_by(by_score);
+    candidates.truncate(depth);
+
+    let mut hits = resolve(engine, record, &candidates)?;
+    if let Some((reranker, _)) = &request.rerank {
+        let query = text.ok_or_else(|| {
+            Error::invalid("reranking needs query text: a search by vector cannot be reranked")
+        })?;
+        rerank(reranker.as_ref(), query, &mut hits)?;
+    }
+    if let Some(t) = request.score_threshold {
+        hits.retain(|h| h.score >= t);
+    }
+    let mut hits: Vec<Hit> = hits
+        .into_iter()
+        .skip(request.offset)
+        .take(request.limit)
+        .collect();
+    if keyword_wanted {
+        let terms: HashSet<&str> = terms.iter().map(String::as_str).collect();
+        for h in &mut hits {
+            h.matched_terms = analyzer.matching_words(&h.text, &terms);
+        }
+    }
+    Ok(hits)
+}
+
+/// Re-scores `hits` with `reranker` and orders them by its score.
+pub(crate) fn rerank(reranker: &dyn Reranker, query: &str, hits: &mut [Hit]) -> Result<()> {
+    let passages: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
+    let scores = reranker.score(query, &passages)?;
+    if scores.len() != hits.len() {
+        return Err(Error::internal(
+            "the reranker returned a score count unlike its input",
+        ));
+    }
+    for (h, s) in hits.iter_mut().zip(scores) {
+        h.scores.rerank = Some(s);
+        h.score = s;
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.chunk_id.cmp(&b.chunk_id))
+    });
+    Ok(())
+}
+
+/// The `k` best candidates.
+fn top(items: impl Iterator<Item = Candidate>, k: usize) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = items.collect();
+    all.sort_by(by_score);
+    all.truncate(k);
+    all
+}
+
+/// Reads the chunks and documents of `candidates` (in order), skipping chunks removed or
+/// replaced since the indexes answered.
+fn resolve(
+    engine: &Engine,
+    record: &CollectionRecord,
+    candidates: &[Candidate],
+) -> Result<Vec<Hit>> {
+    let store = engine.store()?;
+    let data = record.data();
+    let mut docs: HashMap<String, Option<Document>> = HashMap::new();
+    let mut hits = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let Some(chunk) =
+            storage::get_json::<ChunkRecord>(store.as_ref(), "chunk", &keys::chunk(data, c.id))?
+        else {
+            continue;
+        };
+        let doc = match docs.get(&chunk.document_id) {
+            Some(d) => d.clone(),
+            None => {
+                let d: Option<Document> = storage::get_json(
+                    store.as_ref(),
+                    "document",
+                    &keys::in_collection_with(keys::DOCUMENT, data, chunk.document_id.as_bytes()),
+                )?;
+                docs.insert(chunk.document_id.clone(), d.clone());
+                d
+            }
+        };
+        let Some(doc) = doc.filter(|d| {
+            d.status == DocumentStatus::Indexed
+                && (d.first_chunk..d.first_chunk + u64::from(d.chunk_count)).contains(&c.id)
+        }) else {
+            continue;
+        };
+        hits.push(Hit {
+            collection: record.config.name.clone(),
+            chunk_id: c.id,
+            document_id: chunk.document_id,
+            source: doc.source,
+            chunk_index: chunk.index,
+            start: chunk.start,
+            end: chunk.end,
+            page: chunk.page,
+            headings: chunk.headings,
+            title: doc.title,
+            text: chunk.text,
+            score: c.score,
+            scores: c.scores,
+            matched_terms: Vec::new(),
+            metadata: doc.metadata,
+        });
+    }
+    Ok(hits)
+}
+
+/// A failure of one collection in a multi-collection search, as reported.
+pub(crate) fn failure(name: &str, error: &Error) -> CollectionFailure {
+    CollectionFailure {
+        collection: name.to_string(),
+        error: ErrorInfo::from(error),
+    }
 }

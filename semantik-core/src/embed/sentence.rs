@@ -102,6 +102,10 @@ pub struct SentenceEmbedder {
     pooling: Pooling,
     normalize: bool,
     max_seq_length: usize,
+    /// Instructions prepended to queries and to passages (`config_sentence_transformers.json`
+    /// `prompts`), empty for models without them.
+    query_prompt: String,
+    passage_prompt: String,
 }
 
 impl SentenceEmbedder {
@@ -158,6 +162,7 @@ impl SentenceEmbedder {
                 max_seq_length = m.min(model.max_positions());
             }
         }
+        let (query_prompt, passage_prompt) = read_prompts(dir, &model_err)?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| model_err(format!("tokenizer.json: {e}")))?;
         // The model's own tokenizer.json may pad and truncate for training (all-MiniLM-L6-v2
@@ -185,6 +190,8 @@ impl SentenceEmbedder {
             pooling,
             normalize,
             max_seq_length,
+            query_prompt,
+            passage_prompt,
         })
     }
 
@@ -377,8 +384,23 @@ impl Embedder for SentenceEmbedder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let ids = self.tokenize(texts)?;
+        let ids = if self.passage_prompt.is_empty() {
+            self.tokenize(texts)?
+        } else {
+            let prompted: Vec<String> = texts
+                .iter()
+                .map(|t| format!("{}{t}", self.passage_prompt))
+                .collect();
+            self.tokenize(&prompted.iter().map(String::as_str).collect::<Vec<_>>())?
+        };
         Ok(self.embed_ids(&ids))
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        let ids = self.tokenize(&[&format!("{}{text}", self.query_prompt)])?;
+        self.embed_ids(&ids)
+            .pop()
+            .ok_or_else(|| Error::internal("embedder returned no vector"))
     }
 
     fn token_starts(&self, text: &str) -> Result<Vec<usize>> {
@@ -391,6 +413,28 @@ impl Embedder for SentenceEmbedder {
         starts.sort_unstable();
         Ok(starts)
     }
+}
+
+/// The query and passage instructions of a sentence-transformers model
+/// (`config_sentence_transformers.json`: `prompts.query`, and `prompts.document` or
+/// `prompts.passage`); empty when it has none.
+fn read_prompts(dir: &Path, model_err: &dyn Fn(String) -> Error) -> Result<(String, String)> {
+    let path = dir.join("config_sentence_transformers.json");
+    if !path.is_file() {
+        return Ok((String::new(), String::new()));
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| model_err(format!("config_sentence_transformers.json: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| model_err(format!("config_sentence_transformers.json: {e}")))?;
+    let prompt = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| v["prompts"][n].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok((prompt(&["query"]), prompt(&["document", "passage"])))
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ impl ExactIndex {
             .zip(self.data.chunks_exact(self.dimension.max(1)))
     }
 
+    /// The vector of `id`, if held.
+    pub(crate) fn get(&self, id: u64) -> Option<&[f32]> {
+        self.position.get(&id).map(|&p| self.vector(p))
+    }
+
     fn vector(&self, pos: usize) -> &[f32] {
         &self.data[pos * self.dimension..(pos + 1) * self.dimension]
     }

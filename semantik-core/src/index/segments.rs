@@ -551,6 +551,34 @@ impl VectorIndex for CollectionIndex {
 }
 
 impl CollectionIndex {
+    /// The live vector of `id`, if any.
+    pub(crate) fn vector(&self, id: u64) -> Option<&[f32]> {
+        for s in &self.segments {
+            if let Some(pos) = s.position(id) {
+                return (!s.is_deleted(pos)).then(|| s.index.vector(pos));
+            }
+        }
+        self.fresh.get(id)
+    }
+
+    /// The `k` best live vectors that `filter` allows, every vector scored (no graph).
+    pub(crate) fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn Fn(u64) -> bool>,
+    ) -> Vec<Scored> {
+        let mut hits = self.fresh.search(query, k, filter);
+        for s in &self.segments {
+            let allowed =
+                |pos: u32| !s.is_deleted(pos) && filter.is_none_or(|f| f(s.ids[pos as usize]));
+            hits.extend(s.exact(query, k, &allowed));
+        }
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
     /// [`VectorIndex::search`] with a beam width `ef` (default: the configured `ef_search`).
     pub(crate) fn search_with(
         &self,

@@ -365,7 +365,7 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
     let mut removed = Vec::new();
     for (_, doc_id) in &docs {
         if let Some(doc) = writer.reader.get_document(doc_id)? {
-            removed.extend(writer.remove_into(&mut batch, &doc));
+            removed.extend(writer.remove_into(&mut batch, &doc)?);
             ctx.progress.documents_removed += 1;
             ctx.progress.bytes_done += doc.size;
         } else {
@@ -410,7 +410,7 @@ fn remove_documents(
         ctx.checkpoint()?;
         if let Some(doc) = writer.reader.get_document(&doc_id)? {
             let mut batch = WriteBatch::new();
-            let removed = writer.remove_into(&mut batch, &doc);
+            let removed = writer.remove_into(&mut batch, &doc)?;
             writer.commit(batch, &removed, &[])?;
             ctx.progress.documents_removed += 1;
             ctx.progress.chunks_done += removed.len() as u64;

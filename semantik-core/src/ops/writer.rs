@@ -15,6 +15,7 @@ use crate::embed::{EXTERNAL_MODEL, Embedder, normalize};
 use crate::error::{Error, ErrorInfo, Result};
 use crate::extract::Extracted;
 use crate::index::{Metric, VectorIndex};
+use crate::keyword::{self, Analyzer};
 use crate::storage::{self, Store, WriteBatch, keys};
 
 /// A document ready to be embedded and committed.
@@ -159,6 +160,7 @@ pub(super) struct Writer<'a> {
     pub(super) stats: CollectionStats,
     pub(super) embedder: Option<Arc<dyn Embedder>>,
     pub(super) chunker: Arc<SplitChunker>,
+    analyzer: Analyzer,
 }
 
 impl<'a> Writer<'a> {
@@ -194,6 +196,7 @@ impl<'a> Writer<'a> {
         let chunker = Arc::new(SplitChunker::new(config.chunking.clone(), counter));
         let store = engine.store()?;
         Ok(Writer {
+            analyzer: Analyzer::new(&config.keyword)?,
             stats: engine.stats(data)?,
             reader: Reader { store, data },
             engine,
@@ -209,7 +212,11 @@ impl<'a> Writer<'a> {
 
     /// Adds to `batch` the removal of `doc`'s records and updates the counts; returns the
     /// chunk ids removed.
-    pub(super) fn remove_into(&mut self, batch: &mut WriteBatch, doc: &Document) -> Vec<u64> {
+    pub(super) fn remove_into(
+        &mut self,
+        batch: &mut WriteBatch,
+        doc: &Document,
+    ) -> Result<Vec<u64>> {
         let r = &self.reader;
         batch.delete(r.doc_key(&doc.id));
         batch.delete(r.hash_key(&doc.content_hash, &doc.id));
@@ -219,11 +226,14 @@ impl<'a> Writer<'a> {
         }
         let ids: Vec<u64> =
             (doc.first_chunk..doc.first_chunk + u64::from(doc.chunk_count)).collect();
+        let mut terms = 0;
         for &c in &ids {
             batch.delete(keys::chunk(r.data, c));
             batch.delete(keys::vector(r.data, c));
+            terms += keyword::remove_chunk(r.store.as_ref(), batch, r.data, c)?;
         }
         let s = &mut self.stats;
+        s.keyword_terms = s.keyword_terms.saturating_sub(terms);
         match doc.status {
             DocumentStatus::Indexed => {
                 s.documents = s.documents.saturating_sub(1);
@@ -235,7 +245,7 @@ impl<'a> Writer<'a> {
         s.chunks = s.chunks.saturating_sub(ids.len() as u64);
         s.vectors = s.vectors.saturating_sub(ids.len() as u64);
         s.bytes_on_disk = s.bytes_on_disk.saturating_sub(doc.stored_bytes);
-        ids
+        Ok(ids)
     }
 
     /// Applies `batch` with the current counts, then brings the in-memory index up to date.
@@ -277,7 +287,7 @@ impl<'a> Writer<'a> {
         }
         let mut batch = WriteBatch::new();
         let removed = match &existing {
-            Some(d) => self.remove_into(&mut batch, d),
+            Some(d) => self.remove_into(&mut batch, d)?,
             None => Vec::new(),
         };
         let t = SystemTime::now();
@@ -322,7 +332,7 @@ impl<'a> Writer<'a> {
         let mut batch = p.extra;
         // A failed earlier attempt at this input can never be retried any more: drop it too.
         let removed = match p.existing.filter(|d| d.status == DocumentStatus::Failed) {
-            Some(d) => self.remove_into(&mut batch, &d),
+            Some(d) => self.remove_into(&mut batch, &d)?,
             None => Vec::new(),
         };
         if batch.is_empty() {
@@ -359,15 +369,22 @@ impl<'a> Writer<'a> {
         }
         let mut batch = p.extra;
         let removed = match &p.existing {
-            Some(d) => self.remove_into(&mut batch, d),
+            Some(d) => self.remove_into(&mut batch, d)?,
             None => Vec::new(),
         };
         let data = self.reader.data;
         let first_chunk = self.stats.next_chunk_id;
         let mut added = Vec::with_capacity(p.chunks.len());
         let before = batch.written_bytes();
+        let mut terms = 0;
         for (i, (chunk, vector)) in p.chunks.into_iter().zip(vectors).enumerate() {
             let chunk_id = first_chunk + i as u64;
+            terms += keyword::add_chunk(
+                &mut batch,
+                data,
+                chunk_id,
+                &self.analyzer.terms(&chunk.text),
+            );
             let rec = ChunkRecord {
                 document_id: p.doc_id.clone(),
                 index: i as u32,
@@ -431,6 +448,7 @@ impl<'a> Writer<'a> {
         batch.put_json(doc_key, &doc)?;
         let s = &mut self.stats;
         s.next_chunk_id += n;
+        s.keyword_terms += terms;
         s.documents += 1;
         s.chunks += n;
         s.vectors += n;

@@ -11,7 +11,7 @@ use super::{Store, WriteBatch, decode_json, get_json, keys};
 use crate::error::{Error, Result};
 
 /// The format this build writes.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 const VERSION_KEY: &str = "format_version";
 
@@ -20,7 +20,7 @@ const VERSION_KEY: &str = "format_version";
 type Step = fn(&dyn Store) -> Result<WriteBatch>;
 
 /// `STEPS[i]` migrates version `i + 1` to `i + 2`.
-const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2, v2_to_v3];
+const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// The stored format version, or `None` for a store that has none.
 pub(crate) fn read_version(store: &dyn Store) -> Result<Option<u32>> {
@@ -110,6 +110,37 @@ fn v2_to_v3(store: &dyn Store) -> Result<WriteBatch> {
     Ok(batch)
 }
 
+/// Format 4 adds the keyword (BM25) index: postings (0x24) and chunk term lists (0x25) of
+/// every stored chunk, and the total term count in each generation's stats. Existing
+/// collections get the default keyword settings (English).
+fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
+    use crate::collection::{CollectionRecord, CollectionStats};
+    use crate::keyword::{self, Analyzer, KeywordConfig};
+    let analyzer = Analyzer::new(&KeywordConfig::default())?;
+    let mut batch = WriteBatch::new();
+    for entry in store.scan_prefix(&[keys::COLLECTION]) {
+        let (_, value) = entry?;
+        let record: CollectionRecord = decode_json("collection record", &value)?;
+        for data in record.generations() {
+            let mut terms = 0;
+            for entry in store.scan_prefix(&keys::in_collection(keys::CHUNK, data)) {
+                let (key, value) = entry?;
+                let chunk: crate::document::ChunkRecord = decode_json("chunk", &value)?;
+                let id = keys::chunk_id_of(&key)
+                    .ok_or_else(|| Error::corrupt("chunk key without a chunk id"))?;
+                terms += keyword::add_chunk(&mut batch, data, id, &analyzer.terms(&chunk.text));
+            }
+            if let Some(mut stats) =
+                get_json::<CollectionStats>(store, "collection stats", &keys::stats(data))?
+            {
+                stats.keyword_terms = terms;
+                batch.put_json(keys::stats(data), &stats)?;
+            }
+        }
+    }
+    Ok(batch)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -155,6 +186,49 @@ pub(crate) mod tests {
             crate::ChunkingConfig::characters(500, 50)
         );
         assert_eq!(r.data(), id);
+    }
+
+    #[test]
+    fn v3_chunks_gain_keyword_postings() {
+        let store = MemStore::default();
+        let id = uuid::Uuid::now_v7();
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::meta(VERSION_KEY), &3u32).unwrap();
+        let record = serde_json::json!({
+            "id": id.to_string(),
+            "config": {"name": "old", "model": "m", "dimension": 3},
+            "status": "ready",
+            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+        });
+        batch.put_json(keys::collection(id), &record).unwrap();
+        for (i, text) in ["Sorting lists of dictionaries", "Reading files"]
+            .iter()
+            .enumerate()
+        {
+            let chunk = serde_json::json!({"document_id": format!("d{i}"), "index": 0,
+                                           "start": 0, "end": text.len(), "text": text});
+            batch.put_json(keys::chunk(id, i as u64), &chunk).unwrap();
+        }
+        let stats = serde_json::json!({"documents": 2, "chunks": 2, "vectors": 2,
+                                       "next_chunk_id": 2});
+        batch.put_json(keys::stats(id), &stats).unwrap();
+        store.apply(batch).unwrap();
+        prepare(&store, Path::new("x")).unwrap();
+        let stats: crate::collection::CollectionStats =
+            get_json(&store, "s", &keys::stats(id)).unwrap().unwrap();
+        // sort, list, dictionari | read, file
+        assert_eq!(stats.keyword_terms, 5);
+        let corpus = crate::keyword::Corpus {
+            chunks: stats.chunks,
+            terms: stats.keyword_terms,
+        };
+        let config = crate::KeywordConfig::default();
+        let hits =
+            crate::keyword::search(&store, id, corpus, &config, &["file".to_string()], 10, None)
+                .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].0, 1);
     }
 
     #[test]

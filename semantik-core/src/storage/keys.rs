@@ -33,6 +33,12 @@ pub(crate) const VECTOR: u8 = 0x21;
 pub(crate) const INDEX_MANIFEST: u8 = 0x22;
 /// Part of a stored graph segment: `INDEX_PART | generation | segment u64 | part u32`.
 pub(crate) const INDEX_PART: u8 = 0x23;
+/// Keyword posting: `POSTING | generation | term | 0xFF | chunk id` -> term frequency and
+/// chunk length in terms, little-endian `u32`s (format 4).
+pub(crate) const POSTING: u8 = 0x24;
+/// The terms of a chunk, for removing its postings: `CHUNK_TERMS | generation | chunk id`
+/// (format 4).
+pub(crate) const CHUNK_TERMS: u8 = 0x25;
 /// Operation record: `OPERATION | operation id`.
 pub(crate) const OPERATION: u8 = 0x40;
 
@@ -84,6 +90,10 @@ pub(crate) fn vector(collection: Uuid, chunk_id: u64) -> Vec<u8> {
     in_collection_with(VECTOR, collection, &chunk_id.to_be_bytes())
 }
 
+pub(crate) fn chunk_terms(generation: Uuid, chunk_id: u64) -> Vec<u8> {
+    in_collection_with(CHUNK_TERMS, generation, &chunk_id.to_be_bytes())
+}
+
 pub(crate) fn index_manifest(collection: Uuid) -> Vec<u8> {
     in_collection(INDEX_MANIFEST, collection)
 }
@@ -100,11 +110,19 @@ pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
     (key.len() == 1 + 16 + 8).then(|| u64::from_be_bytes(tail))
 }
 
+/// Decodes the chunk id in the last 8 bytes of a key (a `POSTING` key).
+pub(crate) fn chunk_id_of_tail(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
 /// The tags of a generation's records (keyed by the generation's id; a collection never
 /// reindexed uses its own id): what a reindex builds and what replacing it purges.
-pub(crate) const PER_GENERATION: [u8; 9] = [
+pub(crate) const PER_GENERATION: [u8; 11] = [
     INDEX_PART,
     INDEX_MANIFEST,
+    POSTING,
+    CHUNK_TERMS,
     DOCUMENT,
     DOCUMENT_HASH,
     DOCUMENT_PATH,

@@ -8,3 +8,4 @@ mod index;
 mod ingest;
 mod lock;
 mod operations;
+mod search;

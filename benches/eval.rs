@@ -1,0 +1,239 @@
+//! Retrieval quality on a BEIR-format set (`make eval`).
+//!
+//! Usage: `eval DATASET OUT [--reuse] [--chunk TOKENS,OVERLAP]`. DATASET holds `corpus.jsonl`, `queries.jsonl` and
+//! `qrels.tsv` (and optionally `self.tsv`). Every corpus entry becomes a document (id = its
+//! `_id`, text = title and text), ingested with the default model through the public API into
+//! a database under OUT (kept with `--reuse`). Each query is then searched in every mode, and
+//! one run file per mode is written to OUT (`run-<mode>.json`, `{query: {doc: score}}`): a
+//! document scores as its best chunk, 100 documents per query. Also written:
+//! `candidates.json`, the hybrid candidates of each query with both component scores (for
+//! studying fusion). Prints one JSON object: ingestion and latency figures.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use semantik_core::{
+    ChunkingConfig, CollectionConfig, Database, DocumentInput, Fusion, Hit, Search, SearchMode,
+};
+use serde_json::{Value, json};
+
+/// Documents per query in a run file.
+const DEPTH: usize = 100;
+/// Chunks asked for to fill DEPTH documents (documents may have several chunks).
+const CHUNKS: usize = 300;
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
+        .collect()
+}
+
+/// Query id -> corpus ids to leave out of its results (`self.tsv`).
+fn read_excluded(path: &Path) -> HashMap<String, HashSet<String>> {
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    for (n, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 2 || (n == 0 && matches!(cols[0], "query-id" | "query_id" | "qid")) {
+            continue;
+        }
+        out.entry(cols[0].into())
+            .or_default()
+            .insert(cols[1].into());
+    }
+    out
+}
+
+/// Best chunk per document, best first, DEPTH documents.
+fn per_document(hits: &[Hit], skip: Option<&HashSet<String>>) -> Vec<(String, f32)> {
+    let mut seen = HashSet::new();
+    hits.iter()
+        .filter(|h| skip.is_none_or(|s| !s.contains(&h.document_id)))
+        .filter(|h| seen.insert(h.document_id.clone()))
+        .take(DEPTH)
+        .map(|h| (h.document_id.clone(), h.score))
+        .collect()
+}
+
+/// Turns a plain search into one mode's search.
+type Configure = Box<dyn Fn(Search) -> Search>;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let (Some(dataset), Some(out)) = (args.first(), args.get(1)) else {
+        panic!("usage: eval DATASET OUT [--reuse]");
+    };
+    let reuse = args.iter().any(|a| a == "--reuse");
+    // The collection's chunking: the default unless `--chunk TOKENS,OVERLAP` is given.
+    let chunking = args
+        .iter()
+        .position(|a| a == "--chunk")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            let (size, overlap) = v.split_once(',').expect("--chunk TOKENS,OVERLAP");
+            ChunkingConfig::new().with_size(
+                size.parse().expect("chunk size"),
+                overlap.parse().expect("chunk overlap"),
+            )
+        })
+        .unwrap_or_default();
+    let (dataset, out) = (Path::new(dataset), Path::new(out));
+    std::fs::create_dir_all(out).expect("out dir");
+    let db_dir = out.join("db");
+    if !reuse && db_dir.exists() {
+        std::fs::remove_dir_all(&db_dir).expect("remove old db");
+    }
+    let db = Database::open(&db_dir).expect("open");
+    let col = match db.collection("eval") {
+        Ok(c) => c,
+        Err(_) => db
+            .create_collection(CollectionConfig::new("eval").with_chunking(chunking))
+            .expect("collection"),
+    };
+    let mut ingest_s = 0.0;
+    if col.stats().expect("stats").documents == 0 {
+        let corpus = read_jsonl(&dataset.join("corpus.jsonl"));
+        let docs: Vec<DocumentInput> = corpus
+            .iter()
+            .map(|d| {
+                let title = d["title"].as_str().unwrap_or_default();
+                let text = d["text"].as_str().unwrap_or_default();
+                let body = if title.is_empty() {
+                    text.to_string()
+                } else {
+                    format!("{title}\n\n{text}")
+                };
+                DocumentInput::new(body).with_id(d["_id"].as_str().expect("_id"))
+            })
+            .collect();
+        let t = Instant::now();
+        let info = col
+            .add_texts(docs)
+            .expect("add")
+            .wait(None)
+            .expect("ingest (run `make model`)");
+        ingest_s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "ingested {} documents in {ingest_s:.1} s",
+            info.progress.documents_indexed()
+        );
+    }
+    let stats = col.stats().expect("stats");
+    let queries = read_jsonl(&dataset.join("queries.jsonl"));
+    let excluded = read_excluded(&dataset.join("self.tsv"));
+
+    let modes: Vec<(&str, Configure)> = vec![
+        ("semantic", Box::new(|s| s)),
+        ("semantic_exact", Box::new(|s| s.exact())),
+        ("keyword", Box::new(|s| s.mode(SearchMode::Keyword))),
+        ("hybrid", Box::new(|s| s.mode(SearchMode::Hybrid))),
+        (
+            "hybrid_rrf",
+            Box::new(|s| s.mode(SearchMode::Hybrid).fusion(Fusion::Rrf { k: 60.0 })),
+        ),
+        (
+            "hybrid_weighted",
+            Box::new(|s| {
+                s.mode(SearchMode::Hybrid)
+                    .fusion(Fusion::Weighted { alpha: 0.7 })
+            }),
+        ),
+    ];
+    let mut runs: Vec<serde_json::Map<String, Value>> = vec![Default::default(); modes.len()];
+    let mut candidates = serde_json::Map::new();
+    let mut texts = Vec::new();
+    for q in &queries {
+        let (qid, text) = (
+            q["_id"].as_str().expect("query _id"),
+            q["text"].as_str().expect("query text"),
+        );
+        let skip = excluded.get(qid);
+        for ((_, configure), run) in modes.iter().zip(&mut runs) {
+            let hits = configure(col.search(text).limit(CHUNKS))
+                .run()
+                .expect("search");
+            let docs: serde_json::Map<String, Value> = per_document(&hits, skip)
+                .into_iter()
+                .map(|(d, s)| (d, json!(s)))
+                .collect();
+            run.insert(qid.into(), Value::Object(docs));
+        }
+        let hits = col
+            .search(text)
+            .mode(SearchMode::Hybrid)
+            .limit(CHUNKS)
+            .run()
+            .expect("search");
+        let rows: Vec<Value> = hits
+            .iter()
+            .filter(|h| skip.is_none_or(|s| !s.contains(&h.document_id)))
+            .map(|h| json!([h.document_id, h.chunk_id, h.scores.dense, h.scores.keyword]))
+            .collect();
+        candidates.insert(qid.into(), Value::Array(rows));
+        texts.push(text.to_string());
+    }
+    for ((name, _), run) in modes.iter().zip(runs) {
+        let path = out.join(format!("run-{name}.json"));
+        std::fs::write(&path, serde_json::to_vec(&run).expect("json")).expect("write run");
+    }
+    let mut f = std::fs::File::create(out.join("candidates.json")).expect("candidates");
+    f.write_all(&serde_json::to_vec(&candidates).expect("json"))
+        .expect("write candidates");
+
+    // Latency: a hybrid query end to end (query embedding included), and a semantic search
+    // by a vector embedded beforehand; each query once (the passes above warmed up).
+    let mut hybrid_ms = Vec::new();
+    for text in &texts {
+        let t = Instant::now();
+        col.search(text)
+            .mode(SearchMode::Hybrid)
+            .run()
+            .expect("hybrid");
+        hybrid_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let embedder =
+        semantik_core::embed::SentenceEmbedder::load(&col.info().expect("info").config.model)
+            .expect("model");
+    let query_vectors: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| semantik_core::Embedder::embed_query(&embedder, t).expect("embed query"))
+        .collect();
+    let mut vector_ms = Vec::new();
+    for v in &query_vectors {
+        let t = Instant::now();
+        col.search_by_vector(v.clone()).run().expect("vector");
+        vector_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    hybrid_ms.sort_by(f64::total_cmp);
+    vector_ms.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({
+            "documents": stats.documents,
+            "chunks": stats.chunks,
+            "queries": queries.len(),
+            "ingest_s": ingest_s,
+            "hybrid_p50_ms": percentile(&hybrid_ms, 0.5),
+            "hybrid_p99_ms": percentile(&hybrid_ms, 0.99),
+            "vector_p50_ms": percentile(&vector_ms, 0.5),
+            "vector_p99_ms": percentile(&vector_ms, 0.99),
+        })
+    );
+}

@@ -1,0 +1,159 @@
+//! One query over several collections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{Hit, Request, SearchMode, embed_query, failure, rerank, run_served};
+use crate::db::Engine;
+use crate::error::{Error, ErrorInfo, Result};
+
+/// The rank offset of the fusion that merges collections (reciprocal rank fusion).
+const MERGE_RRF_K: f32 = 60.0;
+
+/// A search over several collections, built by [`Database::search`](crate::Database::search).
+///
+/// Collections may use different models: the query is embedded once per distinct model.
+/// Each collection is searched as [`Search`](super::Search) would (same mode, filter and
+/// fusion), and the lists are merged by reciprocal rank fusion, since scores of different
+/// models and corpora are not comparable; each hit names its collection, and its final score
+/// is the merged one (or the reranker's, which is comparable across collections). A collection
+/// that is missing or fails is reported in [`MultiSearchResults::failures`]; the others answer.
+///
+/// ```
+/// use semantik_core::{CollectionConfig, Database};
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path())?;
+/// let a = db.create_collection(CollectionConfig::new("a").with_model("semantik-test/hash-64"))?;
+/// let b = db.create_collection(CollectionConfig::new("b").with_model("semantik-test/hash-128"))?;
+/// a.add_texts(["sled stores data on disk"])?.wait(None)?;
+/// b.add_texts(["candle runs models"])?.wait(None)?;
+/// let found = db.search(&["a", "b", "missing"], "stores data").limit(2).run()?;
+/// assert_eq!(found.hits[0].collection, "a");
+/// assert_eq!(found.failures[0].collection, "missing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a search does nothing until run"]
+pub struct MultiSearch {
+    engine: Arc<Engine>,
+    collections: Vec<String>,
+    query: String,
+    request: Request,
+}
+
+request_builders!(MultiSearch);
+
+/// A collection a multi-collection search could not search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CollectionFailure {
+    /// The collection's name, as given.
+    pub collection: String,
+    /// Why.
+    pub error: ErrorInfo,
+}
+
+/// The answer of a multi-collection search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MultiSearchResults {
+    /// Merged hits, best first, each labelled with its collection.
+    pub hits: Vec<Hit>,
+    /// The collections that did not answer, with their errors.
+    pub failures: Vec<CollectionFailure>,
+}
+
+impl MultiSearch {
+    pub(crate) fn new(engine: Arc<Engine>, collections: Vec<String>, query: &str) -> Self {
+        MultiSearch {
+            engine,
+            collections,
+            query: query.to_string(),
+            request: Request::default(),
+        }
+    }
+
+    /// Runs the search.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a limit of 0 or no collection; the reranker's errors.
+    /// A collection's own errors are reported in the results instead.
+    pub fn run(self) -> Result<MultiSearchResults> {
+        if self.collections.is_empty() {
+            return Err(Error::invalid(
+                "a multi-collection search needs a collection",
+            ));
+        }
+        if self.request.limit == 0 {
+            return Err(Error::invalid("limit must be at least 1"));
+        }
+        let want = self.request.offset.saturating_add(self.request.limit);
+        let depth = match &self.request.rerank {
+            Some((_, m)) => want.saturating_mul(*m),
+            None => want,
+        };
+        // Each collection answers its top `depth`, unreranked; the merge pages.
+        let each = Request {
+            limit: depth,
+            offset: 0,
+            rerank: None,
+            score_threshold: None,
+            ..self.request.clone()
+        };
+        let mut vectors: HashMap<String, Result<Vec<f32>>> = HashMap::new();
+        let mut failures = Vec::new();
+        let mut lists: Vec<Vec<Hit>> = Vec::new();
+        for name in &self.collections {
+            let answer = self.engine.resolve_name(name).and_then(|id| {
+                self.engine.with_served(id, |record, rt| {
+                    let vector = if self.request.mode == SearchMode::Keyword {
+                        None
+                    } else {
+                        let v = vectors
+                            .entry(record.config.model.clone())
+                            .or_insert_with(|| embed_query(&self.engine, record, &self.query));
+                        Some(v.as_ref().map_err(Error::clone)?.clone())
+                    };
+                    run_served(&self.engine, record, rt, Some(&self.query), vector, &each)
+                })
+            });
+            match answer {
+                Ok(hits) => lists.push(hits),
+                Err(e) => failures.push(failure(name, &e)),
+            }
+        }
+        let mut merged = merge(lists);
+        merged.truncate(depth);
+        if let Some((reranker, _)) = &self.request.rerank {
+            rerank(reranker.as_ref(), &self.query, &mut merged)?;
+        }
+        if let Some(t) = self.request.score_threshold {
+            merged.retain(|h| h.score >= t);
+        }
+        let hits = merged
+            .into_iter()
+            .skip(self.request.offset)
+            .take(self.request.limit)
+            .collect();
+        Ok(MultiSearchResults { hits, failures })
+    }
+}
+
+/// Reciprocal rank fusion of ranked lists; ties by collection list order, then rank.
+fn merge(lists: Vec<Vec<Hit>>) -> Vec<Hit> {
+    let mut all: Vec<(f32, usize, usize, Hit)> = lists
+        .into_iter()
+        .enumerate()
+        .flat_map(|(l, hits)| {
+            hits.into_iter().enumerate().map(move |(rank, mut h)| {
+                let score = 1.0 / (MERGE_RRF_K + rank as f32 + 1.0);
+                h.score = score;
+                (score, rank, l, h)
+            })
+        })
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    all.into_iter().map(|(_, _, _, h)| h).collect()
+}
