@@ -42,7 +42,8 @@ for m in order:
     print(f"{m:<16}{s['nDCG@10']:>9.4f}{s['Recall@10']:>8.4f}{s['Recall@100']:>8.4f}{s['MRR@10']:>8.4f}")
 print(f"ingest {ours['ingest_s']:.1f} s, {ours['documents']} documents, {ours['chunks']} chunks; "
       f"hybrid p50 {ours['hybrid_p50_ms']:.2f} ms p99 {ours['hybrid_p99_ms']:.2f} ms; "
-      f"vector p50 {ours['vector_p50_ms']:.2f} ms p99 {ours['vector_p99_ms']:.2f} ms")
+      f"vector p50 {ours['vector_p50_ms']:.2f} ms p99 {ours['vector_p99_ms']:.2f} ms; "
+      f"p50 of a keyword query {ours['keyword_p50_ms']:.2f} ms, of a semantic text query {ours['semantic_p50_ms']:.2f} ms")
 pick = lambda k: {m: round(scores[m][k], 4) for m in order}
 print(json.dumps({"dataset": name, "ndcg10": pick("nDCG@10"), "recall100": pick("Recall@100"),
                   "mrr10": pick("MRR@10"), "recall10": pick("Recall@10"),

@@ -491,6 +491,7 @@ impl Collection {
             dimension: None,
             chunking: None,
             index: None,
+            keyword: None,
         }
     }
 
@@ -629,6 +630,7 @@ pub struct Reindex {
     dimension: Option<usize>,
     chunking: Option<ChunkingConfig>,
     index: Option<IndexConfig>,
+    keyword: Option<KeywordConfig>,
 }
 
 impl Reindex {
@@ -650,6 +652,11 @@ impl Reindex {
     /// The new vector index settings.
     pub fn index(mut self, index: IndexConfig) -> Self {
         self.index = Some(index);
+        self
+    }
+    /// The new keyword settings (another language re-analyses every chunk).
+    pub fn keyword(mut self, keyword: KeywordConfig) -> Self {
+        self.keyword = Some(keyword);
         self
     }
 
@@ -674,6 +681,9 @@ impl Reindex {
         }
         if let Some(i) = self.index {
             config.index = i;
+        }
+        if let Some(k) = self.keyword {
+            config.keyword = k;
         }
         self.collection.engine.reindex(self.collection.id, config)
     }

@@ -1018,6 +1018,7 @@ impl Engine {
                 explicit_id: d.id.is_some(),
                 id: d.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 text: d.text,
+                title: d.title,
                 metadata: d.metadata,
                 vector: None,
             })
@@ -1072,6 +1073,7 @@ impl Engine {
                 id,
                 explicit_id: true,
                 text,
+                title: None,
                 metadata: metadata.next().unwrap_or_default(),
                 vector: Some(vector),
             })
@@ -1448,7 +1450,7 @@ fn pending_document(staged: &StagedDocument) -> Document {
         size: staged.text.len() as u64,
         mtime_ms: None,
         media_type: "text/plain".into(),
-        title: None,
+        title: staged.title.clone(),
         status: DocumentStatus::Pending,
         error: None,
         chunk_count: 0,

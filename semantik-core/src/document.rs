@@ -79,6 +79,9 @@ pub struct DocumentInput {
     pub id: Option<String>,
     /// The text.
     pub text: String,
+    /// The title, if any: kept as the document's title, and given to the model and the
+    /// keyword index with each of its chunks as context.
+    pub title: Option<String>,
     /// Metadata.
     pub metadata: Metadata,
 }
@@ -89,8 +92,15 @@ impl DocumentInput {
         DocumentInput {
             id: None,
             text: text.into(),
+            title: None,
             metadata: Metadata::new(),
         }
+    }
+
+    /// Sets the title.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
     }
 
     /// Sets the id.
@@ -171,6 +181,8 @@ pub(crate) struct StagedDocument {
     /// Whether the caller chose the id (then it replaces, and is not deduplicated by content).
     pub(crate) explicit_id: bool,
     pub(crate) text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) title: Option<String>,
     pub(crate) metadata: Metadata,
     /// A caller-supplied vector (external-vector collections).
     pub(crate) vector: Option<Vec<f32>>,

@@ -247,7 +247,7 @@ impl Preparer<'_> {
         let content = Extracted {
             text: staged.text,
             media_type: "text/plain".into(),
-            title: None,
+            title: staged.title,
             pages: Vec::new(),
             headings: Vec::new(),
         };
@@ -659,10 +659,9 @@ fn embed_all(
         }
         Ok(vs)
     };
-    let texts: Vec<&str> = docs
-        .iter()
-        .flat_map(|(_, _, d)| d.chunks.iter().map(|c| c.text.as_str()))
-        .collect();
+    let inputs: Vec<Vec<std::borrow::Cow<'_, str>>> =
+        docs.iter().map(|(_, _, d)| d.embedded_texts()).collect();
+    let texts: Vec<&str> = inputs.iter().flatten().map(|t| t.as_ref()).collect();
     match embed(&texts) {
         Ok(mut all) => {
             let mut out = Vec::with_capacity(docs.len());
@@ -672,12 +671,9 @@ fn embed_all(
             }
             out
         }
-        Err(_) => docs
+        Err(_) => inputs
             .iter()
-            .map(|(_, _, d)| {
-                let texts: Vec<&str> = d.chunks.iter().map(|c| c.text.as_str()).collect();
-                embed(&texts)
-            })
+            .map(|texts| embed(&texts.iter().map(|t| t.as_ref()).collect::<Vec<_>>()))
             .collect(),
     }
 }

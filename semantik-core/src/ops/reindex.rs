@@ -62,6 +62,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
                 r.config.dimension = config.dimension;
                 r.config.chunking = config.chunking.clone();
                 r.config.index = config.index.clone();
+                r.config.keyword = config.keyword.clone();
                 r.generation = Some(generation);
                 r.building = None;
                 r.retired = vec![old];

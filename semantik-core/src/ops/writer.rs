@@ -46,6 +46,12 @@ impl Prepared {
         self.chunks.iter().map(|c| c.size.max(1)).sum()
     }
 
+    /// What is embedded for each chunk (see `TextChunk::embedded_text`).
+    pub(super) fn embedded_texts(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        let title = self.content.title.as_deref();
+        self.chunks.iter().map(|c| c.embedded_text(title)).collect()
+    }
+
     /// What its record says if it fails.
     pub(super) fn failed_info(&self) -> FailedInfo {
         FailedInfo {
@@ -367,6 +373,11 @@ impl<'a> Writer<'a> {
         if self.config.index.metric == Metric::Cosine {
             vectors.iter_mut().for_each(|v| normalize(v));
         }
+        let chunk_terms: Vec<Vec<String>> =
+            crate::chunk::keyword_texts(&p.chunks, p.content.title.as_deref())
+                .iter()
+                .map(|t| self.analyzer.terms(t))
+                .collect();
         let mut batch = p.extra;
         let removed = match &p.existing {
             Some(d) => self.remove_into(&mut batch, d)?,
@@ -377,14 +388,15 @@ impl<'a> Writer<'a> {
         let mut added = Vec::with_capacity(p.chunks.len());
         let before = batch.written_bytes();
         let mut terms = 0;
-        for (i, (chunk, vector)) in p.chunks.into_iter().zip(vectors).enumerate() {
+        for (i, ((chunk, vector), chunk_terms)) in p
+            .chunks
+            .into_iter()
+            .zip(vectors)
+            .zip(chunk_terms)
+            .enumerate()
+        {
             let chunk_id = first_chunk + i as u64;
-            terms += keyword::add_chunk(
-                &mut batch,
-                data,
-                chunk_id,
-                &self.analyzer.terms(&chunk.text),
-            );
+            terms += keyword::add_chunk(&mut batch, data, chunk_id, &chunk_terms);
             let rec = ChunkRecord {
                 document_id: p.doc_id.clone(),
                 index: i as u32,

@@ -10,8 +10,8 @@ use semantik_core::embed::{DEFAULT_MODEL, Embedder, HashEmbedder, SentenceEmbedd
 use semantik_core::rerank::Reranker;
 use semantik_core::search::Filter;
 use semantik_core::{
-    ChunkingConfig, CollectionConfig, DocumentInput, ErrorCode, Fusion, Metadata, Result,
-    SearchMode, SourceOptions,
+    ChunkingConfig, CollectionConfig, DocumentInput, ErrorCode, Fusion, KeywordConfig, Metadata,
+    Result, SearchMode, SourceOptions,
 };
 
 use crate::common::{TEST_MODEL, temp_db, text_collection};
@@ -174,6 +174,46 @@ fn keyword_search_stems_highlights_and_leaves_no_postings_behind() {
     let hits = col.search("book").mode(SearchMode::Keyword).run().unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].text, "A book without that word.");
+    // A document's title is searchable and kept, though not part of its text.
+    col.add_texts([DocumentInput::new("Use a key function.").with_title("Sorting HOWTO")])
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    let hits = col.search("howto").mode(SearchMode::Keyword).run().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].title.as_deref(), Some("Sorting HOWTO"));
+    assert_eq!(hits[0].text, "Use a key function.");
+}
+
+#[test]
+fn a_reindex_changes_the_keyword_language_and_bad_settings_are_refused() {
+    let (_dir, db) = temp_db();
+    let col = db
+        .create_collection(whole_documents("lang").with_keyword(KeywordConfig::language("none")))
+        .unwrap();
+    col.add_texts(["The dogs were running home."])
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    let find = |q: &str| col.search(q).mode(SearchMode::Keyword).run().unwrap().len();
+    assert_eq!((find("run"), find("running"), find("the")), (0, 1, 1));
+    col.reindex()
+        .keyword(KeywordConfig::language("english"))
+        .start()
+        .unwrap()
+        .wait(None)
+        .unwrap();
+    assert_eq!((find("run"), find("dog"), find("the")), (1, 1, 0));
+    assert_eq!(col.info().unwrap().config.keyword.language, "english");
+    for bad in [
+        KeywordConfig::language("klingon"),
+        KeywordConfig::default().with_bm25(-1.0, 0.5),
+    ] {
+        let err = db
+            .create_collection(whole_documents("bad").with_keyword(bad))
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    }
 }
 
 #[test]
