@@ -1,8 +1,9 @@
 //! Retrieval quality on a BEIR-format set (`make eval`).
 //!
-//! Usage: `eval DATASET OUT [--reuse] [--chunk TOKENS,OVERLAP]`. DATASET holds `corpus.jsonl`, `queries.jsonl` and
-//! `qrels.tsv` (and optionally `self.tsv`). Every corpus entry becomes a document (id = its
-//! `_id`, text = title and text), ingested with the default model through the public API into
+//! Usage: `eval DATASET OUT [--reuse] [--chunk TOKENS,OVERLAP]`. DATASET holds `corpus.jsonl`,
+//! `queries.jsonl` and `qrels.tsv` or `qrels/test.tsv` (and optionally `self.tsv`); the queries
+//! with judgements are searched. Every corpus entry becomes a document (id = its `_id`, its
+//! text, its title as the document title), ingested with the default model through the public API into
 //! a database under OUT (kept with `--reuse`). Each query is then searched in every mode, and
 //! one run file per mode is written to OUT (`run-<mode>.json`, `{query: {doc: score}}`): a
 //! document scores as its best chunk, 100 documents per query. Also written:
@@ -29,6 +30,40 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
     BufReader::new(f)
         .lines()
         .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
+        .collect()
+}
+
+/// Documents per ingestion operation.
+const BATCH: usize = 10_000;
+
+/// A BEIR id (a string, or a number in some sets).
+fn id_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `qrels.tsv`, or BEIR's usual `qrels/test.tsv`.
+fn qrels_path(dataset: &Path) -> std::path::PathBuf {
+    let flat = dataset.join("qrels.tsv");
+    if flat.exists() {
+        flat
+    } else {
+        dataset.join("qrels").join("test.tsv")
+    }
+}
+
+/// The query ids of a qrels file.
+fn judged_queries(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let q = line.split('\t').next()?;
+            (!(n == 0 && matches!(q, "query-id" | "query_id" | "qid")) && !q.is_empty())
+                .then(|| q.to_string())
+        })
         .collect()
 }
 
@@ -110,33 +145,37 @@ fn main() {
     let mut ingest_s = 0.0;
     if col.stats().expect("stats").documents == 0 {
         let corpus = read_jsonl(&dataset.join("corpus.jsonl"));
-        let docs: Vec<DocumentInput> = corpus
-            .iter()
-            .map(|d| {
+        let t = Instant::now();
+        let mut indexed = 0;
+        // In operations of BATCH documents, so that a large corpus is not staged at once.
+        for part in corpus.chunks(BATCH) {
+            let docs = part.iter().map(|d| {
                 let title = d["title"].as_str().unwrap_or_default();
                 let text = d["text"].as_str().unwrap_or_default();
-                let doc = DocumentInput::new(text).with_id(d["_id"].as_str().expect("_id"));
+                let doc = DocumentInput::new(text).with_id(id_of(&d["_id"]));
                 if title.is_empty() {
                     doc
                 } else {
                     doc.with_title(title)
                 }
-            })
-            .collect();
-        let t = Instant::now();
-        let info = col
-            .add_texts(docs)
-            .expect("add")
-            .wait(None)
-            .expect("ingest (run `make model`)");
+            });
+            let info = col
+                .add_texts(docs)
+                .expect("add")
+                .wait(None)
+                .expect("ingest (run `make model`)");
+            indexed += info.progress.documents_indexed();
+        }
         ingest_s = t.elapsed().as_secs_f64();
-        eprintln!(
-            "ingested {} documents in {ingest_s:.1} s",
-            info.progress.documents_indexed()
-        );
+        eprintln!("ingested {indexed} documents in {ingest_s:.1} s");
     }
     let stats = col.stats().expect("stats");
-    let queries = read_jsonl(&dataset.join("queries.jsonl"));
+    // The queries that have judgements (a BEIR queries file may hold other splits' too).
+    let judged = judged_queries(&qrels_path(dataset));
+    let queries: Vec<Value> = read_jsonl(&dataset.join("queries.jsonl"))
+        .into_iter()
+        .filter(|q| judged.contains(&id_of(&q["_id"])))
+        .collect();
     let excluded = read_excluded(&dataset.join("self.tsv"));
 
     let modes: Vec<(&str, Configure)> = vec![
@@ -160,10 +199,9 @@ fn main() {
     let mut candidates = serde_json::Map::new();
     let mut texts = Vec::new();
     for q in &queries {
-        let (qid, text) = (
-            q["_id"].as_str().expect("query _id"),
-            q["text"].as_str().expect("query text"),
-        );
+        let qid = id_of(&q["_id"]);
+        let qid = qid.as_str();
+        let text = q["text"].as_str().expect("query text");
         let skip = excluded.get(qid);
         for ((_, configure), run) in modes.iter().zip(&mut runs) {
             let hits = configure(col.search(text).limit(CHUNKS))

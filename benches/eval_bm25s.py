@@ -37,18 +37,19 @@ def main():
     tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
     retriever = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
     retriever.index(tokens, show_progress=False)
-    ids = [d["_id"] for d in corpus]
+    ids = [str(d["_id"]) for d in corpus]
     run = {}
     k = min(DEPTH + 10, len(ids))
     for q in queries:
         qt = bm25s.tokenize([q["text"]], stopwords="en", stemmer=stemmer, show_progress=False)
+        qid = str(q["_id"])
         if not qt.vocab:
-            run[q["_id"]] = {}
+            run[qid] = {}
             continue
         docs, scores = retriever.retrieve(qt, k=k, show_progress=False)
-        skip = excluded.get(q["_id"], set())
+        skip = excluded.get(qid, set())
         ranked = [(ids[i], float(s)) for i, s in zip(docs[0], scores[0]) if ids[i] not in skip]
-        run[q["_id"]] = dict(ranked[:DEPTH])
+        run[qid] = dict(ranked[:DEPTH])
     with open(out, "w", encoding="utf-8") as f:
         json.dump(run, f)
 

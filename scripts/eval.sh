@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset="${1:-../shared/eval/pyfaq}"
 evaluate="${EVALUATE:-../shared/eval/evaluate.py}"
-for f in corpus.jsonl queries.jsonl qrels.tsv; do
-  [ -f "$dataset/$f" ] || { echo "eval: $dataset/$f is missing (a BEIR folder is needed)" >&2; exit 2; }
+qrels="$dataset/qrels.tsv"
+[ -f "$qrels" ] || qrels="$dataset/qrels/test.tsv"
+for f in "$dataset/corpus.jsonl" "$dataset/queries.jsonl" "$qrels"; do
+  [ -f "$f" ] || { echo "eval: $f is missing (a BEIR folder is needed)" >&2; exit 2; }
 done
 [ -f "$evaluate" ] || { echo "eval: $evaluate is missing (set EVALUATE=path)" >&2; exit 2; }
 scripts/fetch-model.sh >/dev/null
@@ -29,7 +31,7 @@ exclude=()
 [ -f "$dataset/self.tsv" ] && exclude=(--exclude "$dataset/self.tsv")
 for run in "$out"/run-*.json; do
   mode=$(basename "$run" .json); mode=${mode#run-}
-  python3 "$evaluate" --qrels "$dataset/qrels.tsv" --run "$run" "${exclude[@]}" --json > "$out/score-$mode.json"
+  python3 "$evaluate" --qrels "$qrels" --run "$run" "${exclude[@]}" --json > "$out/score-$mode.json"
 done
 python3 - "$out" "$name" "$ours" <<'PY'
 import glob, json, os, sys
