@@ -61,8 +61,8 @@ fn judged_queries(path: &Path) -> HashSet<String> {
         .enumerate()
         .filter_map(|(n, line)| {
             let q = line.split('\t').next()?;
-            (!(n == 0 && matches!(q, "query-id" | "query_id" | "qid")) && !q.is_empty())
-                .then(|| q.to_string())
+            let header = n == 0 && matches!(q, "query-id" | "query_id" | "qid");
+            (!header && !q.is_empty()).then(|| q.to_string())
         })
         .collect()
 }
