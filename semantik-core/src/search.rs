@@ -205,7 +205,10 @@ macro_rules! request_builders {
             }
 
             /// Skips this many hits first, for paging: hits are ordered by score, then chunk id, so
-            /// consecutive pages of an unchanged collection neither repeat nor skip a hit.
+            /// consecutive pages of an unchanged collection neither repeat nor skip a hit while
+            /// `offset + limit` stays within the candidate depth (the HNSW beam `ef` for semantic
+            /// search, [`HYBRID_CANDIDATES`](crate::search::HYBRID_CANDIDATES) per side for
+            /// hybrid search); deeper pages search deeper, which may reorder the tail.
             pub fn offset(mut self, offset: usize) -> Self {
                 self.request.offset = offset;
                 self
