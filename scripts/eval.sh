@@ -31,7 +31,7 @@ exclude=()
 [ -f "$dataset/self.tsv" ] && exclude=(--exclude "$dataset/self.tsv")
 for run in "$out"/run-*.json; do
   mode=$(basename "$run" .json); mode=${mode#run-}
-  python3 "$evaluate" --qrels "$qrels" --run "$run" "${exclude[@]}" --json > "$out/score-$mode.json"
+  python3 "$evaluate" --qrels "$qrels" --run "$run" ${exclude[@]+"${exclude[@]}"} --json > "$out/score-$mode.json"
 done
 python3 - "$out" "$name" "$ours" <<'PY'
 import glob, json, os, sys

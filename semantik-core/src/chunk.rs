@@ -160,13 +160,23 @@ pub(crate) fn keyword_texts<'c>(
     chunks
         .iter()
         .enumerate()
-        .map(|(i, c)| match title.map(str::trim) {
-            Some(t) if i == 0 && !t.is_empty() && !c.text.trim_start().starts_with(t) => {
-                std::borrow::Cow::Owned(format!("{t}\n\n{}", c.text))
-            }
-            _ => std::borrow::Cow::Borrowed(c.text.as_str()),
-        })
+        .map(|(i, c)| keyword_text(&c.text, i, title))
         .collect()
+}
+
+/// What the keyword index analyses for chunk `index` of a document titled `title` whose text is
+/// `text` (see [`keyword_texts`]).
+pub(crate) fn keyword_text<'t>(
+    text: &'t str,
+    index: usize,
+    title: Option<&str>,
+) -> std::borrow::Cow<'t, str> {
+    match title.map(str::trim) {
+        Some(t) if index == 0 && !t.is_empty() && !text.trim_start().starts_with(t) => {
+            std::borrow::Cow::Owned(format!("{t}\n\n{text}"))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// Splits extracted documents into chunks.

@@ -1269,13 +1269,14 @@ impl Engine {
     }
 
     pub(crate) fn index_stats(&self, id: CollectionId) -> Result<crate::IndexStats> {
-        let record = self.record(id)?;
-        let (rt, _) = self.ensure_index(&record)?;
-        let guard = rt.index.read().expect("index lock");
-        Ok(guard
-            .as_ref()
-            .map(CollectionIndex::stats)
-            .unwrap_or_default())
+        self.with_served(id, |record, _| {
+            let (rt, _) = self.ensure_index(record)?;
+            let guard = rt.index.read().expect("index lock");
+            Ok(guard
+                .as_ref()
+                .map(CollectionIndex::stats)
+                .unwrap_or_default())
+        })
     }
 
     pub(crate) fn compact(self: &Arc<Self>, id: CollectionId) -> Result<Operation> {

@@ -79,8 +79,8 @@ pub struct DocumentInput {
     pub id: Option<String>,
     /// The text.
     pub text: String,
-    /// The title, if any: kept as the document's title, and given to the model and the
-    /// keyword index with each of its chunks as context.
+    /// The title, if any: kept as the document's title, given to the model with each of its
+    /// chunks as context, and indexed by keyword once, with the first chunk.
     pub title: Option<String>,
     /// Metadata.
     pub metadata: Metadata,

@@ -21,6 +21,10 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::storage::{Store, WriteBatch, keys};
 
+/// Longest term kept, in bytes: longer "words" (hex dumps, sequences, base64) are not words,
+/// and the term list of a chunk stores lengths in 16 bits.
+pub(crate) const MAX_TERM_BYTES: usize = 255;
+
 /// Lucene's English stopwords (the list Elasticsearch, Lucene and `bm25s` use).
 const ENGLISH_STOPWORDS: [&str; 33] = [
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
@@ -162,17 +166,17 @@ impl Analyzer {
             // Words joined by `.`, `:` or `'` (`os.path`, `don't`) are also split there.
             .flat_map(|w| w.split(|c: char| !(c.is_alphanumeric() || c == '_')))
             // Single ASCII characters (`s` of `it's`, `3` of `3.11`) are noise.
-            .filter(|w| w.len() > 1 || !w.is_ascii())
+            .filter(|w| (w.len() > 1 || !w.is_ascii()) && w.len() <= MAX_TERM_BYTES)
             .filter_map(move |w| {
                 let lower = w.to_lowercase();
                 if self.stopwords.contains(lower.as_str()) {
                     return None;
                 }
                 let term = match &self.stemmer {
-                    Some(s) => s.stem(&lower).into_owned(),
+                    Some(s) => stem(s, lower),
                     None => lower,
                 };
-                Some((w, term))
+                (term.len() <= MAX_TERM_BYTES).then_some((w, term))
             })
     }
 
@@ -189,6 +193,18 @@ impl Analyzer {
             .filter(|(_, t)| terms.contains(t.as_str()))
             .filter_map(|(w, _)| seen.insert(w).then(|| w.to_string()))
             .collect()
+    }
+}
+
+/// `word` stemmed, or as it is if the stemmer fails: rust-stemmers' Snowball code can panic
+/// on some inputs (its Greek stemmer slices out of bounds, snowballstem/snowball#204), and text
+/// from a user must never take a search or an ingestion down.
+fn stem(stemmer: &Stemmer, word: String) -> String {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stemmer.stem(&word).into_owned()
+    })) {
+        Ok(stemmed) => stemmed,
+        Err(_) => word,
     }
 }
 
@@ -363,6 +379,20 @@ mod tests {
         assert_eq!(a.terms("Ελληνικά ΚΕΙΜΕΝΑ"), ["ελληνικά", "κειμενα"]);
         let none = Analyzer::new(&KeywordConfig::language("none")).unwrap();
         assert_eq!(none.terms("The Running"), ["the", "running"]);
+    }
+
+    #[test]
+    fn overlong_words_are_not_terms_and_a_failing_stemmer_keeps_the_word() {
+        let a = english();
+        let long = "a".repeat(MAX_TERM_BYTES + 1);
+        assert_eq!(a.terms(&format!("short {long} words")), ["short", "word"]);
+        // rust-stemmers' Greek stemmer panics on this word; the word is kept as it is.
+        let greek = Analyzer::new(&KeywordConfig::language("greek")).unwrap();
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let terms = greek.terms("ισαισα");
+        std::panic::set_hook(prev);
+        assert_eq!(terms.len(), 1);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::error::Result;
 ///
 /// Implementations must be deterministic for equal inputs and return exactly one score per
 /// passage, in the passages' order. [`Search::rerank`](crate::Search::rerank) calls it once per
-/// search with the top `limit x multiplier` candidates.
+/// search with the top `(offset + limit) x multiplier` candidates (of the merged list in a
+/// multi-collection search), outside any lock of the library.
 pub trait Reranker: Send + Sync + std::fmt::Debug {
     /// One relevance score per passage, in order.
     ///

@@ -1,7 +1,8 @@
 //! Search: the query builder, its modes, fusion, filters, reranking, and its hits.
 //!
 //! A search runs on the caller's thread against one generation of a collection (the one served
-//! when it starts; a reindex swapping meanwhile waits for it). [`SearchMode::Semantic`] asks the
+//! when it starts; a reindex may swap meanwhile, but the purge of the old generation waits for
+//! the searches reading it). [`SearchMode::Semantic`] asks the
 //! vector index, [`SearchMode::Keyword`] the BM25 index, and [`SearchMode::Hybrid`] both, then
 //! merges the two lists with a [`Fusion`]. A [`Reranker`] may re-score the best candidates.
 //! [`crate::Database::search`] runs one query over several collections.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Collection, CollectionRecord};
-use crate::db::{Engine, Runtime};
+use crate::db::Engine;
 use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata};
 use crate::embed::{self, EXTERNAL_MODEL};
 use crate::error::{Error, ErrorInfo, Result};
@@ -173,9 +174,30 @@ pub(crate) struct Request {
     pub(crate) fusion: Fusion,
     pub(crate) filter: Filter,
     pub(crate) score_threshold: Option<f32>,
-    pub(crate) rerank: Option<(Arc<dyn Reranker>, usize)>,
+    pub(crate) rerank: Option<Arc<dyn Reranker>>,
+    pub(crate) rerank_multiplier: usize,
     pub(crate) ef: Option<usize>,
     pub(crate) exact: bool,
+}
+
+impl Request {
+    /// Checks the settings.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.limit == 0 {
+            return Err(Error::invalid("limit must be at least 1"));
+        }
+        self.fusion.validate()
+    }
+
+    /// How many candidates the search ranks: `offset + limit`, times the rerank multiplier
+    /// when it reranks.
+    pub(crate) fn depth(&self) -> usize {
+        let want = self.offset.saturating_add(self.limit);
+        match self.rerank {
+            Some(_) => want.saturating_mul(self.rerank_multiplier),
+            None => want,
+        }
+    }
 }
 
 impl Default for Request {
@@ -188,6 +210,7 @@ impl Default for Request {
             filter: Filter::default(),
             score_threshold: None,
             rerank: None,
+            rerank_multiplier: DEFAULT_RERANK_MULTIPLIER,
             ef: None,
             exact: false,
         }
@@ -206,9 +229,10 @@ macro_rules! request_builders {
 
             /// Skips this many hits first, for paging: hits are ordered by score, then chunk id, so
             /// consecutive pages of an unchanged collection neither repeat nor skip a hit while
-            /// `offset + limit` stays within the candidate depth (the HNSW beam `ef` for semantic
-            /// search, [`HYBRID_CANDIDATES`](crate::search::HYBRID_CANDIDATES) per side for
-            /// hybrid search); deeper pages search deeper, which may reorder the tail.
+            /// `offset + limit` stays within the candidate depth: the HNSW beam `ef` for
+            /// semantic search, [`HYBRID_CANDIDATES`](crate::search::HYBRID_CANDIDATES) per side
+            /// for hybrid search (its normalisation is over the candidates, so a deeper pool
+            /// can reorder every hit), and no reranking (its pool grows with the offset).
             pub fn offset(mut self, offset: usize) -> Self {
                 self.request.offset = offset;
                 self
@@ -239,22 +263,21 @@ macro_rules! request_builders {
                 self
             }
 
-            /// Re-scores the best `(offset + limit) x` [`DEFAULT_RERANK_MULTIPLIER`] candidates with
-            /// `reranker` and orders them by its score (the hits' final score).
+            /// Re-scores the best `(offset + limit) x` [`rerank_multiplier`](Self::rerank_multiplier)
+            /// candidates with `reranker` and orders them by its score (the hits' final score).
             pub fn rerank(
                 mut self,
                 reranker: std::sync::Arc<dyn $crate::rerank::Reranker>,
             ) -> Self {
-                self.request.rerank = Some((reranker, $crate::search::DEFAULT_RERANK_MULTIPLIER));
+                self.request.rerank = Some(reranker);
                 self
             }
 
-            /// Sets how many candidates the reranker sees, as a multiple of `offset + limit`
-            /// (at least 1; only with [`Search::rerank`]).
+            /// Sets how many candidates a reranker sees, as a multiple of `offset + limit`
+            /// (default [`DEFAULT_RERANK_MULTIPLIER`](crate::search::DEFAULT_RERANK_MULTIPLIER),
+            /// at least 1; it matters only with a reranker).
             pub fn rerank_multiplier(mut self, multiplier: usize) -> Self {
-                if let Some((_, m)) = &mut self.request.rerank {
-                    *m = multiplier.max(1);
-                }
+                self.request.rerank_multiplier = multiplier.max(1);
                 self
             }
 
@@ -340,21 +363,37 @@ impl Search {
     /// external-vector collection; [`Error::InvalidArgument`] for a keyword or hybrid search
     /// by vector, or a limit of 0; model and storage errors.
     pub fn run(self) -> Result<Vec<Hit>> {
-        let engine = &self.collection.engine;
-        engine.with_served(self.collection.id, |record, rt| {
-            let vector = match &self.query {
-                Query::Vector(v) => Some(v.clone()),
-                Query::Text(text) if self.request.mode != SearchMode::Keyword => {
-                    Some(embed_query(engine, record, text)?)
+        self.request.validate()?;
+        let (engine, id) = (&self.collection.engine, self.collection.id);
+        let text = match &self.query {
+            Query::Text(t) => Some(t.as_str()),
+            Query::Vector(_) => None,
+        };
+        let wants_vector = self.request.mode != SearchMode::Keyword;
+        // The query is embedded before the generation's lease is taken (embedding may load a
+        // model), and again under it only if a reindex changed the model meanwhile.
+        let embedded = match text.filter(|_| wants_vector) {
+            Some(t) => {
+                let record = engine.record(id)?;
+                Some((
+                    record.config.model.clone(),
+                    embed_query(engine, &record, t)?,
+                ))
+            }
+            None => None,
+        };
+        let hits = engine.with_served(id, |record, _| {
+            let vector = match (&self.query, &embedded) {
+                (Query::Vector(v), _) => Some(v.clone()),
+                (Query::Text(_), Some((model, v))) if *model == record.config.model => {
+                    Some(v.clone())
                 }
-                Query::Text(_) => None,
+                (Query::Text(t), _) if wants_vector => Some(embed_query(engine, record, t)?),
+                (Query::Text(_), _) => None,
             };
-            let text = match &self.query {
-                Query::Text(t) => Some(t.as_str()),
-                Query::Vector(_) => None,
-            };
-            run_served(engine, record, rt, text, vector, &self.request)
-        })
+            run_served(engine, record, text, vector, &self.request)
+        })?;
+        finish(hits, &self.request, text)
     }
 }
 
@@ -453,14 +492,10 @@ impl Allowed {
 pub(crate) fn run_served(
     engine: &Arc<Engine>,
     record: &CollectionRecord,
-    rt: &Arc<Runtime>,
     text: Option<&str>,
     vector: Option<Vec<f32>>,
     request: &Request,
 ) -> Result<Vec<Hit>> {
-    if request.limit == 0 {
-        return Err(Error::invalid("limit must be at least 1"));
-    }
     let mode = request.mode;
     let (dense_wanted, keyword_wanted) = match mode {
         SearchMode::Semantic => (true, false),
@@ -472,11 +507,7 @@ pub(crate) fn run_served(
             "a search by vector is semantic only: keyword and hybrid modes need query text",
         ));
     }
-    let want = request.offset.saturating_add(request.limit);
-    let depth = match &request.rerank {
-        Some((_, m)) => want.saturating_mul(*m),
-        None => want,
-    };
+    let depth = request.depth();
     let side_depth = if mode == SearchMode::Hybrid {
         depth.max(HYBRID_CANDIDATES)
     } else {
@@ -508,8 +539,7 @@ pub(crate) fn run_served(
         None => None,
     };
 
-    let (rt_index, damaged) = engine.ensure_index(record)?;
-    debug_assert!(Arc::ptr_eq(&rt_index, rt));
+    let (rt, damaged) = engine.ensure_index(record)?;
     if damaged {
         engine.compact(record.id)?;
     }
@@ -609,7 +639,23 @@ pub(crate) fn run_served(
     candidates.truncate(depth);
 
     let mut hits = resolve(engine, record, &candidates)?;
-    if let Some((reranker, _)) = &request.rerank {
+    if keyword_wanted {
+        let terms: HashSet<&str> = terms.iter().map(String::as_str).collect();
+        for h in &mut hits {
+            h.matched_terms = analyzer.matching_words(&h.text, &terms);
+        }
+    }
+    Ok(hits)
+}
+
+/// The page `request` asks for from the candidates `hits` (best first), reranked when it
+/// reranks, above its threshold. Runs outside any lease: a reranker is the caller's code.
+pub(crate) fn finish(
+    mut hits: Vec<Hit>,
+    request: &Request,
+    text: Option<&str>,
+) -> Result<Vec<Hit>> {
+    if let Some(reranker) = &request.rerank {
         let query = text.ok_or_else(|| {
             Error::invalid("reranking needs query text: a search by vector cannot be reranked")
         })?;
@@ -618,18 +664,11 @@ pub(crate) fn run_served(
     if let Some(t) = request.score_threshold {
         hits.retain(|h| h.score >= t);
     }
-    let mut hits: Vec<Hit> = hits
+    Ok(hits
         .into_iter()
         .skip(request.offset)
         .take(request.limit)
-        .collect();
-    if keyword_wanted {
-        let terms: HashSet<&str> = terms.iter().map(String::as_str).collect();
-        for h in &mut hits {
-            h.matched_terms = analyzer.matching_words(&h.text, &terms);
-        }
-    }
-    Ok(hits)
+        .collect())
 }
 
 /// Re-scores `hits` with `reranker` and orders them by its score.

@@ -107,8 +107,8 @@ fn build(
     validate(ctx, &from, &writer, expected)
 }
 
-/// Checks the new generation before it serves: every document accounted for, one vector per
-/// chunk, stored and indexed, and searches answered.
+/// Checks the new generation before it serves: every document accounted for, one vector and
+/// one keyword term list per chunk, vectors stored and indexed, and searches answered.
 fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) -> Result<()> {
     let invalid = |message: String| Err(Error::ValidationFailed { message });
     let docs = writer.reader.documents()?;
@@ -153,6 +153,14 @@ fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) 
             "the new generation has {chunks} chunks in its documents, {} counted, {} vectors \
              counted and {stored} stored",
             s.chunks, s.vectors
+        ));
+    }
+    let term_lists = store
+        .scan_prefix(&keys::in_collection(keys::CHUNK_TERMS, data))
+        .count() as u64;
+    if term_lists != chunks {
+        return invalid(format!(
+            "the new generation has {chunks} chunks and {term_lists} keyword term lists"
         ));
     }
     let (rt, _) = ctx.engine.ensure_index_of(data, &writer.config)?;

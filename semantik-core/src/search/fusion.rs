@@ -6,7 +6,7 @@ use super::{Candidate, Scores};
 
 /// How a hybrid search merges its semantic and keyword candidates.
 ///
-/// Both lists are taken to [`HYBRID_CANDIDATES`](super::HYBRID_CANDIDATES) deep, and every
+/// Both lists are taken at least [`HYBRID_CANDIDATES`](super::HYBRID_CANDIDATES) deep, and every
 /// candidate gets both of its scores, whichever list found it: the keyword score of any chunk
 /// is known from the query's postings, and the dense score of a keyword-only candidate is
 /// computed from its stored vector. So fusion never treats "not in the other list" as "worst".
@@ -60,6 +60,21 @@ pub(crate) struct Lists<'a> {
 }
 
 impl Fusion {
+    /// Checks the parameters: `k` positive, `alpha` within 0..=1.
+    pub(crate) fn validate(&self) -> crate::error::Result<()> {
+        let ok = match *self {
+            Fusion::Rrf { k } => k.is_finite() && k > 0.0,
+            Fusion::Weighted { alpha } | Fusion::Adaptive { alpha } => (0.0..=1.0).contains(&alpha),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::error::Error::invalid(format!(
+                "fusion {self:?}: k must be a positive number, alpha between 0 and 1"
+            )))
+        }
+    }
+
     /// Merges `lists` into candidates scored by this fusion (unsorted).
     pub(crate) fn fuse(&self, lists: &Lists<'_>) -> Vec<Candidate> {
         let mut ids: Vec<u64> = lists
@@ -204,6 +219,23 @@ pub(crate) fn adaptive(pairs: &[(u64, Option<f32>, f32)], alpha: f32) -> Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_validated() {
+        assert!(Fusion::default().validate().is_ok());
+        assert!(Fusion::Rrf { k: 60.0 }.validate().is_ok());
+        for bad in [
+            Fusion::Rrf { k: 0.0 },
+            Fusion::Rrf { k: f32::NAN },
+            Fusion::Weighted { alpha: 1.5 },
+            Fusion::Adaptive { alpha: f32::NAN },
+        ] {
+            assert_eq!(
+                bad.validate().unwrap_err().code(),
+                crate::ErrorCode::InvalidArgument
+            );
+        }
+    }
 
     #[test]
     fn ranks_share_ties_and_put_unknown_last() {

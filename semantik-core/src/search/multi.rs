@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Hit, Request, SearchMode, embed_query, failure, rerank, run_served};
+use super::{Hit, Request, SearchMode, embed_query, failure, finish, run_served};
+use crate::collection::CollectionId;
 use crate::db::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 
@@ -61,7 +62,7 @@ pub struct CollectionFailure {
 pub struct MultiSearchResults {
     /// Merged hits, best first, each labelled with its collection.
     pub hits: Vec<Hit>,
-    /// The collections that did not answer, with their errors.
+    /// The collections that did not answer, with their errors, in the order given.
     pub failures: Vec<CollectionFailure>,
 }
 
@@ -86,57 +87,76 @@ impl MultiSearch {
                 "a multi-collection search needs a collection",
             ));
         }
-        if self.request.limit == 0 {
-            return Err(Error::invalid("limit must be at least 1"));
-        }
-        let want = self.request.offset.saturating_add(self.request.limit);
-        let depth = match &self.request.rerank {
-            Some((_, m)) => want.saturating_mul(*m),
-            None => want,
-        };
-        // Each collection answers its top `depth`, unreranked; the merge pages.
+        self.request.validate()?;
+        let depth = self.request.depth();
+        let reranks = self.request.rerank.is_some();
+        // Each collection answers its top `depth`, unreranked, above the threshold on its own
+        // scores unless a reranker scores the merged list; the merge pages.
         let each = Request {
             limit: depth,
             offset: 0,
             rerank: None,
-            score_threshold: None,
+            score_threshold: if reranks {
+                None
+            } else {
+                self.request.score_threshold
+            },
             ..self.request.clone()
         };
-        let mut vectors: HashMap<String, Result<Vec<f32>>> = HashMap::new();
         let mut failures = Vec::new();
-        let mut lists: Vec<Vec<Hit>> = Vec::new();
+        // Resolved once per collection (a name given twice is searched once).
+        let mut targets: Vec<(String, CollectionId)> = Vec::new();
         for name in &self.collections {
-            let answer = self.engine.resolve_name(name).and_then(|id| {
-                self.engine.with_served(id, |record, rt| {
-                    let vector = if self.request.mode == SearchMode::Keyword {
-                        None
-                    } else {
-                        let v = vectors
-                            .entry(record.config.model.clone())
-                            .or_insert_with(|| embed_query(&self.engine, record, &self.query));
-                        Some(v.as_ref().map_err(Error::clone)?.clone())
-                    };
-                    run_served(&self.engine, record, rt, Some(&self.query), vector, &each)
-                })
+            match self.engine.resolve_name(name) {
+                Ok(id) if targets.iter().any(|(_, t)| *t == id) => {}
+                Ok(id) => targets.push((name.clone(), id)),
+                Err(e) => failures.push(failure(name, &e)),
+            }
+        }
+        // The query embedded once per model, before any lease is taken.
+        let mut vectors: HashMap<String, Result<Vec<f32>>> = HashMap::new();
+        if self.request.mode != SearchMode::Keyword {
+            for (_, id) in &targets {
+                if let Ok(record) = self.engine.record(*id) {
+                    vectors
+                        .entry(record.config.model.clone())
+                        .or_insert_with(|| embed_query(&self.engine, &record, &self.query));
+                }
+            }
+        }
+        let mut lists: Vec<Vec<Hit>> = Vec::new();
+        for (name, id) in &targets {
+            let answer = self.engine.with_served(*id, |record, _| {
+                let vector = if self.request.mode == SearchMode::Keyword {
+                    None
+                } else {
+                    Some(match vectors.get(&record.config.model) {
+                        Some(v) => v.as_ref().map_err(Error::clone)?.clone(),
+                        // Reindexed to another model since: embedded for it now.
+                        None => embed_query(&self.engine, record, &self.query)?,
+                    })
+                };
+                run_served(&self.engine, record, Some(&self.query), vector, &each)
             });
-            match answer {
+            // `each` does not rerank: this applies its threshold and depth.
+            match answer.and_then(|hits| finish(hits, &each, Some(&self.query))) {
                 Ok(hits) => lists.push(hits),
                 Err(e) => failures.push(failure(name, &e)),
             }
         }
+        // Failures in the order the collections were given.
+        failures.sort_by_key(|f| self.collections.iter().position(|c| *c == f.collection));
         let mut merged = merge(lists);
         merged.truncate(depth);
-        if let Some((reranker, _)) = &self.request.rerank {
-            rerank(reranker.as_ref(), &self.query, &mut merged)?;
-        }
-        if let Some(t) = self.request.score_threshold {
-            merged.retain(|h| h.score >= t);
-        }
-        let hits = merged
-            .into_iter()
-            .skip(self.request.offset)
-            .take(self.request.limit)
-            .collect();
+        let page = Request {
+            score_threshold: if reranks {
+                self.request.score_threshold
+            } else {
+                None
+            },
+            ..self.request.clone()
+        };
+        let hits = finish(merged, &page, Some(&self.query))?;
         Ok(MultiSearchResults { hits, failures })
     }
 }

@@ -112,7 +112,8 @@ fn v2_to_v3(store: &dyn Store) -> Result<WriteBatch> {
 
 /// Format 4 adds the keyword (BM25) index: postings (0x24) and chunk term lists (0x25) of
 /// every stored chunk, and the total term count in each generation's stats. Existing
-/// collections get the default keyword settings (English).
+/// collections get the default keyword settings (English). One batch, as every step: its
+/// memory grows with the number of stored chunks.
 fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
     use crate::collection::{CollectionRecord, CollectionStats};
     use crate::keyword::{self, Analyzer, KeywordConfig};
@@ -128,7 +129,20 @@ fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
                 let chunk: crate::document::ChunkRecord = decode_json("chunk", &value)?;
                 let id = keys::chunk_id_of(&key)
                     .ok_or_else(|| Error::corrupt("chunk key without a chunk id"))?;
-                terms += keyword::add_chunk(&mut batch, data, id, &analyzer.terms(&chunk.text));
+                // The first chunk is indexed with its document's title, as new writes do.
+                let title = if chunk.index == 0 {
+                    let doc_key = keys::in_collection_with(
+                        keys::DOCUMENT,
+                        data,
+                        chunk.document_id.as_bytes(),
+                    );
+                    get_json::<serde_json::Value>(store, "document", &doc_key)?
+                        .and_then(|d| d["title"].as_str().map(str::to_string))
+                } else {
+                    None
+                };
+                let text = crate::chunk::keyword_text(&chunk.text, 0, title.as_deref());
+                terms += keyword::add_chunk(&mut batch, data, id, &analyzer.terms(&text));
             }
             if let Some(mut stats) =
                 get_json::<CollectionStats>(store, "collection stats", &keys::stats(data))?

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use semantik_core::{
     Collection, CollectionConfig, Database, DocumentStatus, ErrorCode, EventKind, IndexConfig,
-    OperationFilter, OperationKind, OperationStatus, SourceOptions,
+    OperationFilter, OperationKind, OperationStatus, SearchMode, SourceOptions,
 };
 
 use crate::common::{SlowEmbedder, lines_of, spawn_child, wait_for, write_passages};
@@ -95,6 +95,28 @@ fn check_invariants(col: &Collection) -> u64 {
     }
     let hits = col.search("passage").limit(3).run().unwrap();
     assert_eq!(hits.len(), 3.min(chunks as usize));
+    // The keyword index holds exactly the live chunks' words: no posting of a chunk that a
+    // crash cut off, none missing from one that committed.
+    let with_word = indexed
+        .iter()
+        .flat_map(|d| col.chunks(&d.id).unwrap())
+        .filter(|c| {
+            c.text
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                .any(|w| w.eq_ignore_ascii_case("passage") || w.eq_ignore_ascii_case("passages"))
+        })
+        .count();
+    let keyword = col
+        .search("passage")
+        .mode(SearchMode::Keyword)
+        .limit(chunks as usize + 10)
+        .run()
+        .unwrap();
+    assert_eq!(
+        keyword.len(),
+        with_word,
+        "keyword hits agree with the chunks"
+    );
     stats.documents
 }
 

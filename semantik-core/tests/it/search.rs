@@ -364,6 +364,23 @@ fn filters_threshold_and_pages() {
     }
     let err = col.search("x").limit(0).run().unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    let err = col
+        .search("x")
+        .mode(SearchMode::Hybrid)
+        .fusion(Fusion::Weighted { alpha: 2.0 })
+        .run()
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    // Huge limits and offsets are answered, not overflowed.
+    assert!(
+        col.search("cat")
+            .limit(usize::MAX)
+            .offset(usize::MAX)
+            .run()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(col.search("cat").limit(usize::MAX).run().unwrap().len(), 32);
 }
 
 /// Scores a passage by how many times it contains `word`; counts its calls and passages.
@@ -407,10 +424,11 @@ fn rerank_reorders_the_top_candidates_by_the_rerankers_score() {
         .map(|h| h.text.matches("rock").count())
         .max()
         .unwrap() as f32;
+    // The multiplier may be set before or after the reranker.
     let hits = col
         .search("notes")
-        .rerank(reranker.clone())
         .rerank_multiplier(3)
+        .rerank(reranker.clone())
         .limit(4)
         .run()
         .unwrap();
@@ -545,6 +563,29 @@ fn multi_collection_search_embeds_once_per_model_and_reports_failures() {
         .unwrap();
     assert_eq!(paged.hits[0].chunk_id, found.hits[1].chunk_id);
     assert_eq!(paged.hits[0].collection, found.hits[1].collection);
+    // A collection named twice is searched once.
+    let twice = db.search(&["a", "a"], "data").run().unwrap();
+    assert_eq!(twice.hits.len(), 1);
+    // The threshold applies to each collection's own scores (merged scores are ranks).
+    let own: Vec<f32> = found.hits.iter().map(|h| h.scores.dense.unwrap()).collect();
+    let (lo, hi) = own
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
+    let run = |t: f32| {
+        db.search(&["a", "b", "c"], "data")
+            .score_threshold(t)
+            .run()
+            .unwrap()
+            .hits
+    };
+    assert_eq!(run(lo).len(), 3, "merged scores (ranks) are far below {lo}");
+    assert!(run(hi + 1e-3).is_empty());
+    let err = db
+        .search(&["a"], "data")
+        .fusion(Fusion::Rrf { k: 0.0 })
+        .run()
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
 }
 
 #[test]
