@@ -543,9 +543,12 @@ pub(crate) fn run_served(
     if damaged {
         engine.compact(record.id)?;
     }
-    let analyzer = Analyzer::new(&record.config.keyword)?;
-    let terms = match (keyword_wanted, text) {
-        (true, Some(t)) => analyzer.terms(t),
+    // Only a search that uses keywords analyses the query.
+    let analyzer = keyword_wanted
+        .then(|| Analyzer::new(&record.config.keyword))
+        .transpose()?;
+    let terms = match (&analyzer, text) {
+        (Some(a), Some(t)) => a.terms(t),
         _ => Vec::new(),
     };
     let store = engine.store()?;
@@ -639,7 +642,7 @@ pub(crate) fn run_served(
     candidates.truncate(depth);
 
     let mut hits = resolve(engine, record, &candidates)?;
-    if keyword_wanted {
+    if let Some(analyzer) = &analyzer {
         let terms: HashSet<&str> = terms.iter().map(String::as_str).collect();
         for h in &mut hits {
             h.matched_terms = analyzer.matching_words(&h.text, &terms);

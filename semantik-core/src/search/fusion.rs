@@ -153,18 +153,8 @@ pub(crate) fn z_scores(values: &[Option<f32>]) -> Vec<f32> {
         .copied()
         .fold(f32::INFINITY, f32::min);
     let xs: Vec<f64> = values.iter().map(|v| f64::from(v.unwrap_or(lo))).collect();
-    let n = xs.len().max(1) as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let std = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-    xs.iter()
-        .map(|x| {
-            if std > 0.0 {
-                ((x - mean) / std) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect()
+    let z = standardiser(&xs);
+    xs.iter().map(|&x| z(x)).collect()
 }
 
 /// How far the best of `values` stands above the others among the top `CONFIDENCE_DEPTH`:
@@ -176,13 +166,21 @@ pub(crate) fn confidence(values: &[Option<f32>]) -> f32 {
     if top.len() < 2 {
         return 0.0;
     }
-    let n = top.len() as f64;
-    let mean = top.iter().sum::<f64>() / n;
-    let std = (top.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-    if std > 0.0 {
-        ((top[0] - mean) / std) as f32
-    } else {
-        0.0
+    standardiser(&top)(top[0])
+}
+
+/// The z-score of a value against the mean and (population) standard deviation of `xs`; 0
+/// for every value when they are all equal.
+fn standardiser(xs: &[f64]) -> impl Fn(f64) -> f32 {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    move |x| {
+        if std > 0.0 {
+            ((x - mean) / std) as f32
+        } else {
+            0.0
+        }
     }
 }
 

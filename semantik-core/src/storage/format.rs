@@ -160,17 +160,25 @@ pub(crate) mod tests {
     use super::*;
     use crate::storage::mem_store::MemStore;
 
+    /// A collection record as formats 1 to 3 stored it, with `config`.
+    fn old_record(id: uuid::Uuid, config: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "id": id.to_string(),
+            "config": config,
+            "status": "ready",
+            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
+        })
+    }
+
     /// Writes a format-1 database holding one collection record, as format 1 stored it.
     pub(crate) fn write_v1(store: &dyn Store, id: uuid::Uuid, name: &str) {
         let mut batch = WriteBatch::new();
         batch.put_json(keys::meta(VERSION_KEY), &1u32).unwrap();
-        let record = serde_json::json!({
-            "id": id.to_string(),
-            "config": {"name": name, "model": "external", "dimension": 3},
-            "status": "ready",
-            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-        });
+        let record = old_record(
+            id,
+            serde_json::json!({"name": name, "model": "external", "dimension": 3}),
+        );
         batch.put_json(keys::collection(id), &record).unwrap();
         store.apply(batch).unwrap();
     }
@@ -181,14 +189,11 @@ pub(crate) mod tests {
         let id = uuid::Uuid::now_v7();
         let mut batch = WriteBatch::new();
         batch.put_json(keys::meta(VERSION_KEY), &2u32).unwrap();
-        let record = serde_json::json!({
-            "id": id.to_string(),
-            "config": {"name": "old", "model": "m", "dimension": 3,
-                       "chunking": {"max_chars": 500, "overlap_chars": 50}},
-            "status": "ready",
-            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-        });
+        let record = old_record(
+            id,
+            serde_json::json!({"name": "old", "model": "m", "dimension": 3,
+                               "chunking": {"max_chars": 500, "overlap_chars": 50}}),
+        );
         batch.put_json(keys::collection(id), &record).unwrap();
         store.apply(batch).unwrap();
         prepare(&store, Path::new("x")).unwrap();
@@ -208,13 +213,10 @@ pub(crate) mod tests {
         let id = uuid::Uuid::now_v7();
         let mut batch = WriteBatch::new();
         batch.put_json(keys::meta(VERSION_KEY), &3u32).unwrap();
-        let record = serde_json::json!({
-            "id": id.to_string(),
-            "config": {"name": "old", "model": "m", "dimension": 3},
-            "status": "ready",
-            "created_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-            "updated_at": {"secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0},
-        });
+        let record = old_record(
+            id,
+            serde_json::json!({"name": "old", "model": "m", "dimension": 3}),
+        );
         batch.put_json(keys::collection(id), &record).unwrap();
         for (i, text) in ["Sorting lists of dictionaries", "Reading files"]
             .iter()

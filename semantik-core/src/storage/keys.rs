@@ -106,8 +106,7 @@ pub(crate) fn index_part(collection: Uuid, segment: u64, part: u32) -> Vec<u8> {
 
 /// Decodes the chunk id at the end of a `CHUNK` or `VECTOR` key.
 pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
-    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-    (key.len() == 1 + 16 + 8).then(|| u64::from_be_bytes(tail))
+    chunk_id_of_tail(key).filter(|_| key.len() == 1 + 16 + 8)
 }
 
 /// Decodes the chunk id in the last 8 bytes of a key (a `POSTING` key).
