@@ -1,39 +1,43 @@
-/* semantik quickstart in C: open a database, create, list and delete a collection.
- * Build: cc -Wall -Wextra -Werror quickstart.c -Iinclude -Ltarget/release -lsemantik
+/* semantik quickstart in C: index three notes with the default model, search them, print hits.
+ * Build: cc -Wall -Wextra -Werror quickstart.c $(pkg-config --cflags --libs semantik)
  * Run:   ./quickstart /tmp/my-db */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "semantik.h"
 
 static int check(sk_status s, const char *what) {
-  if (s != SK_OK) {
-    fprintf(stderr, "%s failed: %s (%u): %s\n", what, sk_status_str(s), s, sk_last_error_message());
-    return 1;
-  }
-  return 0;
+  if (s != SK_OK) fprintf(stderr, "%s failed: %s (%u): %s\n", what, sk_status_str(s), s, sk_last_error_message());
+  return s != SK_OK;
 }
 
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : "quickstart-db";
   sk_database *db = NULL;
   if (check(sk_database_open(path, &db), "open")) return 1;
-  printf("semantik %s\n", sk_version());
 
-  sk_collection *col = NULL;
-  if (check(sk_collection_create(db, "{\"name\": \"notes\", \"model\": \"external\", \"dimension\": 3}", &col),
-            "create")) return 1;
+  /* A collection embedded with the default model, sentence-transformers/all-MiniLM-L6-v2. */
+  sk_collection *notes = NULL;
+  if (check(sk_collection_create(db, "{\"name\": \"notes\"}", &notes), "create")) return 1;
 
-  char *json = NULL;
-  if (check(sk_database_list_collections(db, &json), "list")) return 1;
-  printf("collections: %s\n", json);
-  sk_string_free(json);
-  sk_collection_free(col);
-
+  const char *texts[] = {"sled stores the data on disk", "candle runs the embedding model",
+                         "rayon spreads the work over every core"};
   sk_operation *op = NULL;
-  if (check(sk_collection_delete(db, "notes", &op), "delete")) return 1;
-  if (check(sk_operation_wait(op, -1), "wait")) return 1;
+  if (check(sk_collection_add_texts(notes, texts, NULL, 3, &op), "add")) return 1;
+  if (check(sk_operation_wait(op, -1), "indexing")) return 1; /* it runs in the background */
   sk_operation_free(op);
 
+  sk_search_options options;
+  sk_search_options_init(&options);
+  options.mode = SK_SEARCH_HYBRID;
+  options.limit = 2;
+  sk_results *results = NULL;
+  if (check(sk_collection_search(notes, "where is my data kept?", &options, &results), "search")) return 1;
+  for (size_t i = 0; i < sk_results_len(results); i++) {
+    sk_hit hit;
+    sk_results_get(results, i, &hit);
+    printf("%.3f  %s\n", hit.score, hit.text);
+  }
+  sk_results_free(results);
+  sk_collection_free(notes);
   return check(sk_database_close(db), "close");
 }

@@ -559,6 +559,35 @@ impl Collection {
         self.engine.compact(self.id)
     }
 
+    /// Embeds `texts` with the collection's model the way its passages are embedded (with the
+    /// model's passage prompt, if it has one): one L2-normalised vector of the collection's
+    /// dimension per text, in order. Runs on the caller's thread.
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// let vectors = col.embed(&["sled stores the data", "candle runs the model"])?;
+    /// assert_eq!((vectors.len(), vectors[0].len()), (2, 64));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`](crate::Error) for external-vector collections; model errors;
+    /// [`Error::CollectionNotFound`](crate::Error).
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let model = self.engine.record(self.id)?.config.model;
+        if model == EXTERNAL_MODEL {
+            return Err(crate::Error::InvalidState {
+                message: "this collection stores external vectors: it has no model to embed with"
+                    .into(),
+            });
+        }
+        let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        self.engine.embedder(&model)?.embed(&texts)
+    }
+
     /// Starts a search for `query`, embedded with the collection's model.
     pub fn search(&self, query: &str) -> Search {
         Search::text(self.clone(), query)

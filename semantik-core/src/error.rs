@@ -274,6 +274,41 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in number order (for bindings that mirror them).
+    ///
+    /// ```
+    /// use semantik_core::ErrorCode;
+    /// assert!(ErrorCode::ALL.windows(2).all(|w| w[0].as_u32() < w[1].as_u32()));
+    /// ```
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidName,
+        ErrorCode::DimensionMismatch,
+        ErrorCode::PathNotFound,
+        ErrorCode::CollectionNotFound,
+        ErrorCode::CollectionExists,
+        ErrorCode::OperationNotFound,
+        ErrorCode::DocumentNotFound,
+        ErrorCode::DatabaseLocked,
+        ErrorCode::DatabaseClosed,
+        ErrorCode::LimitExceeded,
+        ErrorCode::InvalidState,
+        ErrorCode::WaitTimedOut,
+        ErrorCode::Storage,
+        ErrorCode::Corrupt,
+        ErrorCode::UnsupportedFormat,
+        ErrorCode::NotADatabase,
+        ErrorCode::ModelNotFound,
+        ErrorCode::Model,
+        ErrorCode::Cancelled,
+        ErrorCode::TimedOut,
+        ErrorCode::Interrupted,
+        ErrorCode::ValidationFailed,
+        ErrorCode::DocumentRead,
+        ErrorCode::UnsupportedContent,
+        ErrorCode::Internal,
+    ];
+
     /// The stable number of this code.
     ///
     /// ```
@@ -453,6 +488,8 @@ mod tests {
         numbers.sort_unstable();
         numbers.dedup();
         assert_eq!(numbers.len(), pinned.len(), "codes must be unique");
+        let all: Vec<ErrorCode> = pinned.iter().map(|(c, _)| *c).collect();
+        assert_eq!(ErrorCode::ALL, all.as_slice(), "ALL lists every code");
     }
 
     #[test]

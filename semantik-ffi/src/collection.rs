@@ -1,31 +1,94 @@
-//! `sk_collection`: a handle to one collection.
+//! `sk_collection`: a handle to one collection: settings, documents, the operations that
+//! write to it, and embedding with its model.
 
 use std::ffi::c_char;
 
-use semantik_core::{Collection, CollectionConfig};
+use semantik_core::{
+    ChunkingConfig, Collection, CollectionConfig, DocumentInput, Error, IndexConfig,
+    KeywordConfig, Metadata, Operation, SourceOptions,
+};
 
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
-use crate::operation::sk_operation;
-use crate::{json_out, null_arg, out_arg, str_arg};
+use crate::ffi::{
+    free_handle, from_json, handle, handle_arg, invalid_arg, json_out, new_handle, opt_str_arg,
+    out_arg, slice_arg, str_arg, str_array, write_out,
+};
+use crate::operation::{self, sk_operation};
 
-/// A collection. Thread-safe; stays usable until its database is closed (then calls fail with
-/// `SK_DATABASE_CLOSED`). Free with `sk_collection_free`.
+/// A collection. Thread-safe: any function may be called on it from several threads at once,
+/// except `sk_collection_free`, which must be the last call on it. It stays valid to free
+/// after its database is closed; other calls then fail with `SK_DATABASE_CLOSED`, and with
+/// `SK_COLLECTION_NOT_FOUND` once the collection is deleted.
 #[derive(Debug)]
 pub struct sk_collection {
+    tag: u64,
     pub(crate) col: Collection,
 }
 
+handle!(sk_collection, 0x736b_636f_0000_0001);
+
 fn boxed(col: Collection) -> *mut sk_collection {
-    Box::into_raw(Box::new(sk_collection { col }))
+    new_handle(sk_collection { tag: 0, col })
 }
 
-/// Creates a collection from a JSON configuration, for example
-/// `{"name": "docs", "model": "external", "dimension": 384}`. Fields left out take their
-/// defaults. On success writes a new handle to `*out`.
+/// Counts of a collection, updated in the same atomic write as the data they count.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct sk_collection_stats {
+    /// Indexed documents.
+    pub documents: u64,
+    /// Failed documents.
+    pub failed_documents: u64,
+    /// Chunks.
+    pub chunks: u64,
+    /// Stored vectors.
+    pub vectors: u64,
+    /// Bytes of source content of indexed documents.
+    pub source_bytes: u64,
+    /// Estimated bytes the collection's records occupy in storage.
+    pub bytes_on_disk: u64,
+}
+
+/// Borrows the collection of a handle argument.
 ///
 /// # Safety
-/// `db` is a live handle; `config_json` a NUL-terminated string; `out` writable.
+/// As [`handle_arg`].
+pub(crate) unsafe fn col_arg<'a>(col: *const sk_collection) -> Result<&'a Collection, Error> {
+    // SAFETY: per the contract.
+    unsafe { handle_arg(col, "col") }.map(|c| &c.col)
+}
+
+/// Runs `f` on the collection and writes the operation it starts to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out_op` NULL or writable.
+unsafe fn start(
+    col: *const sk_collection,
+    out_op: *mut *mut sk_operation,
+    f: impl FnOnce(&Collection) -> Result<Operation, Error>,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out_op, "out_op")?;
+        let op = f(col)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out_op, operation::boxed(op)) };
+        Ok(())
+    })
+}
+
+/// Creates a collection from a JSON configuration and writes its handle to `*out`. Fields left
+/// out take their defaults: `{"name": "docs"}` embeds with the default model
+/// (sentence-transformers/all-MiniLM-L6-v2); `{"name": "v", "model": "external",
+/// "dimension": 3}` stores caller-computed vectors. Other fields: `description`, `chunking`
+/// (`{"unit": "tokens", "max_size": 256, "overlap": 0}`), `index`, `keyword`
+/// (`{"language": "english", "k1": 1.5, "b": 0.75}`), `metadata`.
+///
+/// # Safety
+/// `db` is NULL or a live handle; `config_json` NULL or a NUL-terminated string; `out` NULL or
+/// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_collection_create(
     db: *const sk_database,
@@ -33,24 +96,24 @@ pub unsafe extern "C" fn sk_collection_create(
     out: *mut *mut sk_collection,
 ) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL, per the contract.
-        let db = unsafe { db.as_ref() }.ok_or_else(|| null_arg("db"))?;
-        // SAFETY: C string or NULL.
+        // SAFETY: per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        // SAFETY: NULL or a C string.
         let json = unsafe { str_arg(config_json, "config_json") }?;
         out_arg(out, "out")?;
-        let config: CollectionConfig = serde_json::from_str(json)
-            .map_err(|e| crate::invalid_arg(&format!("config_json: {e}")))?;
+        let config: CollectionConfig = from_json(json, "config_json")?;
         let col = db.db.create_collection(config)?;
         // SAFETY: checked non-NULL.
-        unsafe { *out = boxed(col) };
+        unsafe { write_out(out, boxed(col)) };
         Ok(())
     })
 }
 
-/// Gets the collection named `name`. On success writes a new handle to `*out`.
+/// Gets the collection named `name` and writes its handle to `*out`.
 ///
 /// # Safety
-/// `db` is a live handle; `name` a NUL-terminated string; `out` writable.
+/// `db` is NULL or a live handle; `name` NULL or a NUL-terminated string; `out` NULL or
+/// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_collection_get(
     db: *const sk_database,
@@ -58,42 +121,24 @@ pub unsafe extern "C" fn sk_collection_get(
     out: *mut *mut sk_collection,
 ) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL.
-        let db = unsafe { db.as_ref() }.ok_or_else(|| null_arg("db"))?;
-        // SAFETY: C string or NULL.
+        // SAFETY: per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        // SAFETY: NULL or a C string.
         let name = unsafe { str_arg(name, "name") }?;
         out_arg(out, "out")?;
         let col = db.db.collection(name)?;
         // SAFETY: checked non-NULL.
-        unsafe { *out = boxed(col) };
+        unsafe { write_out(out, boxed(col)) };
         Ok(())
     })
 }
 
-/// Describes the collection as JSON (id, config, status, stats), written to `*out_json`
-/// (free it with `sk_string_free`).
+/// Starts deleting the collection named `name` and writes the operation to `*out_op`. Its
+/// handles then fail with `SK_COLLECTION_NOT_FOUND`.
 ///
 /// # Safety
-/// `col` is a live handle; `out_json` writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sk_collection_info(
-    col: *const sk_collection,
-    out_json: *mut *mut c_char,
-) -> sk_status {
-    guard(|| {
-        // SAFETY: live handle or NULL.
-        let col = unsafe { col.as_ref() }.ok_or_else(|| null_arg("col"))?;
-        out_arg(out_json, "out_json")?;
-        let info = col.col.info()?;
-        // SAFETY: checked non-NULL above.
-        unsafe { json_out(&info, out_json) }
-    })
-}
-
-/// Starts deleting the collection named `name`; writes the operation to `*out_op`.
-///
-/// # Safety
-/// `db` is a live handle; `name` a NUL-terminated string; `out_op` writable.
+/// `db` is NULL or a live handle; `name` NULL or a NUL-terminated string; `out_op` NULL or
+/// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_collection_delete(
     db: *const sk_database,
@@ -101,14 +146,456 @@ pub unsafe extern "C" fn sk_collection_delete(
     out_op: *mut *mut sk_operation,
 ) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL.
-        let db = unsafe { db.as_ref() }.ok_or_else(|| null_arg("db"))?;
-        // SAFETY: C string or NULL.
+        // SAFETY: per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        // SAFETY: NULL or a C string.
         let name = unsafe { str_arg(name, "name") }?;
         out_arg(out_op, "out_op")?;
         let op = db.db.delete_collection(name)?;
         // SAFETY: checked non-NULL.
-        unsafe { *out_op = crate::operation::boxed(op) };
+        unsafe { write_out(out_op, operation::boxed(op)) };
+        Ok(())
+    })
+}
+
+/// Describes the collection as JSON (id, config, status, status_message, times, stats),
+/// written to `*out_json`; free it with `sk_string_free`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out_json` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_info(
+    col: *const sk_collection,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out_json, "out_json")?;
+        let info = col.info()?;
+        // SAFETY: checked non-NULL.
+        unsafe { json_out(&info, out_json) }
+    })
+}
+
+/// Writes the collection's counts to `*out`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_stats_get(
+    col: *const sk_collection,
+    out: *mut sk_collection_stats,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out, "out")?;
+        let s = col.stats()?;
+        let stats = sk_collection_stats {
+            documents: s.documents,
+            failed_documents: s.failed_documents,
+            chunks: s.chunks,
+            vectors: s.vectors,
+            source_bytes: s.source_bytes,
+            bytes_on_disk: s.bytes_on_disk,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, stats) };
+        Ok(())
+    })
+}
+
+/// Writes the collection's vector dimension to `*out` (what `sk_collection_embed` writes per
+/// text).
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_dimension(
+    col: *const sk_collection,
+    out: *mut usize,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out, "out")?;
+        let dimension = col.info()?.dimension();
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, dimension) };
+        Ok(())
+    })
+}
+
+/// Sets the collection's description.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `description` NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_set_description(
+    col: *const sk_collection,
+    description: *const c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        // SAFETY: NULL or a C string.
+        col.set_description(unsafe { str_arg(description, "description") }?)
+    })
+}
+
+/// Replaces the collection's metadata with a JSON object.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `metadata_json` NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_set_metadata(
+    col: *const sk_collection,
+    metadata_json: *const c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        // SAFETY: NULL or a C string.
+        let json = unsafe { str_arg(metadata_json, "metadata_json") }?;
+        col.set_metadata(from_json::<Metadata>(json, "metadata_json")?)
+    })
+}
+
+/// Renames the collection (`SK_COLLECTION_EXISTS` if the name is taken, `SK_INVALID_NAME` if
+/// it is not a valid name).
+///
+/// # Safety
+/// `col` is NULL or a live handle; `name` NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_rename(
+    col: *const sk_collection,
+    name: *const c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        // SAFETY: NULL or a C string.
+        col.rename(unsafe { str_arg(name, "name") }?)
+    })
+}
+
+/// Starts indexing `len` texts, with ids (`ids` NULL: generated, and content already in the
+/// collection is skipped; an existing id is replaced); writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `texts` (and `ids` unless NULL) point to `len` C strings;
+/// `out_op` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_add_texts(
+    col: *const sk_collection,
+    texts: *const *const c_char,
+    ids: *const *const c_char,
+    len: usize,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        start(col, out_op, |col| {
+            let texts = str_array(texts, len, "texts")?;
+            let docs: Vec<DocumentInput> = if ids.is_null() {
+                texts.into_iter().map(DocumentInput::new).collect()
+            } else {
+                let ids = str_array(ids, len, "ids")?;
+                texts
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(t, id)| DocumentInput::new(t).with_id(id))
+                    .collect()
+            };
+            col.add_texts(docs)
+        })
+    }
+}
+
+/// Starts indexing documents given as a JSON array of objects with `text` and optional `id`,
+/// `title` and `metadata` (an object); writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `documents_json` NULL or a NUL-terminated string; `out_op`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_add_documents(
+    col: *const sk_collection,
+    documents_json: *const c_char,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        start(col, out_op, |col| {
+            let json = str_arg(documents_json, "documents_json")?;
+            col.add_texts(from_json::<Vec<DocumentInput>>(json, "documents_json")?)
+        })
+    }
+}
+
+/// Starts storing `len` caller-computed vectors (`vectors`: `vectors_len` floats, `len` rows of
+/// the collection's dimension) with their ids and texts (`texts` NULL: none), for collections
+/// created with `"model": "external"`; writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `ids` (and `texts` unless NULL) point to `len` C strings;
+/// `vectors` to `vectors_len` floats; `out_op` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_add_vectors(
+    col: *const sk_collection,
+    ids: *const *const c_char,
+    texts: *const *const c_char,
+    len: usize,
+    vectors: *const f32,
+    vectors_len: usize,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        start(col, out_op, |col| {
+            let ids: Vec<String> = str_array(ids, len, "ids")?
+                .into_iter()
+                .map(String::from)
+                .collect();
+            let texts: Vec<String> = if texts.is_null() {
+                vec![String::new(); len]
+            } else {
+                str_array(texts, len, "texts")?
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            };
+            let values = slice_arg(vectors, vectors_len, "vectors")?;
+            let dimension = col.info()?.dimension();
+            if dimension == 0 || values.len() != len * dimension {
+                return Err(invalid_arg(&format!(
+                    "vectors holds {} floats; {len} vectors of dimension {dimension} are {}",
+                    values.len(),
+                    len * dimension
+                )));
+            }
+            let rows = values.chunks(dimension).map(<[f32]>::to_vec).collect();
+            col.add_vectors(ids, rows, texts, Vec::new())
+        })
+    }
+}
+
+/// Starts indexing the file or folder `path`, walked as `options_json` says (NULL: the
+/// defaults: recursive, honouring `.gitignore`, no hidden files, symbolic links skipped,
+/// files over 64 MiB failed). Options: `recursive`, `include` and `exclude` (arrays of globs),
+/// `gitignore`, `hidden`, `symlinks` (`"skip"`, `"within_source"`, `"follow"`),
+/// `max_file_size` (bytes or null), `remove_deleted`. The source is remembered for
+/// `sk_collection_append`. Writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `path` NULL or a NUL-terminated string; `options_json` NULL
+/// or a NUL-terminated string; `out_op` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_add_source(
+    col: *const sk_collection,
+    path: *const c_char,
+    options_json: *const c_char,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        start(col, out_op, |col| {
+            let path = str_arg(path, "path")?;
+            let options = match opt_str_arg(options_json, "options_json")? {
+                Some(json) => from_json::<SourceOptions>(json, "options_json")?,
+                None => SourceOptions::default(),
+            };
+            col.add_source(path, options)
+        })
+    }
+}
+
+/// Starts re-scanning every source of the collection: new files are added, changed ones
+/// replaced, unchanged ones skipped, deleted ones removed. Writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out_op` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_append(
+    col: *const sk_collection,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe { start(col, out_op, Collection::append) }
+}
+
+/// Starts removing every document under `path` and the sources below it, in one atomic write.
+/// Writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `path` NULL or a NUL-terminated string; `out_op` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_remove_source(
+    col: *const sk_collection,
+    path: *const c_char,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe { start(col, out_op, |col| col.remove_source(str_arg(path, "path")?)) }
+}
+
+/// Starts deleting `len` documents by id. Writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `ids` points to `len` C strings; `out_op` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_delete_documents(
+    col: *const sk_collection,
+    ids: *const *const c_char,
+    len: usize,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe { start(col, out_op, |col| col.delete_documents(str_array(ids, len, "ids")?)) }
+}
+
+/// What `sk_collection_reindex` may change; what is left out stays as it is.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReindexJson {
+    model: Option<String>,
+    dimension: Option<usize>,
+    chunking: Option<ChunkingConfig>,
+    index: Option<IndexConfig>,
+    keyword: Option<KeywordConfig>,
+}
+
+/// Starts a blue/green reindex: a new generation is built with the settings of `settings_json`
+/// (NULL or `{}`: the same settings), checked, and swapped in with one write, while searches
+/// go on against the current one. Fields: `model`, `dimension`, `chunking`, `index`,
+/// `keyword`, as in `sk_collection_create`. Writes the operation to `*out_op`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `settings_json` NULL or a NUL-terminated string; `out_op`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_reindex(
+    col: *const sk_collection,
+    settings_json: *const c_char,
+    out_op: *mut *mut sk_operation,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        start(col, out_op, |col| {
+            let mut reindex = col.reindex();
+            if let Some(json) = opt_str_arg(settings_json, "settings_json")? {
+                let s: ReindexJson = from_json(json, "settings_json")?;
+                if let Some(m) = s.model {
+                    reindex = reindex.model(m);
+                }
+                if let Some(d) = s.dimension {
+                    reindex = reindex.dimension(d);
+                }
+                if let Some(c) = s.chunking {
+                    reindex = reindex.chunking(c);
+                }
+                if let Some(i) = s.index {
+                    reindex = reindex.index(i);
+                }
+                if let Some(k) = s.keyword {
+                    reindex = reindex.keyword(k);
+                }
+            }
+            reindex.start()
+        })
+    }
+}
+
+/// Describes document `id` as JSON (id, status, source, media type, title, metadata, counts,
+/// error), written to `*out_json`; `SK_DOCUMENT_NOT_FOUND` if there is none.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `id` NULL or a NUL-terminated string; `out_json` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_document(
+    col: *const sk_collection,
+    id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        // SAFETY: NULL or a C string.
+        let id = unsafe { str_arg(id, "id") }?;
+        out_arg(out_json, "out_json")?;
+        let doc = col.document(id)?;
+        // SAFETY: checked non-NULL.
+        unsafe { json_out(&doc, out_json) }
+    })
+}
+
+/// Lists the collection's operations, oldest first, as JSON (see
+/// `sk_database_list_operations`), with a status filter (`SK_OPERATION_ANY` for all).
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out_json` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_list_operations(
+    col: *const sk_collection,
+    status: i32,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out_json, "out_json")?;
+        let list = col.operations(operation::filter(status)?)?;
+        // SAFETY: checked non-NULL.
+        unsafe { json_out(&list, out_json) }
+    })
+}
+
+/// Embeds `len` texts with the collection's model, as its passages are embedded, into the
+/// caller's buffer `out` of `out_len` floats: row `i` (`dimension` floats, L2-normalised) at
+/// `out + i * dimension` (see `sk_collection_dimension`). A buffer too small fails with
+/// `SK_INVALID_ARGUMENT` before any work, and nothing is written unless all succeeded.
+/// Runs on the calling thread.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `texts` points to `len` C strings; `out` to `out_len`
+/// writable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_embed(
+    col: *const sk_collection,
+    texts: *const *const c_char,
+    len: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        // SAFETY: per the contract.
+        let texts = unsafe { str_array(texts, len, "texts") }?;
+        let dimension = col.info()?.dimension();
+        let needed = len.saturating_mul(dimension);
+        if out_len < needed {
+            return Err(invalid_arg(&format!(
+                "out holds {out_len} floats; {len} texts of dimension {dimension} need {needed}"
+            )));
+        }
+        if needed > 0 {
+            out_arg(out, "out")?;
+        }
+        let vectors = col.embed(&texts)?;
+        if let Some(v) = vectors.iter().find(|v| v.len() != dimension) {
+            return Err(Error::DimensionMismatch {
+                expected: dimension,
+                got: v.len(),
+            });
+        }
+        for (i, v) in vectors.iter().take(len).enumerate() {
+            // SAFETY: `out` holds at least `len * dimension` floats, and row `i < len` fits.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out.add(i * dimension), dimension) };
+        }
         Ok(())
     })
 }
@@ -116,11 +603,9 @@ pub unsafe extern "C" fn sk_collection_delete(
 /// Frees a collection handle. Accepts NULL.
 ///
 /// # Safety
-/// `col` is NULL or a handle from this library, not freed before.
+/// `col` is NULL or a handle from this library, not freed before, with no call on it running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_collection_free(col: *mut sk_collection) {
-    if !col.is_null() {
-        // SAFETY: a handle from `boxed`, freed once.
-        drop(unsafe { Box::from_raw(col) });
-    }
+    // SAFETY: per the contract.
+    crate::error::guard_free(|| drop(unsafe { free_handle(col) }));
 }

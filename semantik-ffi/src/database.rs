@@ -1,70 +1,196 @@
-//! `sk_database`: an open database.
+//! `sk_database`: an open database, its options, and what spans collections (operations,
+//! multi-collection search).
 
 use std::ffi::c_char;
+use std::time::Duration;
 
-use semantik_core::Database;
+use semantik_core::{Config, Database};
 
-use crate::error::{guard, sk_status};
-use crate::{json_out, out_arg, str_arg};
+use crate::error::{SK_OK, guard, sk_status};
+use crate::ffi::{
+    free_handle, handle, handle_arg, json_out, new_handle, out_arg, str_arg, write_out,
+};
+use crate::operation::{self, sk_operation};
 
-/// An open database. Thread-safe: may be used from several threads at once.
+/// An open database. Thread-safe: any function may be called on it from several threads at
+/// once, except `sk_database_close`, which must be the last call on it.
 #[derive(Debug)]
 pub struct sk_database {
+    tag: u64,
     pub(crate) db: Database,
 }
 
-/// Opens (creating if needed) the database in directory `path`.
-/// On success writes a new handle to `*out`; close it with `sk_database_close`.
+handle!(sk_database, 0x736b_6462_0000_0001);
+
+/// Options of `sk_database_open_with`. Initialise with `sk_database_options_init`, then change
+/// what you need: fields added in later versions get their defaults that way.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct sk_database_options {
+    /// Operations that run at the same time, across collections (default 2; 0 counts as 1).
+    pub max_concurrent_operations: u32,
+    /// Longest an operation may run before it fails with `SK_TIMED_OUT`, in milliseconds
+    /// (default 0: no limit).
+    pub operation_timeout_ms: u64,
+    /// Most collections the database may hold (default 1000).
+    pub max_collections: u32,
+    /// Most bytes of source content one collection may hold (default 0: no limit).
+    pub max_collection_bytes: u64,
+}
+
+/// Writes the default options to `*out`.
 ///
 /// # Safety
-/// `path` is a NUL-terminated string; `out` points to writable memory.
+/// `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_options_init(out: *mut sk_database_options) -> sk_status {
+    guard(|| {
+        out_arg(out, "out")?;
+        let c = Config::default();
+        let options = sk_database_options {
+            max_concurrent_operations: c.max_concurrent_operations.try_into().unwrap_or(u32::MAX),
+            operation_timeout_ms: 0,
+            max_collections: c.max_collections.try_into().unwrap_or(u32::MAX),
+            max_collection_bytes: c.max_collection_bytes.unwrap_or(0),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, options) };
+        Ok(())
+    })
+}
+
+/// Opens (creating if needed) the database in directory `path` with default options. On
+/// success writes a new handle to `*out`; close it with `sk_database_close`. A database is used
+/// by one process at a time: a second open fails with `SK_DATABASE_LOCKED`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_database_open(
     path: *const c_char,
+    out: *mut *mut sk_database,
+) -> sk_status {
+    // SAFETY: the same contract.
+    unsafe { sk_database_open_with(path, std::ptr::null(), out) }
+}
+
+/// Opens (creating if needed) the database in directory `path` with `options` (NULL: the
+/// defaults). On success writes a new handle to `*out`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `options` NULL or readable; `out` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_open_with(
+    path: *const c_char,
+    options: *const sk_database_options,
     out: *mut *mut sk_database,
 ) -> sk_status {
     guard(|| {
         // SAFETY: the caller passes a C string or NULL.
         let path = unsafe { str_arg(path, "path") }?;
         out_arg(out, "out")?;
-        let db = Database::open(path)?;
+        let mut config = Config::default();
+        // SAFETY: NULL or readable, per the contract.
+        if let Some(o) = unsafe { options.as_ref() } {
+            config = config
+                .with_max_concurrent_operations(o.max_concurrent_operations as usize)
+                .with_operation_timeout(
+                    (o.operation_timeout_ms > 0)
+                        .then(|| Duration::from_millis(o.operation_timeout_ms)),
+                )
+                .with_max_collections(o.max_collections as usize)
+                .with_max_collection_bytes(
+                    (o.max_collection_bytes > 0).then_some(o.max_collection_bytes),
+                );
+        }
+        let db = Database::open_with(path, config)?;
         // SAFETY: checked non-NULL above.
-        unsafe { *out = Box::into_raw(Box::new(sk_database { db })) };
+        unsafe { write_out(out, new_handle(sk_database { tag: 0, db })) };
         Ok(())
     })
 }
 
-/// Flushes and closes a database and frees its handle (which must not be used again).
-/// Accepts NULL. Returns the status of the final flush.
+/// Flushes and closes a database and frees its handle, which must not be used again. Accepts
+/// NULL. Collection and operation handles stay valid to free; other calls on them fail with
+/// `SK_DATABASE_CLOSED`. Running operations stop where they are and are resumed or reported as
+/// interrupted at the next open. Returns the status of the final flush.
 ///
 /// # Safety
-/// `db` is NULL or a handle from `sk_database_open`, not closed before.
+/// `db` is NULL or a handle from `sk_database_open`, not closed before, with no call on it
+/// running on another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_database_close(db: *mut sk_database) -> sk_status {
-    if db.is_null() {
-        return crate::error::SK_OK;
+    // SAFETY: per the contract.
+    match unsafe { free_handle(db) } {
+        Some(handle) => guard(move || handle.db.close()),
+        None => SK_OK,
     }
-    // SAFETY: the caller passes a live handle, once.
-    let handle = unsafe { Box::from_raw(db) };
-    guard(move || handle.db.close())
 }
 
-/// Lists collections as a JSON array of collection descriptions, written to `*out_json`
-/// (free it with `sk_string_free`).
+/// Lists the collections as a JSON array of collection descriptions (id, config, status,
+/// stats), written to `*out_json` (free it with `sk_string_free`).
 ///
 /// # Safety
-/// `db` is a live handle; `out_json` points to writable memory.
+/// `db` is NULL or a live handle; `out_json` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_database_list_collections(
     db: *const sk_database,
     out_json: *mut *mut c_char,
 ) -> sk_status {
     guard(|| {
-        // SAFETY: the caller passes a live handle or NULL.
-        let db = unsafe { db.as_ref() }.ok_or_else(|| crate::null_arg("db"))?;
+        // SAFETY: NULL or a handle, per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
         out_arg(out_json, "out_json")?;
         let list = db.db.collections()?;
         // SAFETY: checked non-NULL above.
         unsafe { json_out(&list, out_json) }
     })
 }
+
+/// Lists the database's operations, oldest first, as a JSON array (id, collection_id, kind,
+/// status, error, progress, times), written to `*out_json`. `status` is one of
+/// `sk_operation_status` to list only those, or `SK_OPERATION_ANY`.
+///
+/// # Safety
+/// `db` is NULL or a live handle; `out_json` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_list_operations(
+    db: *const sk_database,
+    status: i32,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: NULL or a handle, per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        out_arg(out_json, "out_json")?;
+        let list = db.db.operations(operation::filter(status)?)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { json_out(&list, out_json) }
+    })
+}
+
+/// Gets the operation with id `id` (as `sk_operation_id` writes it), running or ended. On
+/// success writes a new handle to `*out`.
+///
+/// # Safety
+/// `db` is NULL or a live handle; `id` NULL or a NUL-terminated string; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_get_operation(
+    db: *const sk_database,
+    id: *const c_char,
+    out: *mut *mut sk_operation,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: NULL or a handle, per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        // SAFETY: NULL or a C string.
+        let id = unsafe { str_arg(id, "id") }?;
+        out_arg(out, "out")?;
+        let op = db.db.operation(id.parse()?)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, operation::boxed(op)) };
+        Ok(())
+    })
+}
+

@@ -4,7 +4,9 @@ use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use semantik_core::Error;
+use std::sync::OnceLock;
+
+use semantik_core::{Error, ErrorCode};
 
 /// Result of every fallible function: `SK_OK` (0) or one of the core's stable error codes.
 pub type sk_status = u32;
@@ -55,6 +57,8 @@ pub const SK_CANCELLED: sk_status = 500;
 pub const SK_TIMED_OUT: sk_status = 501;
 /// Operation interrupted by a crash.
 pub const SK_INTERRUPTED: sk_status = 502;
+/// A reindexed generation failed its checks; the old one is kept.
+pub const SK_VALIDATION_FAILED: sk_status = 503;
 /// A document could not be read.
 pub const SK_DOCUMENT_READ: sk_status = 600;
 /// Unsupported document content.
@@ -66,7 +70,7 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
@@ -87,39 +91,31 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), Error>) -> sk_status {
     }
 }
 
+/// Runs the body of a function that returns nothing (the free functions): a panic is caught
+/// and recorded as the last error.
+pub(crate) fn guard_free(f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        set_last_error("internal error: a panic was caught at the C boundary");
+    }
+}
+
 /// A static description of a status code ("ok" for `SK_OK`, "unknown status" for others).
 #[unsafe(no_mangle)]
 pub extern "C" fn sk_status_str(status: sk_status) -> *const c_char {
-    let s: &'static [u8] = match status {
-        SK_OK => b"ok\0",
-        SK_INVALID_ARGUMENT => b"invalid argument\0",
-        SK_INVALID_NAME => b"invalid name\0",
-        SK_DIMENSION_MISMATCH => b"dimension mismatch\0",
-        SK_PATH_NOT_FOUND => b"path not found\0",
-        SK_COLLECTION_NOT_FOUND => b"collection not found\0",
-        SK_COLLECTION_EXISTS => b"collection already exists\0",
-        SK_OPERATION_NOT_FOUND => b"operation not found\0",
-        SK_DOCUMENT_NOT_FOUND => b"document not found\0",
-        SK_DATABASE_LOCKED => b"database locked\0",
-        SK_DATABASE_CLOSED => b"database closed\0",
-        SK_LIMIT_EXCEEDED => b"limit exceeded\0",
-        SK_INVALID_STATE => b"invalid state\0",
-        SK_WAIT_TIMED_OUT => b"wait timed out\0",
-        SK_STORAGE => b"storage error\0",
-        SK_CORRUPT => b"corrupt data\0",
-        SK_UNSUPPORTED_FORMAT => b"unsupported database format\0",
-        SK_NOT_A_DATABASE => b"not a semantik database\0",
-        SK_MODEL_NOT_FOUND => b"model not found\0",
-        SK_MODEL => b"model error\0",
-        SK_CANCELLED => b"operation cancelled\0",
-        SK_TIMED_OUT => b"operation timed out\0",
-        SK_INTERRUPTED => b"operation interrupted\0",
-        SK_DOCUMENT_READ => b"cannot read document\0",
-        SK_UNSUPPORTED_CONTENT => b"unsupported content\0",
-        SK_INTERNAL => b"internal error\0",
-        _ => b"unknown status\0",
-    };
-    s.as_ptr().cast()
+    static TEXTS: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+    if status == SK_OK {
+        return c"ok".as_ptr();
+    }
+    let texts = TEXTS.get_or_init(|| {
+        ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_u32(), CString::new(c.description()).expect("no NUL")))
+            .collect()
+    });
+    texts
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or(c"unknown status".as_ptr(), |(_, text)| text.as_ptr())
 }
 
 /// The message of the last failure on this thread ("" if none). The pointer stays valid until
@@ -175,6 +171,10 @@ pub(crate) const ALL: &[(semantik_core::ErrorCode, sk_status)] = &[
     (semantik_core::ErrorCode::Cancelled, SK_CANCELLED),
     (semantik_core::ErrorCode::TimedOut, SK_TIMED_OUT),
     (semantik_core::ErrorCode::Interrupted, SK_INTERRUPTED),
+    (
+        semantik_core::ErrorCode::ValidationFailed,
+        SK_VALIDATION_FAILED,
+    ),
     (semantik_core::ErrorCode::DocumentRead, SK_DOCUMENT_READ),
     (
         semantik_core::ErrorCode::UnsupportedContent,
@@ -190,6 +190,7 @@ mod tests {
 
     #[test]
     fn c_constants_equal_core_codes_and_have_texts() {
+        assert_eq!(ALL.len(), ErrorCode::ALL.len(), "a C constant per core code");
         for (code, status) in ALL {
             assert_eq!(code.as_u32(), *status, "{code:?}");
             // SAFETY: sk_status_str returns a static C string.

@@ -1,102 +1,534 @@
-//! `sk_operation`: a background operation.
+//! `sk_operation`: a background operation, its status and progress, and its events through a
+//! callback or by polling.
 
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
-use semantik_core::{Operation, OperationStatus};
+use semantik_core::{
+    Error, Operation, OperationFilter, OperationKind, OperationStatus, Phase, Progress,
+    Subscription,
+};
 
-use crate::error::{guard, sk_status};
-use crate::{null_arg, out_arg};
+use crate::error::{SK_WAIT_TIMED_OUT, guard, sk_status};
+use crate::event::{self, sk_event};
+use crate::ffi::{
+    free_handle, handle, handle_arg, invalid_arg, json_out, new_handle, out_arg, string_out,
+    write_out,
+};
 
-/// A background operation. Thread-safe. Free with `sk_operation_free`.
-#[derive(Debug)]
+/// A background operation. Thread-safe: any function may be called on it from several threads
+/// at once, except `sk_operation_free`, which must be the last call on it. Freeing the handle
+/// does not stop the operation (`sk_operation_cancel` does).
 pub struct sk_operation {
+    tag: u64,
     op: Operation,
+    /// Events for `sk_operation_next_event`, subscribed at its first call.
+    polled: Mutex<Option<Subscription>>,
+    callback: Mutex<Option<CallbackThread>>,
+}
+
+handle!(sk_operation, 0x736b_6f70_0000_0001);
+
+impl std::fmt::Debug for sk_operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("sk_operation").field("op", &self.op).finish()
+    }
 }
 
 pub(crate) fn boxed(op: Operation) -> *mut sk_operation {
-    Box::into_raw(Box::new(sk_operation { op }))
+    new_handle(sk_operation {
+        tag: 0,
+        op,
+        polled: Mutex::new(None),
+        callback: Mutex::new(None),
+    })
 }
 
-/// Status of an operation.
+/// Status of an operation: one of the `SK_OPERATION_*` constants.
+pub type sk_operation_status = u32;
+/// Waiting to run.
+pub const SK_OPERATION_PENDING: sk_operation_status = 0;
+/// Running.
+pub const SK_OPERATION_PROCESSING: sk_operation_status = 1;
+/// Finished.
+pub const SK_OPERATION_COMPLETED: sk_operation_status = 2;
+/// Failed.
+pub const SK_OPERATION_FAILED: sk_operation_status = 3;
+/// Cancelled.
+pub const SK_OPERATION_CANCELLED: sk_operation_status = 4;
+/// In a status filter: every status.
+pub const SK_OPERATION_ANY: i32 = -1;
+
+fn status_code(status: OperationStatus) -> sk_operation_status {
+    match status {
+        OperationStatus::Pending => SK_OPERATION_PENDING,
+        OperationStatus::Processing => SK_OPERATION_PROCESSING,
+        OperationStatus::Completed => SK_OPERATION_COMPLETED,
+        OperationStatus::Failed => SK_OPERATION_FAILED,
+        _ => SK_OPERATION_CANCELLED,
+    }
+}
+
+/// The filter of a `status` argument of the list functions.
+pub(crate) fn filter(status: i32) -> Result<OperationFilter, Error> {
+    let status = match status {
+        SK_OPERATION_ANY => return Ok(OperationFilter::all()),
+        0 => OperationStatus::Pending,
+        1 => OperationStatus::Processing,
+        2 => OperationStatus::Completed,
+        3 => OperationStatus::Failed,
+        4 => OperationStatus::Cancelled,
+        other => return Err(invalid_arg(&format!("status {other} is not an operation status"))),
+    };
+    Ok(OperationFilter::all().with_status(status))
+}
+
+/// What an operation does: one of the `SK_KIND_*` constants.
+pub type sk_operation_kind = u32;
+/// Indexing texts, vectors or a new source.
+pub const SK_KIND_INDEX: sk_operation_kind = 0;
+/// Re-scanning a collection's sources.
+pub const SK_KIND_APPEND: sk_operation_kind = 1;
+/// Removing a source's documents.
+pub const SK_KIND_REMOVE_SOURCE: sk_operation_kind = 2;
+/// Deleting a collection.
+pub const SK_KIND_DELETE: sk_operation_kind = 3;
+/// Retrying failed documents.
+pub const SK_KIND_RETRY_DOCUMENTS: sk_operation_kind = 4;
+/// Rebuilding the vector index.
+pub const SK_KIND_COMPACT: sk_operation_kind = 5;
+/// Deleting documents by id.
+pub const SK_KIND_DELETE_DOCUMENTS: sk_operation_kind = 6;
+/// Building a new generation of a collection (blue/green).
+pub const SK_KIND_REINDEX: sk_operation_kind = 7;
+/// A kind this version of the header does not know.
+pub const SK_KIND_OTHER: sk_operation_kind = 99;
+
+fn kind_code(kind: OperationKind) -> sk_operation_kind {
+    match kind {
+        OperationKind::Index => SK_KIND_INDEX,
+        OperationKind::Append => SK_KIND_APPEND,
+        OperationKind::RemoveSource => SK_KIND_REMOVE_SOURCE,
+        OperationKind::Delete => SK_KIND_DELETE,
+        OperationKind::RetryDocuments => SK_KIND_RETRY_DOCUMENTS,
+        OperationKind::Compact => SK_KIND_COMPACT,
+        OperationKind::DeleteDocuments => SK_KIND_DELETE_DOCUMENTS,
+        OperationKind::Reindex => SK_KIND_REINDEX,
+        _ => SK_KIND_OTHER,
+    }
+}
+
+/// The stage of a running operation: one of the `SK_PHASE_*` constants.
+pub type sk_phase = u32;
+/// Waiting to start.
+pub const SK_PHASE_QUEUED: sk_phase = 0;
+/// Listing what there is to do.
+pub const SK_PHASE_SCANNING: sk_phase = 1;
+/// Processing documents.
+pub const SK_PHASE_PROCESSING: sk_phase = 2;
+/// Building the vector index.
+pub const SK_PHASE_INDEXING: sk_phase = 3;
+/// Checking a reindexed generation.
+pub const SK_PHASE_VALIDATING: sk_phase = 4;
+/// Flushing and updating records.
+pub const SK_PHASE_FINALIZING: sk_phase = 5;
+/// Ended.
+pub const SK_PHASE_DONE: sk_phase = 6;
+
+/// A snapshot of an operation's progress. Counts are committed and durable; `-1` means not
+/// known (yet).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum sk_operation_status {
-    /// Waiting to run.
-    SkOperationPending = 0,
-    /// Running.
-    SkOperationProcessing = 1,
-    /// Finished.
-    SkOperationCompleted = 2,
-    /// Failed.
-    SkOperationFailed = 3,
-    /// Cancelled.
-    SkOperationCancelled = 4,
+#[derive(Debug, Clone, Copy, Default)]
+pub struct sk_progress {
+    /// The stage (`SK_PHASE_*`).
+    pub phase: sk_phase,
+    /// Documents to process, or -1.
+    pub documents_total: i64,
+    /// Documents processed (indexed, skipped, failed or removed).
+    pub documents_done: u64,
+    /// Documents indexed.
+    pub documents_indexed: u64,
+    /// Documents skipped as unchanged or duplicate.
+    pub documents_skipped: u64,
+    /// Documents that failed.
+    pub documents_failed: u64,
+    /// Documents removed.
+    pub documents_removed: u64,
+    /// Chunks written.
+    pub chunks_done: u64,
+    /// Bytes of source read.
+    pub bytes_done: u64,
+    /// Bytes of source to read, or -1.
+    pub bytes_total: i64,
+    /// Vectors to insert into the index, or -1.
+    pub vectors_total: i64,
+    /// Vectors inserted into the index.
+    pub vectors_indexed: u64,
+    /// Milliseconds since the operation started.
+    pub elapsed_ms: u64,
+    /// Documents per second so far.
+    pub rate: f64,
+    /// Estimated milliseconds to completion, or -1.
+    pub eta_ms: i64,
+    /// Fraction done in [0, 1], or -1.
+    pub fraction: f64,
 }
 
-/// Writes the operation's current status to `*out`.
+fn signed(v: Option<u64>) -> i64 {
+    v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl From<&Progress> for sk_progress {
+    fn from(p: &Progress) -> Self {
+        sk_progress {
+            phase: match p.phase() {
+                Phase::Queued => SK_PHASE_QUEUED,
+                Phase::Scanning => SK_PHASE_SCANNING,
+                Phase::Processing => SK_PHASE_PROCESSING,
+                Phase::Indexing => SK_PHASE_INDEXING,
+                Phase::Validating => SK_PHASE_VALIDATING,
+                Phase::Finalizing => SK_PHASE_FINALIZING,
+                _ => SK_PHASE_DONE,
+            },
+            documents_total: signed(p.documents_total()),
+            documents_done: p.documents_done(),
+            documents_indexed: p.documents_indexed(),
+            documents_skipped: p.documents_skipped(),
+            documents_failed: p.documents_failed(),
+            documents_removed: p.documents_removed(),
+            chunks_done: p.chunks_done(),
+            bytes_done: p.bytes_done(),
+            bytes_total: signed(p.bytes_total()),
+            vectors_total: signed(p.vectors_total()),
+            vectors_indexed: p.vectors_indexed(),
+            elapsed_ms: u64::try_from(p.elapsed().as_millis()).unwrap_or(u64::MAX),
+            rate: p.rate(),
+            eta_ms: signed(p.eta().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+            fraction: p.fraction().unwrap_or(-1.0),
+        }
+    }
+}
+
+/// Borrows the operation of a handle argument.
 ///
 /// # Safety
-/// `op` is a live handle; `out` writable.
+/// As [`handle_arg`].
+unsafe fn op_arg<'a>(op: *const sk_operation) -> Result<&'a sk_operation, Error> {
+    // SAFETY: per the contract.
+    unsafe { handle_arg(op, "op") }
+}
+
+/// Writes the operation's current status (`SK_OPERATION_*`) to `*out`.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `out` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_status_get(
     op: *const sk_operation,
     out: *mut sk_operation_status,
 ) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL.
-        let op = unsafe { op.as_ref() }.ok_or_else(|| null_arg("op"))?;
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
         out_arg(out, "out")?;
-        let s = match op.op.status() {
-            OperationStatus::Pending => sk_operation_status::SkOperationPending,
-            OperationStatus::Processing => sk_operation_status::SkOperationProcessing,
-            OperationStatus::Completed => sk_operation_status::SkOperationCompleted,
-            OperationStatus::Failed => sk_operation_status::SkOperationFailed,
-            _ => sk_operation_status::SkOperationCancelled,
-        };
         // SAFETY: checked non-NULL.
-        unsafe { *out = s };
+        unsafe { write_out(out, status_code(op.op.status())) };
         Ok(())
     })
 }
 
-/// Waits until the operation ends, at most `timeout_ms` milliseconds (negative: no limit).
-/// Returns `SK_OK` when it completed, `SK_WAIT_TIMED_OUT` when the time ran out first, or the
-/// code of the error it failed with (`SK_CANCELLED` when cancelled).
+/// Writes the operation's kind (`SK_KIND_*`) to `*out`.
 ///
 /// # Safety
-/// `op` is a live handle.
+/// `op` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_kind_get(
+    op: *const sk_operation,
+    out: *mut sk_operation_kind,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, kind_code(op.op.kind())) };
+        Ok(())
+    })
+}
+
+/// Writes a snapshot of the operation's progress to `*out`.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_progress(
+    op: *const sk_operation,
+    out: *mut sk_progress,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, sk_progress::from(&op.op.progress())) };
+        Ok(())
+    })
+}
+
+/// Writes the operation's id (a UUID string, for `sk_database_get_operation`) to `*out`; free
+/// it with `sk_string_free`.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_id(
+    op: *const sk_operation,
+    out: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { string_out(&op.op.id().to_string(), out) };
+        Ok(())
+    })
+}
+
+/// Describes the operation as JSON (id, collection_id, kind, status, error, progress, times),
+/// written to `*out_json`; free it with `sk_string_free`.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `out_json` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_info(
+    op: *const sk_operation,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out_json, "out_json")?;
+        // SAFETY: checked non-NULL.
+        unsafe { json_out(&op.op.info(), out_json) }
+    })
+}
+
+/// Waits until the operation ends, at most `timeout_ms` milliseconds (negative: no limit).
+/// Returns `SK_OK` when it completed, `SK_WAIT_TIMED_OUT` when the time ran out first (the
+/// operation goes on), or the code of the error it ended with (`SK_CANCELLED` when
+/// cancelled, `SK_TIMED_OUT` when it ran past the database's operation time limit).
+///
+/// # Safety
+/// `op` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_wait(op: *const sk_operation, timeout_ms: i64) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL.
-        let op = unsafe { op.as_ref() }.ok_or_else(|| null_arg("op"))?;
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         op.op.wait(timeout).map(|_| ())
     })
 }
 
-/// Asks the operation to stop (see `sk_operation_wait` for the outcome).
+/// Asks the operation to stop; it ends cancelled soon after (see `sk_operation_wait`).
+/// Cancelling an ended operation does nothing.
 ///
 /// # Safety
-/// `op` is a live handle.
+/// `op` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_cancel(op: *const sk_operation) -> sk_status {
     guard(|| {
-        // SAFETY: live handle or NULL.
-        let op = unsafe { op.as_ref() }.ok_or_else(|| null_arg("op"))?;
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
         op.op.cancel();
         Ok(())
     })
 }
 
-/// Frees an operation handle (the operation goes on). Accepts NULL.
+/// Runs a failed or cancelled operation again as a new operation (documents already indexed
+/// are skipped); writes its handle to `*out`. `SK_INVALID_STATE` for an operation that did not
+/// fail or was not cancelled.
 ///
 /// # Safety
-/// `op` is NULL or a handle from this library, not freed before.
+/// `op` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_retry(
+    op: *const sk_operation,
+    out: *mut *mut sk_operation,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out, "out")?;
+        let retry = op.op.retry()?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, boxed(retry)) };
+        Ok(())
+    })
+}
+
+/// Waits at most `timeout_ms` milliseconds (negative: no limit, 0: do not wait) for the
+/// operation's next event and writes it to `*out` (free it with `sk_event_free`). The first
+/// call subscribes: it receives the operation's recent events and its current progress first,
+/// then live events, ending with the one that ends the operation (`sk_event_is_final`).
+/// Returns `SK_WAIT_TIMED_OUT` when no event came in time, `SK_INVALID_STATE` once the final
+/// event has been returned.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_next_event(
+    op: *const sk_operation,
+    timeout_ms: i64,
+    out: *mut *mut sk_event,
+) -> sk_status {
+    let mut status = crate::error::SK_OK;
+    let result = guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        out_arg(out, "out")?;
+        let mut polled = op.polled.lock().expect("poll lock");
+        let sub = polled.get_or_insert_with(|| op.op.events());
+        let next = match u64::try_from(timeout_ms) {
+            Ok(ms) => sub.recv_timeout(Duration::from_millis(ms)),
+            Err(_) => sub.recv(),
+        };
+        match next {
+            // SAFETY: checked non-NULL.
+            Some(e) => unsafe { write_out(out, event::boxed(e)) },
+            None if sub.is_closed() => {
+                return Err(Error::InvalidState {
+                    message: "the operation's final event was already returned".into(),
+                });
+            }
+            None => status = SK_WAIT_TIMED_OUT,
+        }
+        Ok(())
+    });
+    if status == SK_WAIT_TIMED_OUT {
+        crate::error::set_last_error("no event within the timeout");
+    }
+    if result == crate::error::SK_OK { status } else { result }
+}
+
+/// A function the library calls with each event of an operation (see
+/// `sk_operation_set_callback`).
+pub type sk_event_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const sk_event)>;
+
+/// The thread that delivers an operation's events to a callback.
+struct CallbackThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    id: ThreadId,
+}
+
+impl CallbackThread {
+    /// Stops delivering: after this returns the callback is not running and never runs again
+    /// (unless called from the callback itself, which then returns early).
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take()
+            && std::thread::current().id() != self.id
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `userdata` moved to the delivering thread.
+struct Userdata(*mut c_void);
+// SAFETY: the header tells the caller the callback runs on another thread with `userdata`;
+// making that safe is the caller's part of the contract.
+unsafe impl Send for Userdata {}
+
+/// How often a delivering thread checks that it should stop.
+const CALLBACK_POLL: Duration = Duration::from_millis(20);
+
+/// Calls `callback(userdata, event)` for each event of the operation, on a thread of the
+/// library, one call at a time, starting with the operation's recent events and its current
+/// progress, ending with the event that ends it. `event` and everything read from it are valid
+/// only during the call. The callback may call any function of this library except
+/// `sk_operation_free` on this handle. Delivery stops when the handle is freed:
+/// `sk_operation_free` waits for a running call to return, and after it the callback is never
+/// called again, so `userdata` may be released then. One callback per handle:
+/// `SK_INVALID_STATE` if one is set.
+///
+/// # Safety
+/// `op` is NULL or a live handle; `callback` is safe to call from another thread with
+/// `userdata` until the handle is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_operation_set_callback(
+    op: *const sk_operation,
+    callback: sk_event_callback,
+    userdata: *mut c_void,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let op = unsafe { op_arg(op) }?;
+        let callback = callback.ok_or_else(|| crate::ffi::null_arg("callback"))?;
+        let mut slot = op.callback.lock().expect("callback lock");
+        if slot.is_some() {
+            return Err(Error::InvalidState {
+                message: "this operation handle already has a callback".into(),
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let events = op.op.events();
+        let userdata = Userdata(userdata);
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sk-events".into())
+            .spawn(move || {
+                let userdata = userdata;
+                while !stopping.load(Ordering::SeqCst) {
+                    let Some(e) = events.recv_timeout(CALLBACK_POLL) else {
+                        if events.is_closed() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let last = e.is_final();
+                    let event = sk_event::new(e);
+                    // SAFETY: the caller's contract: callable from this thread with userdata.
+                    unsafe { callback(userdata.0, &event) };
+                    if last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal {
+                message: format!("cannot start the event thread: {e}"),
+            })?;
+        *slot = Some(CallbackThread {
+            stop,
+            id: thread.thread().id(),
+            thread: Some(thread),
+        });
+        Ok(())
+    })
+}
+
+impl Drop for sk_operation {
+    fn drop(&mut self) {
+        if let Some(cb) = self.callback.get_mut().ok().and_then(Option::take) {
+            cb.stop();
+        }
+    }
+}
+
+/// Frees an operation handle: the operation goes on; its callback, if any, is not called after
+/// this returns. Accepts NULL.
+///
+/// # Safety
+/// `op` is NULL or a handle from this library, not freed before, with no call on it running on
+/// another thread (its own callback excepted).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_free(op: *mut sk_operation) {
-    if !op.is_null() {
-        // SAFETY: a handle from `boxed`, freed once.
-        drop(unsafe { Box::from_raw(op) });
-    }
+    // SAFETY: per the contract.
+    crate::error::guard_free(|| drop(unsafe { free_handle(op) }));
 }

@@ -1,0 +1,239 @@
+//! `sk_event`: one event of an operation, read through accessor functions.
+
+use std::ffi::{CString, c_char};
+
+use semantik_core::{Event, EventKind, Progress};
+
+use crate::error::{SK_OK, guard, guard_free, sk_status};
+use crate::ffi::{c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out};
+use crate::operation::sk_progress;
+
+/// One event. Read-only, so it may be read from several threads at once. An event passed to a
+/// callback is valid only during the call; one from `sk_operation_next_event` until
+/// `sk_event_free`. Strings read from it live as long as the event.
+#[derive(Debug)]
+pub struct sk_event {
+    tag: u64,
+    /// From `sk_operation_next_event` (freed by the caller), not lent to a callback.
+    owned: bool,
+    event: Event,
+    document_id: Option<CString>,
+    source: Option<CString>,
+    message: CString,
+}
+
+handle!(sk_event, 0x736b_6576_0000_0001);
+
+/// What an event reports: one of the `SK_EVENT_*` constants.
+pub type sk_event_type = u32;
+/// An operation was accepted and waits for a worker.
+pub const SK_EVENT_OPERATION_QUEUED: sk_event_type = 0;
+/// A worker started the operation.
+pub const SK_EVENT_OPERATION_STARTED: sk_event_type = 1;
+/// Progress of a running operation.
+pub const SK_EVENT_PROGRESS: sk_event_type = 2;
+/// One document failed; the operation goes on.
+pub const SK_EVENT_DOCUMENT_FAILED: sk_event_type = 3;
+/// The operation finished (some documents may have failed). Final.
+pub const SK_EVENT_OPERATION_COMPLETED: sk_event_type = 4;
+/// The operation failed. Final.
+pub const SK_EVENT_OPERATION_FAILED: sk_event_type = 5;
+/// The operation was cancelled. Final.
+pub const SK_EVENT_OPERATION_CANCELLED: sk_event_type = 6;
+/// The collection's status changed.
+pub const SK_EVENT_COLLECTION_STATUS_CHANGED: sk_event_type = 7;
+/// A type this version of the header does not know (read it with `sk_event_json`).
+pub const SK_EVENT_OTHER: sk_event_type = 99;
+
+impl sk_event {
+    pub(crate) fn new(event: Event) -> Self {
+        let (document_id, source, message) = match &event.kind {
+            EventKind::DocumentFailed {
+                document_id,
+                source,
+                error,
+            } => (
+                Some(c_string(document_id)),
+                source.as_deref().map(c_string),
+                c_string(&error.message),
+            ),
+            EventKind::OperationFailed { error, .. } => (None, None, c_string(&error.message)),
+            EventKind::OperationCancelled { reason, .. } => (None, None, c_string(reason)),
+            EventKind::CollectionStatusChanged {
+                message: Some(m), ..
+            } => (None, None, c_string(m)),
+            _ => (None, None, CString::default()),
+        };
+        sk_event {
+            tag: <Self as crate::ffi::Handle>::TAG,
+            owned: false,
+            event,
+            document_id,
+            source,
+            message,
+        }
+    }
+
+    fn progress(&self) -> Option<&Progress> {
+        match &self.event.kind {
+            EventKind::Progress { progress }
+            | EventKind::OperationCompleted { progress }
+            | EventKind::OperationFailed { progress, .. }
+            | EventKind::OperationCancelled { progress, .. } => Some(progress),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn boxed(event: Event) -> *mut sk_event {
+    new_handle(sk_event {
+        owned: true,
+        ..sk_event::new(event)
+    })
+}
+
+/// Reads an event argument of an accessor: `None` for NULL or a dead handle.
+fn live<'a>(e: *const sk_event) -> Option<&'a sk_event> {
+    // SAFETY: accessors take NULL or a live event, per their contract.
+    unsafe { handle_arg(e, "event") }.ok()
+}
+
+/// The event's type (`SK_EVENT_*`); `SK_EVENT_OTHER` for NULL.
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_type_get(event: *const sk_event) -> sk_event_type {
+    live(event).map_or(SK_EVENT_OTHER, |e| match e.event.kind {
+        EventKind::OperationQueued { .. } => SK_EVENT_OPERATION_QUEUED,
+        EventKind::OperationStarted { .. } => SK_EVENT_OPERATION_STARTED,
+        EventKind::Progress { .. } => SK_EVENT_PROGRESS,
+        EventKind::DocumentFailed { .. } => SK_EVENT_DOCUMENT_FAILED,
+        EventKind::OperationCompleted { .. } => SK_EVENT_OPERATION_COMPLETED,
+        EventKind::OperationFailed { .. } => SK_EVENT_OPERATION_FAILED,
+        EventKind::OperationCancelled { .. } => SK_EVENT_OPERATION_CANCELLED,
+        EventKind::CollectionStatusChanged { .. } => SK_EVENT_COLLECTION_STATUS_CHANGED,
+        _ => SK_EVENT_OTHER,
+    })
+}
+
+/// Whether the event ends its operation (completed, failed or cancelled); false for NULL.
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_is_final(event: *const sk_event) -> bool {
+    live(event).is_some_and(|e| e.event.is_final())
+}
+
+/// The event's sequence number, strictly increasing across a database's events; 0 for NULL.
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_seq(event: *const sk_event) -> u64 {
+    live(event).map_or(0, |e| e.event.seq)
+}
+
+/// The progress an event carries (progress, completed, failed and cancelled events), written to
+/// `*out`; `SK_INVALID_STATE` for other types.
+///
+/// # Safety
+/// `event` is NULL or a live event; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_progress(
+    event: *const sk_event,
+    out: *mut sk_progress,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let e = unsafe { handle_arg(event, "event") }?;
+        out_arg(out, "out")?;
+        let progress = e.progress().ok_or_else(|| semantik_core::Error::InvalidState {
+            message: "this event carries no progress".into(),
+        })?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, sk_progress::from(progress)) };
+        Ok(())
+    })
+}
+
+/// The error code of a failed document or operation (`SK_OK` for other events and NULL).
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_error_code(event: *const sk_event) -> sk_status {
+    live(event).map_or(SK_OK, |e| match &e.event.kind {
+        EventKind::DocumentFailed { error, .. } | EventKind::OperationFailed { error, .. } => {
+            error.code.as_u32()
+        }
+        EventKind::OperationCancelled { .. } => crate::error::SK_CANCELLED,
+        _ => SK_OK,
+    })
+}
+
+/// The event's message: the error of a failed document or operation, the reason of a
+/// cancellation, the message of a status change; "" otherwise (and for NULL).
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_message(event: *const sk_event) -> *const c_char {
+    live(event).map_or(c"".as_ptr(), |e| e.message.as_ptr())
+}
+
+/// The id of the document a `SK_EVENT_DOCUMENT_FAILED` event is about; NULL for other events.
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_document_id(event: *const sk_event) -> *const c_char {
+    live(event)
+        .and_then(|e| e.document_id.as_ref())
+        .map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+/// The source file of a `SK_EVENT_DOCUMENT_FAILED` event's document; NULL when it has none and
+/// for other events.
+///
+/// # Safety
+/// `event` is NULL or a live event.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_source(event: *const sk_event) -> *const c_char {
+    live(event)
+        .and_then(|e| e.source.as_ref())
+        .map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+/// The whole event as JSON (`seq`, `time`, `collection_id`, `operation_id`, `kind` with its
+/// `type` and fields), written to `*out_json`; free it with `sk_string_free`.
+///
+/// # Safety
+/// `event` is NULL or a live event; `out_json` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_json(
+    event: *const sk_event,
+    out_json: *mut *mut c_char,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let e = unsafe { handle_arg(event, "event") }?;
+        out_arg(out_json, "out_json")?;
+        // SAFETY: checked non-NULL.
+        unsafe { json_out(&e.event, out_json) }
+    })
+}
+
+/// Frees an event from `sk_operation_next_event`. Accepts NULL; ignores the event a callback
+/// receives (the library frees that one).
+///
+/// # Safety
+/// `event` is NULL or an event from this library, not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_event_free(event: *mut sk_event) {
+    if live(event).is_some_and(|e| e.owned) {
+        // SAFETY: a live event from `boxed`, per the check.
+        guard_free(|| drop(unsafe { free_handle(event) }));
+    }
+}

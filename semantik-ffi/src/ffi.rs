@@ -1,0 +1,215 @@
+//! The checked layer every pointer crosses: arguments in (handles, strings, arrays), values
+//! out (handles, strings, JSON). Exported functions use only these helpers on raw pointers.
+
+use std::ffi::{CStr, CString, c_char};
+
+use semantik_core::Error;
+
+/// An opaque handle type: a heap value whose first field is a tag, checked on every use so that
+/// a NULL, foreign or freed handle (while its memory is not reused) is an error, not a crash.
+pub(crate) trait Handle: Sized {
+    /// The C type name, for messages.
+    const NAME: &'static str;
+    /// The tag a live handle of this type carries.
+    const TAG: u64;
+    /// The handle's tag.
+    fn tag(&self) -> u64;
+    /// Sets the tag: [`Handle::TAG`] when made, 0 before its memory is freed.
+    fn set_tag(&mut self, tag: u64);
+}
+
+/// Implements [`Handle`] for a struct with a `tag: u64` field (made with `tag: 0`;
+/// [`new_handle`] sets it).
+macro_rules! handle {
+    ($t:ident, $tag:expr) => {
+        impl $crate::ffi::Handle for $t {
+            const NAME: &'static str = stringify!($t);
+            const TAG: u64 = $tag;
+            fn tag(&self) -> u64 {
+                // Volatile: the check must really read the memory, even after a free.
+                // SAFETY: a reference to a live field.
+                unsafe { std::ptr::read_volatile(&self.tag) }
+            }
+            fn set_tag(&mut self, tag: u64) {
+                self.tag = tag;
+            }
+        }
+    };
+}
+pub(crate) use handle;
+
+/// Borrows a handle argument.
+///
+/// # Safety
+/// `p` is NULL or points to memory readable for a `T` (a live handle, or one freed whose use is
+/// documented as undefined).
+pub(crate) unsafe fn handle_arg<'a, T: Handle>(p: *const T, name: &str) -> Result<&'a T, Error> {
+    // SAFETY: per the contract, NULL or readable.
+    let h = unsafe { p.as_ref() }.ok_or_else(|| null_arg(name))?;
+    if h.tag() != T::TAG {
+        return Err(invalid_arg(&format!(
+            "{name} is not a live {} (freed, or another type)",
+            T::NAME
+        )));
+    }
+    Ok(h)
+}
+
+/// Moves a value to the heap as a handle for C.
+pub(crate) fn new_handle<T: Handle>(value: T) -> *mut T {
+    let mut boxed = Box::new(value);
+    boxed.set_tag(T::TAG);
+    Box::into_raw(boxed)
+}
+
+/// Frees a handle from [`new_handle`]; NULL and dead handles are ignored.
+///
+/// # Safety
+/// `p` is NULL or a handle from [`new_handle`] of this type.
+pub(crate) unsafe fn free_handle<T: Handle>(p: *mut T) -> Option<Box<T>> {
+    // SAFETY: per the contract.
+    let h = unsafe { p.as_mut() }?;
+    if h.tag() != T::TAG {
+        return None;
+    }
+    h.set_tag(0);
+    // SAFETY: a live handle from `Box::into_raw`, freed once (its tag is now dead).
+    Some(unsafe { Box::from_raw(p) })
+}
+
+/// Reads a NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `s` is NULL or points to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn str_arg<'a>(s: *const c_char, name: &str) -> Result<&'a str, Error> {
+    if s.is_null() {
+        return Err(null_arg(name));
+    }
+    // SAFETY: checked non-NULL; the caller guarantees NUL termination.
+    unsafe { CStr::from_ptr(s) }
+        .to_str()
+        .map_err(|_| invalid_arg(&format!("{name} is not valid UTF-8")))
+}
+
+/// Reads an optional string argument (NULL: `None`).
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(
+    s: *const c_char,
+    name: &str,
+) -> Result<Option<&'a str>, Error> {
+    if s.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: as the caller's contract.
+        unsafe { str_arg(s, name) }.map(Some)
+    }
+}
+
+/// Reads `len` strings from an array argument (`strings` may be NULL only when `len` is 0).
+///
+/// # Safety
+/// `strings` points to `len` pointers, each NULL or a NUL-terminated string.
+pub(crate) unsafe fn str_array<'a>(
+    strings: *const *const c_char,
+    len: usize,
+    name: &str,
+) -> Result<Vec<&'a str>, Error> {
+    // SAFETY: per the contract.
+    let items = unsafe { slice_arg(strings, len, name) }?;
+    items
+        .iter()
+        .enumerate()
+        // SAFETY: each element is NULL or a C string.
+        .map(|(i, s)| unsafe { str_arg(*s, &format!("{name}[{i}]")) })
+        .collect()
+}
+
+/// Borrows a `ptr, len` buffer argument (`ptr` may be NULL only when `len` is 0).
+///
+/// # Safety
+/// `ptr` points to `len` readable, initialised values.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    ptr: *const T,
+    len: usize,
+    name: &str,
+) -> Result<&'a [T], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null_arg(name));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` readable values.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks an out-parameter pointer.
+pub(crate) fn out_arg<T>(p: *mut T, name: &str) -> Result<(), Error> {
+    if p.is_null() {
+        Err(null_arg(name))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes `value` to an out-parameter checked by [`out_arg`].
+///
+/// # Safety
+/// `out` is non-NULL, aligned and writable.
+pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: per the contract.
+    unsafe { out.write(value) }
+}
+
+/// A C string of `s`; a NUL byte inside (possible in stored texts) becomes U+FFFD.
+pub(crate) fn c_string(s: &str) -> CString {
+    CString::new(s).unwrap_or_else(|_| {
+        CString::new(s.replace('\0', "\u{FFFD}")).expect("NUL bytes were replaced")
+    })
+}
+
+/// Writes `s` as an owned C string to `*out` (freed with `sk_string_free`).
+///
+/// # Safety
+/// As [`write_out`].
+pub(crate) unsafe fn string_out(s: &str, out: *mut *mut c_char) {
+    // SAFETY: per the contract.
+    unsafe { write_out(out, c_string(s).into_raw()) }
+}
+
+/// Writes `value` as an owned JSON C string to `*out`.
+///
+/// # Safety
+/// As [`write_out`].
+pub(crate) unsafe fn json_out<T: serde::Serialize>(
+    value: &T,
+    out: *mut *mut c_char,
+) -> Result<(), Error> {
+    let json = to_json(value)?;
+    // SAFETY: per the contract.
+    unsafe { string_out(&json, out) };
+    Ok(())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Internal {
+        message: format!("cannot encode JSON: {e}"),
+    })
+}
+
+/// Parses a JSON argument into `T`.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &str, name: &str) -> Result<T, Error> {
+    serde_json::from_str(json).map_err(|e| invalid_arg(&format!("{name}: {e}")))
+}
+
+pub(crate) fn null_arg(name: &str) -> Error {
+    invalid_arg(&format!("{name} is NULL"))
+}
+
+pub(crate) fn invalid_arg(message: &str) -> Error {
+    Error::InvalidArgument {
+        message: message.to_string(),
+    }
+}
