@@ -7,10 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
-CFLAGS_TEST := -Wall -Wextra -Werror -g -Iinclude
-LIBDIR := target/debug
+CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi model bench-embed bench-index bench-ingest eval
+.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi install model bench-embed bench-index bench-ingest eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -22,6 +21,7 @@ help:
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
+	@echo "make install PREFIX=dir - install include/semantik.h, libsemantik.so/.a and semantik.pc"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 
@@ -70,17 +70,44 @@ test-rust:
 ffi:
 	$(CARGO) build -p semantik-ffi
 
-test-c: ffi
-	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null)
+# Installs the header, the shared and static libraries and semantik.pc under PREFIX.
+PREFIX ?= /usr/local
+PROFILE ?= release
+PROFILE_DIR := $(if $(filter release,$(PROFILE)),release,debug)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+install:
+	$(CARGO) build $(if $(filter release,$(PROFILE)),--release) -p semantik-ffi
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/semantik.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 target/$(PROFILE_DIR)/libsemantik.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 target/$(PROFILE_DIR)/libsemantik.a $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' semantik-ffi/semantik.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/semantik.pc
+
+# The C tests build against an installed copy, through pkg-config, as a C project would.
+C_PREFIX := $(abspath target/c/prefix)
+C_ENV := PKG_CONFIG_PATH=$(C_PREFIX)/lib/pkgconfig LD_LIBRARY_PATH=$(C_PREFIX)/lib
+SK_CFLAGS = $$($(C_ENV) pkg-config --cflags semantik)
+SK_LIBS = $$($(C_ENV) pkg-config --libs semantik)
+ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+VALGRIND := valgrind -q --error-exitcode=1 --suppressions=tests/c/valgrind.supp --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-possibly-lost=no
+test-c:
+	@for tool in valgrind pkg-config; do command -v $$tool >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq $$tool >/dev/null); done
+	$(MAKE) -s install PREFIX=$(C_PREFIX) PROFILE=debug
 	mkdir -p target/c
-	gcc $(CFLAGS_TEST) -fsanitize=address,undefined -fno-sanitize-recover=all tests/c/smoke.c -L$(LIBDIR) -lsemantik -o target/c/smoke-asan
-	LD_LIBRARY_PATH=$(LIBDIR) ASAN_OPTIONS=detect_leaks=1 target/c/smoke-asan $$(mktemp -d)/db
-	gcc $(CFLAGS_TEST) examples/quickstart.c -L$(LIBDIR) -lsemantik -o target/c/quickstart
-	LD_LIBRARY_PATH=$(LIBDIR) valgrind --error-exitcode=1 --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect --show-possibly-lost=no \
-	  -q target/c/quickstart $$(mktemp -d)/db
-	gcc $(CFLAGS_TEST) examples/quickstart.c $(LIBDIR)/libsemantik.a -lpthread -ldl -lm -o target/c/quickstart-static
+	for t in api threads; do \
+	  gcc $(CFLAGS_TEST) $(ASAN) tests/c/$$t.c $(SK_CFLAGS) $(SK_LIBS) -lpthread -lm -o target/c/$$t-asan && \
+	  $(C_ENV) ASAN_OPTIONS=detect_leaks=1 target/c/$$t-asan $$(mktemp -d)/t || exit 1; done
+	gcc $(CFLAGS_TEST) tests/c/misuse.c $(SK_CFLAGS) $(SK_LIBS) -o target/c/misuse
+	$(C_ENV) target/c/misuse $$(mktemp -d)
+	gcc $(CFLAGS_TEST) examples/quickstart.c $(SK_CFLAGS) $(SK_LIBS) -o target/c/quickstart
+	$(C_ENV) $(VALGRIND) target/c/quickstart $$(mktemp -d)/db
+	gcc $(CFLAGS_TEST) examples/quickstart.c $(SK_CFLAGS) $(C_PREFIX)/lib/libsemantik.a -lpthread -ldl -lm \
+	  -o target/c/quickstart-static
 	target/c/quickstart-static $$(mktemp -d)/db >/dev/null
-	@echo "C tests: 3 passed, 0 failed"
+	@echo "C tests: 5 passed, 0 failed (api, threads under ASan+UBSan; misuse; quickstart under valgrind; static link)"
 
 $(VENV)/bin/maturin:
 	python3 -m venv $(VENV)

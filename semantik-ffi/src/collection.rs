@@ -4,8 +4,8 @@
 use std::ffi::c_char;
 
 use semantik_core::{
-    ChunkingConfig, Collection, CollectionConfig, DocumentInput, Error, IndexConfig,
-    KeywordConfig, Metadata, Operation, SourceOptions,
+    ChunkingConfig, Collection, CollectionConfig, DocumentInput, Error, IndexConfig, KeywordConfig,
+    Metadata, Operation, SourceOptions,
 };
 
 use crate::database::sk_database;
@@ -453,7 +453,11 @@ pub unsafe extern "C" fn sk_collection_delete_documents(
     out_op: *mut *mut sk_operation,
 ) -> sk_status {
     // SAFETY: per the contract.
-    unsafe { start(col, out_op, |col| col.delete_documents(str_array(ids, len, "ids")?)) }
+    unsafe {
+        start(col, out_op, |col| {
+            col.delete_documents(str_array(ids, len, "ids")?)
+        })
+    }
 }
 
 /// What `sk_collection_reindex` may change; what is left out stays as it is.

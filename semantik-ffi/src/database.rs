@@ -193,4 +193,3 @@ pub unsafe extern "C" fn sk_database_get_operation(
         Ok(())
     })
 }
-

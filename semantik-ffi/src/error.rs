@@ -190,7 +190,11 @@ mod tests {
 
     #[test]
     fn c_constants_equal_core_codes_and_have_texts() {
-        assert_eq!(ALL.len(), ErrorCode::ALL.len(), "a C constant per core code");
+        assert_eq!(
+            ALL.len(),
+            ErrorCode::ALL.len(),
+            "a C constant per core code"
+        );
         for (code, status) in ALL {
             assert_eq!(code.as_u32(), *status, "{code:?}");
             // SAFETY: sk_status_str returns a static C string.

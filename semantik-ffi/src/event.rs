@@ -5,7 +5,9 @@ use std::ffi::{CString, c_char};
 use semantik_core::{Event, EventKind, Progress};
 
 use crate::error::{SK_OK, guard, guard_free, sk_status};
-use crate::ffi::{c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out};
+use crate::ffi::{
+    c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out,
+};
 use crate::operation::sk_progress;
 
 /// One event. Read-only, so it may be read from several threads at once. An event passed to a
@@ -149,9 +151,11 @@ pub unsafe extern "C" fn sk_event_progress(
         // SAFETY: per the contract.
         let e = unsafe { handle_arg(event, "event") }?;
         out_arg(out, "out")?;
-        let progress = e.progress().ok_or_else(|| semantik_core::Error::InvalidState {
-            message: "this event carries no progress".into(),
-        })?;
+        let progress = e
+            .progress()
+            .ok_or_else(|| semantik_core::Error::InvalidState {
+                message: "this event carries no progress".into(),
+            })?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, sk_progress::from(progress)) };
         Ok(())

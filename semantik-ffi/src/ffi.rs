@@ -200,7 +200,10 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
 }
 
 /// Parses a JSON argument into `T`.
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &str, name: &str) -> Result<T, Error> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    json: &str,
+    name: &str,
+) -> Result<T, Error> {
     serde_json::from_str(json).map_err(|e| invalid_arg(&format!("{name}: {e}")))
 }
 

@@ -34,11 +34,12 @@ use std::ffi::{CString, c_char};
 /// `SEMANTIK_VERSION` is the version it was generated for).
 #[unsafe(no_mangle)]
 pub extern "C" fn sk_version() -> *const c_char {
-    const VERSION: &std::ffi::CStr =
-        match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(v) => v,
-            Err(_) => panic!("version is a C string"),
-        };
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
+        Ok(v) => v,
+        Err(_) => panic!("version is a C string"),
+    };
     VERSION.as_ptr()
 }
 

@@ -34,7 +34,9 @@ handle!(sk_operation, 0x736b_6f70_0000_0001);
 
 impl std::fmt::Debug for sk_operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("sk_operation").field("op", &self.op).finish()
+        f.debug_struct("sk_operation")
+            .field("op", &self.op)
+            .finish()
     }
 }
 
@@ -81,7 +83,11 @@ pub(crate) fn filter(status: i32) -> Result<OperationFilter, Error> {
         2 => OperationStatus::Completed,
         3 => OperationStatus::Failed,
         4 => OperationStatus::Cancelled,
-        other => return Err(invalid_arg(&format!("status {other} is not an operation status"))),
+        other => {
+            return Err(invalid_arg(&format!(
+                "status {other} is not an operation status"
+            )));
+        }
     };
     Ok(OperationFilter::all().with_status(status))
 }
@@ -206,7 +212,10 @@ impl From<&Progress> for sk_progress {
             vectors_indexed: p.vectors_indexed(),
             elapsed_ms: u64::try_from(p.elapsed().as_millis()).unwrap_or(u64::MAX),
             rate: p.rate(),
-            eta_ms: signed(p.eta().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+            eta_ms: signed(
+                p.eta()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            ),
             fraction: p.fraction().unwrap_or(-1.0),
         }
     }
@@ -412,7 +421,11 @@ pub unsafe extern "C" fn sk_operation_next_event(
     if status == SK_WAIT_TIMED_OUT {
         crate::error::set_last_error("no event within the timeout");
     }
-    if result == crate::error::SK_OK { status } else { result }
+    if result == crate::error::SK_OK {
+        status
+    } else {
+        result
+    }
 }
 
 /// A function the library calls with each event of an operation (see

@@ -171,7 +171,9 @@ unsafe fn options_arg(options: *const sk_search_options) -> Result<Options, Erro
     // SAFETY: a writable local.
     unsafe { sk_search_options_init(defaults.as_mut_ptr()) };
     // SAFETY: NULL or readable, per the contract; the defaults were written above.
-    let o = unsafe { options.as_ref() }.copied().unwrap_or(unsafe { defaults.assume_init() });
+    let o = unsafe { options.as_ref() }
+        .copied()
+        .unwrap_or(unsafe { defaults.assume_init() });
     let mode = match o.mode {
         SK_SEARCH_SEMANTIC => SearchMode::Semantic,
         SK_SEARCH_KEYWORD => SearchMode::Keyword,
@@ -265,7 +267,13 @@ handle!(sk_reranker, 0x736b_7272_0000_0001);
 
 /// A reranker that calls C.
 struct CallbackReranker {
-    f: unsafe extern "C" fn(*mut c_void, *const c_char, *const *const c_char, usize, *mut f32) -> i32,
+    f: unsafe extern "C" fn(
+        *mut c_void,
+        *const c_char,
+        *const *const c_char,
+        usize,
+        *mut f32,
+    ) -> i32,
     userdata: *mut c_void,
 }
 
