@@ -52,8 +52,8 @@ typedef struct sk_database sk_database;
 typedef struct sk_event sk_event;
 
 // A background operation. Thread-safe: any function may be called on it from several threads
-// at once, except `sk_operation_free`, which must be the last call on it. Freeing the handle
-// does not stop the operation (`sk_operation_cancel` does).
+// at once, except `sk_operation_free`, which must be the last call on it (its own callback
+// excepted). Freeing the handle does not stop the operation (`sk_operation_cancel` does).
 typedef struct sk_operation sk_operation;
 
 // A reranker: re-scores the best candidates of a search. Thread-safe (a callback reranker is
@@ -92,7 +92,7 @@ typedef struct sk_database_options {
   // Longest an operation may run before it fails with `SK_TIMED_OUT`, in milliseconds
   // (default 0: no limit).
   uint64_t operation_timeout_ms;
-  // Most collections the database may hold (default 1000).
+  // Most collections the database may hold (default 1000; 0: none may be created).
   uint32_t max_collections;
   // Most bytes of source content one collection may hold (default 0: no limit).
   uint64_t max_collection_bytes;
@@ -213,12 +213,12 @@ typedef struct sk_hit {
   const char *text;
   // The document's metadata as a JSON object.
   const char *metadata_json;
-  // Titles of the sections the chunk lies in, outermost first.
+  // Titles of the sections the chunk lies in, outermost first (NULL when there are none).
   const char *const *headings;
   // How many headings.
   size_t headings_len;
   // Words of the text that match the query's keywords (keyword and hybrid modes), in order
-  // of first occurrence: what to highlight.
+  // of first occurrence: what to highlight (NULL when there are none).
   const char *const *matched_terms;
   // How many matched terms.
   size_t matched_terms_len;
@@ -451,10 +451,11 @@ extern "C" {
 // `SEMANTIK_VERSION` is the version it was generated for).
 const char *sk_version(void);
 
-// Frees a string returned by this library. Accepts NULL.
+// Frees a string this library wrote to a `char **` out-parameter. Accepts NULL. Never call it
+// on a `const char *` the library returns (static texts, strings of events and result sets).
 //
 // # Safety
-// `s` is NULL or a string this library returned, not freed before.
+// `s` is NULL or a string from a `char **` out-parameter of this library, not freed before.
 void sk_string_free(char *s);
 
 // Creates a collection from a JSON configuration and writes its handle to `*out`. Fields left
@@ -682,9 +683,10 @@ sk_status sk_database_open_with(const char *path,
                                 struct sk_database **out);
 
 // Flushes and closes a database and frees its handle, which must not be used again. Accepts
-// NULL. Collection and operation handles stay valid to free; other calls on them fail with
-// `SK_DATABASE_CLOSED`. Running operations stop where they are and are resumed or reported as
-// interrupted at the next open. Returns the status of the final flush.
+// NULL. Running operations are cancelled ("database closed"; what they committed stays).
+// Collection handles stay valid to free, other calls on them fail with `SK_DATABASE_CLOSED`;
+// operation handles still report the operation's last status and progress. Returns the status
+// of the final flush.
 //
 // # Safety
 // `db` is NULL or a handle from `sk_database_open`, not closed before, with no call on it
@@ -749,7 +751,8 @@ uint64_t sk_event_seq(const struct sk_event *event);
 // `event` is NULL or a live event; `out` NULL or writable.
 sk_status sk_event_progress(const struct sk_event *event, struct sk_progress *out);
 
-// The error code of a failed document or operation (`SK_OK` for other events and NULL).
+// The error code of a failed document or operation, `SK_CANCELLED` for a cancelled operation,
+// `SK_OK` for other events and NULL.
 //
 // # Safety
 // `event` is NULL or a live event.
@@ -850,7 +853,8 @@ sk_status sk_operation_retry(const struct sk_operation *op, struct sk_operation 
 // call subscribes: it receives the operation's recent events and its current progress first,
 // then live events, ending with the one that ends the operation (`sk_event_is_final`).
 // Returns `SK_WAIT_TIMED_OUT` when no event came in time, `SK_INVALID_STATE` once the final
-// event has been returned.
+// event has been returned (or the database closed). A consumer more than 1024 events behind
+// loses the oldest progress events, never the final one. Pollers of one handle take turns.
 //
 // # Safety
 // `op` is NULL or a live handle; `out` NULL or writable.
@@ -861,11 +865,12 @@ sk_status sk_operation_next_event(const struct sk_operation *op,
 // Calls `callback(userdata, event)` for each event of the operation, on a thread of the
 // library, one call at a time, starting with the operation's recent events and its current
 // progress, ending with the event that ends it. `event` and everything read from it are valid
-// only during the call. The callback may call any function of this library except
-// `sk_operation_free` on this handle. Delivery stops when the handle is freed:
+// only during the call. The callback may call any function of this library (on this handle
+// too, but not `sk_operation_free` of it). Delivery stops when the handle is freed:
 // `sk_operation_free` waits for a running call to return, and after it the callback is never
-// called again, so `userdata` may be released then. One callback per handle:
-// `SK_INVALID_STATE` if one is set.
+// called again, so `userdata` may be released then. One callback per operation:
+// `SK_INVALID_STATE` if this or another handle of the operation has one. A callback more than
+// 1024 events behind loses the oldest progress events, never the final one.
 //
 // # Safety
 // `op` is NULL or a live handle; `callback` is safe to call from another thread with

@@ -22,14 +22,13 @@ use crate::operation::{self, sk_operation};
 /// `SK_COLLECTION_NOT_FOUND` once the collection is deleted.
 #[derive(Debug)]
 pub struct sk_collection {
-    tag: u64,
-    pub(crate) col: Collection,
+    _opaque: [u8; 0],
 }
 
-handle!(sk_collection, 0x736b_636f_0000_0001);
+handle!(sk_collection, Collection, 0x736b_636f_0000_0001);
 
 fn boxed(col: Collection) -> *mut sk_collection {
-    new_handle(sk_collection { tag: 0, col })
+    new_handle::<sk_collection>(col)
 }
 
 /// Counts of a collection, updated in the same atomic write as the data they count.
@@ -56,7 +55,7 @@ pub struct sk_collection_stats {
 /// As [`handle_arg`].
 pub(crate) unsafe fn col_arg<'a>(col: *const sk_collection) -> Result<&'a Collection, Error> {
     // SAFETY: per the contract.
-    unsafe { handle_arg(col, "col") }.map(|c| &c.col)
+    unsafe { handle_arg(col, "col") }
 }
 
 /// Runs `f` on the collection and writes the operation it starts to `*out_op`.
@@ -102,7 +101,7 @@ pub unsafe extern "C" fn sk_collection_create(
         let json = unsafe { str_arg(config_json, "config_json") }?;
         out_arg(out, "out")?;
         let config: CollectionConfig = from_json(json, "config_json")?;
-        let col = db.db.create_collection(config)?;
+        let col = db.create_collection(config)?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, boxed(col)) };
         Ok(())
@@ -126,7 +125,7 @@ pub unsafe extern "C" fn sk_collection_get(
         // SAFETY: NULL or a C string.
         let name = unsafe { str_arg(name, "name") }?;
         out_arg(out, "out")?;
-        let col = db.db.collection(name)?;
+        let col = db.collection(name)?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, boxed(col)) };
         Ok(())
@@ -151,7 +150,7 @@ pub unsafe extern "C" fn sk_collection_delete(
         // SAFETY: NULL or a C string.
         let name = unsafe { str_arg(name, "name") }?;
         out_arg(out_op, "out_op")?;
-        let op = db.db.delete_collection(name)?;
+        let op = db.delete_collection(name)?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out_op, operation::boxed(op)) };
         Ok(())
@@ -368,11 +367,10 @@ pub unsafe extern "C" fn sk_collection_add_vectors(
             };
             let values = slice_arg(vectors, vectors_len, "vectors")?;
             let dimension = col.info()?.dimension();
-            if dimension == 0 || values.len() != len * dimension {
+            if dimension == 0 || len.checked_mul(dimension) != Some(values.len()) {
                 return Err(invalid_arg(&format!(
-                    "vectors holds {} floats; {len} vectors of dimension {dimension} are {}",
-                    values.len(),
-                    len * dimension
+                    "vectors holds {} floats, not {len} vectors of dimension {dimension}",
+                    values.len()
                 )));
             }
             let rows = values.chunks(dimension).map(<[f32]>::to_vec).collect();
@@ -580,7 +578,9 @@ pub unsafe extern "C" fn sk_collection_embed(
         // SAFETY: per the contract.
         let texts = unsafe { str_array(texts, len, "texts") }?;
         let dimension = col.info()?.dimension();
-        let needed = len.saturating_mul(dimension);
+        let needed = len
+            .checked_mul(dimension)
+            .ok_or_else(|| invalid_arg("len * dimension overflows"))?;
         if out_len < needed {
             return Err(invalid_arg(&format!(
                 "out holds {out_len} floats; {len} texts of dimension {dimension} need {needed}"
@@ -590,13 +590,21 @@ pub unsafe extern "C" fn sk_collection_embed(
             out_arg(out, "out")?;
         }
         let vectors = col.embed(&texts)?;
+        if vectors.len() != len {
+            return Err(Error::Internal {
+                message: format!(
+                    "the model returned {} vectors for {len} texts",
+                    vectors.len()
+                ),
+            });
+        }
         if let Some(v) = vectors.iter().find(|v| v.len() != dimension) {
             return Err(Error::DimensionMismatch {
                 expected: dimension,
                 got: v.len(),
             });
         }
-        for (i, v) in vectors.iter().take(len).enumerate() {
+        for (i, v) in vectors.iter().enumerate() {
             // SAFETY: `out` holds at least `len * dimension` floats, and row `i < len` fits.
             unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out.add(i * dimension), dimension) };
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use semantik_core::{Config, Database};
 
-use crate::error::{SK_OK, guard, sk_status};
+use crate::error::{guard, sk_status};
 use crate::ffi::{
     free_handle, handle, handle_arg, json_out, new_handle, out_arg, str_arg, write_out,
 };
@@ -16,11 +16,10 @@ use crate::operation::{self, sk_operation};
 /// once, except `sk_database_close`, which must be the last call on it.
 #[derive(Debug)]
 pub struct sk_database {
-    tag: u64,
-    pub(crate) db: Database,
+    _opaque: [u8; 0],
 }
 
-handle!(sk_database, 0x736b_6462_0000_0001);
+handle!(sk_database, Database, 0x736b_6462_0000_0001);
 
 /// Options of `sk_database_open_with`. Initialise with `sk_database_options_init`, then change
 /// what you need: fields added in later versions get their defaults that way.
@@ -32,7 +31,7 @@ pub struct sk_database_options {
     /// Longest an operation may run before it fails with `SK_TIMED_OUT`, in milliseconds
     /// (default 0: no limit).
     pub operation_timeout_ms: u64,
-    /// Most collections the database may hold (default 1000).
+    /// Most collections the database may hold (default 1000; 0: none may be created).
     pub max_collections: u32,
     /// Most bytes of source content one collection may hold (default 0: no limit).
     pub max_collection_bytes: u64,
@@ -106,26 +105,29 @@ pub unsafe extern "C" fn sk_database_open_with(
         }
         let db = Database::open_with(path, config)?;
         // SAFETY: checked non-NULL above.
-        unsafe { write_out(out, new_handle(sk_database { tag: 0, db })) };
+        unsafe { write_out(out, new_handle::<sk_database>(db)) };
         Ok(())
     })
 }
 
 /// Flushes and closes a database and frees its handle, which must not be used again. Accepts
-/// NULL. Collection and operation handles stay valid to free; other calls on them fail with
-/// `SK_DATABASE_CLOSED`. Running operations stop where they are and are resumed or reported as
-/// interrupted at the next open. Returns the status of the final flush.
+/// NULL. Running operations are cancelled ("database closed"; what they committed stays).
+/// Collection handles stay valid to free, other calls on them fail with `SK_DATABASE_CLOSED`;
+/// operation handles still report the operation's last status and progress. Returns the status
+/// of the final flush.
 ///
 /// # Safety
 /// `db` is NULL or a handle from `sk_database_open`, not closed before, with no call on it
 /// running on another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_database_close(db: *mut sk_database) -> sk_status {
-    // SAFETY: per the contract.
-    match unsafe { free_handle(db) } {
-        Some(handle) => guard(move || handle.db.close()),
-        None => SK_OK,
-    }
+    guard(|| {
+        // SAFETY: per the contract.
+        match unsafe { free_handle(db) } {
+            Some(db) => db.close(),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Lists the collections as a JSON array of collection descriptions (id, config, status,
@@ -142,7 +144,7 @@ pub unsafe extern "C" fn sk_database_list_collections(
         // SAFETY: NULL or a handle, per the contract.
         let db = unsafe { handle_arg(db, "db") }?;
         out_arg(out_json, "out_json")?;
-        let list = db.db.collections()?;
+        let list = db.collections()?;
         // SAFETY: checked non-NULL above.
         unsafe { json_out(&list, out_json) }
     })
@@ -164,7 +166,7 @@ pub unsafe extern "C" fn sk_database_list_operations(
         // SAFETY: NULL or a handle, per the contract.
         let db = unsafe { handle_arg(db, "db") }?;
         out_arg(out_json, "out_json")?;
-        let list = db.db.operations(operation::filter(status)?)?;
+        let list = db.operations(operation::filter(status)?)?;
         // SAFETY: checked non-NULL above.
         unsafe { json_out(&list, out_json) }
     })
@@ -187,7 +189,7 @@ pub unsafe extern "C" fn sk_database_get_operation(
         // SAFETY: NULL or a C string.
         let id = unsafe { str_arg(id, "id") }?;
         out_arg(out, "out")?;
-        let op = db.db.operation(id.parse()?)?;
+        let op = db.operation(id.parse()?)?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, operation::boxed(op)) };
         Ok(())

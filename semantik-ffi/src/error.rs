@@ -72,7 +72,12 @@ thread_local! {
 
 pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // During thread teardown the thread-local may be gone: the message is then dropped.
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            *e = c;
+        }
+    });
 }
 
 /// Runs an exported function's body: catches panics, records the error message and returns
@@ -91,6 +96,15 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), Error>) -> sk_status {
     }
 }
 
+/// Runs the body of a function that returns a value rather than a status (the accessors): a
+/// panic gives `fallback` and is recorded as the last error.
+pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        set_last_error("internal error: a panic was caught at the C boundary");
+        fallback
+    })
+}
+
 /// Runs the body of a function that returns nothing (the free functions): a panic is caught
 /// and recorded as the last error.
 pub(crate) fn guard_free(f: impl FnOnce()) {
@@ -103,26 +117,32 @@ pub(crate) fn guard_free(f: impl FnOnce()) {
 #[unsafe(no_mangle)]
 pub extern "C" fn sk_status_str(status: sk_status) -> *const c_char {
     static TEXTS: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
-    if status == SK_OK {
-        return c"ok".as_ptr();
-    }
-    let texts = TEXTS.get_or_init(|| {
-        ErrorCode::ALL
+    guard_value(c"unknown status".as_ptr(), || {
+        if status == SK_OK {
+            return c"ok".as_ptr();
+        }
+        let texts = TEXTS.get_or_init(|| {
+            ErrorCode::ALL
+                .iter()
+                .map(|c| (c.as_u32(), crate::ffi::c_string(c.description())))
+                .collect()
+        });
+        texts
             .iter()
-            .map(|c| (c.as_u32(), CString::new(c.description()).expect("no NUL")))
-            .collect()
-    });
-    texts
-        .iter()
-        .find(|(code, _)| *code == status)
-        .map_or(c"unknown status".as_ptr(), |(_, text)| text.as_ptr())
+            .find(|(code, _)| *code == status)
+            .map_or(c"unknown status".as_ptr(), |(_, text)| text.as_ptr())
+    })
 }
 
 /// The message of the last failure on this thread ("" if none). The pointer stays valid until
 /// the next failing call on this thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn sk_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    guard_value(c"".as_ptr(), || {
+        LAST_ERROR
+            .try_with(|e| e.try_borrow().map_or(c"".as_ptr(), |e| e.as_ptr()))
+            .unwrap_or(c"".as_ptr())
+    })
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@ use std::ffi::{CString, c_char};
 
 use semantik_core::{Event, EventKind, Progress};
 
-use crate::error::{SK_OK, guard, guard_free, sk_status};
+use crate::error::{SK_OK, guard, guard_free, guard_value, sk_status};
 use crate::ffi::{
-    c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out,
+    Tagged, c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out,
 };
 use crate::operation::sk_progress;
 
@@ -15,7 +15,14 @@ use crate::operation::sk_progress;
 /// `sk_event_free`. Strings read from it live as long as the event.
 #[derive(Debug)]
 pub struct sk_event {
-    tag: u64,
+    _opaque: [u8; 0],
+}
+
+handle!(sk_event, EventData, 0x736b_6576_0000_0001);
+
+/// What an `sk_event` holds: the event and its C strings, made once.
+#[derive(Debug)]
+pub(crate) struct EventData {
     /// From `sk_operation_next_event` (freed by the caller), not lent to a callback.
     owned: bool,
     event: Event,
@@ -23,8 +30,6 @@ pub struct sk_event {
     source: Option<CString>,
     message: CString,
 }
-
-handle!(sk_event, 0x736b_6576_0000_0001);
 
 /// What an event reports: one of the `SK_EVENT_*` constants.
 pub type sk_event_type = u32;
@@ -47,8 +52,8 @@ pub const SK_EVENT_COLLECTION_STATUS_CHANGED: sk_event_type = 7;
 /// A type this version of the header does not know (read it with `sk_event_json`).
 pub const SK_EVENT_OTHER: sk_event_type = 99;
 
-impl sk_event {
-    pub(crate) fn new(event: Event) -> Self {
+impl EventData {
+    fn new(event: Event, owned: bool) -> Self {
         let (document_id, source, message) = match &event.kind {
             EventKind::DocumentFailed {
                 document_id,
@@ -66,9 +71,8 @@ impl sk_event {
             } => (None, None, c_string(m)),
             _ => (None, None, CString::default()),
         };
-        sk_event {
-            tag: <Self as crate::ffi::Handle>::TAG,
-            owned: false,
+        EventData {
+            owned,
             event,
             document_id,
             source,
@@ -87,15 +91,18 @@ impl sk_event {
     }
 }
 
+/// An event for a callback: lent for the call (`Tagged::lend`), dropped by the library.
+pub(crate) fn lent(event: Event) -> Tagged<EventData> {
+    Tagged::new::<sk_event>(EventData::new(event, false))
+}
+
+/// An event for `sk_operation_next_event`: freed by the caller with `sk_event_free`.
 pub(crate) fn boxed(event: Event) -> *mut sk_event {
-    new_handle(sk_event {
-        owned: true,
-        ..sk_event::new(event)
-    })
+    new_handle::<sk_event>(EventData::new(event, true))
 }
 
 /// Reads an event argument of an accessor: `None` for NULL or a dead handle.
-fn live<'a>(e: *const sk_event) -> Option<&'a sk_event> {
+fn live<'a>(e: *const sk_event) -> Option<&'a EventData> {
     // SAFETY: accessors take NULL or a live event, per their contract.
     unsafe { handle_arg(e, "event") }.ok()
 }
@@ -106,16 +113,18 @@ fn live<'a>(e: *const sk_event) -> Option<&'a sk_event> {
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_type_get(event: *const sk_event) -> sk_event_type {
-    live(event).map_or(SK_EVENT_OTHER, |e| match e.event.kind {
-        EventKind::OperationQueued { .. } => SK_EVENT_OPERATION_QUEUED,
-        EventKind::OperationStarted { .. } => SK_EVENT_OPERATION_STARTED,
-        EventKind::Progress { .. } => SK_EVENT_PROGRESS,
-        EventKind::DocumentFailed { .. } => SK_EVENT_DOCUMENT_FAILED,
-        EventKind::OperationCompleted { .. } => SK_EVENT_OPERATION_COMPLETED,
-        EventKind::OperationFailed { .. } => SK_EVENT_OPERATION_FAILED,
-        EventKind::OperationCancelled { .. } => SK_EVENT_OPERATION_CANCELLED,
-        EventKind::CollectionStatusChanged { .. } => SK_EVENT_COLLECTION_STATUS_CHANGED,
-        _ => SK_EVENT_OTHER,
+    guard_value(SK_EVENT_OTHER, || {
+        live(event).map_or(SK_EVENT_OTHER, |e| match e.event.kind {
+            EventKind::OperationQueued { .. } => SK_EVENT_OPERATION_QUEUED,
+            EventKind::OperationStarted { .. } => SK_EVENT_OPERATION_STARTED,
+            EventKind::Progress { .. } => SK_EVENT_PROGRESS,
+            EventKind::DocumentFailed { .. } => SK_EVENT_DOCUMENT_FAILED,
+            EventKind::OperationCompleted { .. } => SK_EVENT_OPERATION_COMPLETED,
+            EventKind::OperationFailed { .. } => SK_EVENT_OPERATION_FAILED,
+            EventKind::OperationCancelled { .. } => SK_EVENT_OPERATION_CANCELLED,
+            EventKind::CollectionStatusChanged { .. } => SK_EVENT_COLLECTION_STATUS_CHANGED,
+            _ => SK_EVENT_OTHER,
+        })
     })
 }
 
@@ -125,7 +134,7 @@ pub unsafe extern "C" fn sk_event_type_get(event: *const sk_event) -> sk_event_t
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_is_final(event: *const sk_event) -> bool {
-    live(event).is_some_and(|e| e.event.is_final())
+    guard_value(false, || live(event).is_some_and(|e| e.event.is_final()))
 }
 
 /// The event's sequence number, strictly increasing across a database's events; 0 for NULL.
@@ -134,7 +143,7 @@ pub unsafe extern "C" fn sk_event_is_final(event: *const sk_event) -> bool {
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_seq(event: *const sk_event) -> u64 {
-    live(event).map_or(0, |e| e.event.seq)
+    guard_value(0, || live(event).map_or(0, |e| e.event.seq))
 }
 
 /// The progress an event carries (progress, completed, failed and cancelled events), written to
@@ -162,18 +171,21 @@ pub unsafe extern "C" fn sk_event_progress(
     })
 }
 
-/// The error code of a failed document or operation (`SK_OK` for other events and NULL).
+/// The error code of a failed document or operation, `SK_CANCELLED` for a cancelled operation,
+/// `SK_OK` for other events and NULL.
 ///
 /// # Safety
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_error_code(event: *const sk_event) -> sk_status {
-    live(event).map_or(SK_OK, |e| match &e.event.kind {
-        EventKind::DocumentFailed { error, .. } | EventKind::OperationFailed { error, .. } => {
-            error.code.as_u32()
-        }
-        EventKind::OperationCancelled { .. } => crate::error::SK_CANCELLED,
-        _ => SK_OK,
+    guard_value(SK_OK, || {
+        live(event).map_or(SK_OK, |e| match &e.event.kind {
+            EventKind::DocumentFailed { error, .. } | EventKind::OperationFailed { error, .. } => {
+                error.code.as_u32()
+            }
+            EventKind::OperationCancelled { .. } => crate::error::SK_CANCELLED,
+            _ => SK_OK,
+        })
     })
 }
 
@@ -184,7 +196,9 @@ pub unsafe extern "C" fn sk_event_error_code(event: *const sk_event) -> sk_statu
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_message(event: *const sk_event) -> *const c_char {
-    live(event).map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    guard_value(c"".as_ptr(), || {
+        live(event).map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
 }
 
 /// The id of the document a `SK_EVENT_DOCUMENT_FAILED` event is about; NULL for other events.
@@ -193,9 +207,11 @@ pub unsafe extern "C" fn sk_event_message(event: *const sk_event) -> *const c_ch
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_document_id(event: *const sk_event) -> *const c_char {
-    live(event)
-        .and_then(|e| e.document_id.as_ref())
-        .map_or(std::ptr::null(), |s| s.as_ptr())
+    guard_value(std::ptr::null(), || {
+        live(event)
+            .and_then(|e| e.document_id.as_ref())
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    })
 }
 
 /// The source file of a `SK_EVENT_DOCUMENT_FAILED` event's document; NULL when it has none and
@@ -205,9 +221,11 @@ pub unsafe extern "C" fn sk_event_document_id(event: *const sk_event) -> *const 
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_source(event: *const sk_event) -> *const c_char {
-    live(event)
-        .and_then(|e| e.source.as_ref())
-        .map_or(std::ptr::null(), |s| s.as_ptr())
+    guard_value(std::ptr::null(), || {
+        live(event)
+            .and_then(|e| e.source.as_ref())
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    })
 }
 
 /// The whole event as JSON (`seq`, `time`, `collection_id`, `operation_id`, `kind` with its
@@ -236,8 +254,10 @@ pub unsafe extern "C" fn sk_event_json(
 /// `event` is NULL or an event from this library, not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_event_free(event: *mut sk_event) {
-    if live(event).is_some_and(|e| e.owned) {
-        // SAFETY: a live event from `boxed`, per the check.
-        guard_free(|| drop(unsafe { free_handle(event) }));
-    }
+    guard_free(|| {
+        if live(event).is_some_and(|e| e.owned) {
+            // SAFETY: a live event from `boxed`, per the check.
+            drop(unsafe { free_handle(event) });
+        }
+    });
 }

@@ -2,79 +2,103 @@
 //! out (handles, strings, JSON). Exported functions use only these helpers on raw pointers.
 
 use std::ffi::{CStr, CString, c_char};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use semantik_core::Error;
 
-/// An opaque handle type: a heap value whose first field is a tag, checked on every use so that
-/// a NULL, foreign or freed handle (while its memory is not reused) is an error, not a crash.
-pub(crate) trait Handle: Sized {
+/// An opaque handle type: what C sees is a pointer to `Self`, a zero-sized marker; the value
+/// behind it is a [`Tagged`] `Self::Inner`. The tag is checked on every use so that a NULL,
+/// foreign or freed handle (while its memory is not reused) is an error, not a crash.
+pub(crate) trait Handle {
+    /// The value a handle holds.
+    type Inner;
     /// The C type name, for messages.
     const NAME: &'static str;
     /// The tag a live handle of this type carries.
     const TAG: u64;
-    /// The handle's tag.
-    fn tag(&self) -> u64;
-    /// Sets the tag: [`Handle::TAG`] when made, 0 before its memory is freed.
-    fn set_tag(&mut self, tag: u64);
 }
 
-/// Implements [`Handle`] for a struct with a `tag: u64` field (made with `tag: 0`;
-/// [`new_handle`] sets it).
+/// Implements [`Handle`] for an opaque C type.
 macro_rules! handle {
-    ($t:ident, $tag:expr) => {
+    ($t:ident, $inner:ty, $tag:expr) => {
         impl $crate::ffi::Handle for $t {
+            type Inner = $inner;
             const NAME: &'static str = stringify!($t);
             const TAG: u64 = $tag;
-            fn tag(&self) -> u64 {
-                // Volatile: the check must really read the memory, even after a free.
-                // SAFETY: a reference to a live field.
-                unsafe { std::ptr::read_volatile(&self.tag) }
-            }
-            fn set_tag(&mut self, tag: u64) {
-                self.tag = tag;
-            }
         }
     };
 }
 pub(crate) use handle;
 
-/// Borrows a handle argument.
-///
-/// # Safety
-/// `p` is NULL or points to memory readable for a `T` (a live handle, or one freed whose use is
-/// documented as undefined).
-pub(crate) unsafe fn handle_arg<'a, T: Handle>(p: *const T, name: &str) -> Result<&'a T, Error> {
-    // SAFETY: per the contract, NULL or readable.
-    let h = unsafe { p.as_ref() }.ok_or_else(|| null_arg(name))?;
-    if h.tag() != T::TAG {
-        return Err(invalid_arg(&format!(
-            "{name} is not a live {} (freed, or another type)",
-            T::NAME
-        )));
+/// The memory behind every handle: the tag first (`repr(C)`), so that it is read at the same
+/// offset whatever the handle's type.
+#[repr(C)]
+pub(crate) struct Tagged<T> {
+    tag: AtomicU64,
+    value: T,
+}
+
+impl<T> Tagged<T> {
+    /// A live value of handle type `H`, for handles lent to C for the duration of a call.
+    pub(crate) fn new<H: Handle<Inner = T>>(value: T) -> Self {
+        Tagged {
+            tag: AtomicU64::new(H::TAG),
+            value,
+        }
     }
-    Ok(h)
+
+    /// A pointer C may use as an `H` while this value lives.
+    pub(crate) fn lend<H: Handle<Inner = T>>(&self) -> *const H {
+        std::ptr::from_ref(self).cast()
+    }
 }
 
 /// Moves a value to the heap as a handle for C.
-pub(crate) fn new_handle<T: Handle>(value: T) -> *mut T {
-    let mut boxed = Box::new(value);
-    boxed.set_tag(T::TAG);
-    Box::into_raw(boxed)
+pub(crate) fn new_handle<H: Handle>(value: H::Inner) -> *mut H {
+    Box::into_raw(Box::new(Tagged::new::<H>(value))).cast()
 }
 
-/// Frees a handle from [`new_handle`]; NULL and dead handles are ignored.
+/// Borrows the value of a handle argument.
 ///
 /// # Safety
-/// `p` is NULL or a handle from [`new_handle`] of this type.
-pub(crate) unsafe fn free_handle<T: Handle>(p: *mut T) -> Option<Box<T>> {
-    // SAFETY: per the contract.
-    let h = unsafe { p.as_mut() }?;
-    if h.tag() != T::TAG {
+/// `p` is NULL or a handle from this library (a live one of any type, or one freed whose use is
+/// documented as undefined).
+pub(crate) unsafe fn handle_arg<'a, H: Handle>(
+    p: *const H,
+    name: &str,
+) -> Result<&'a H::Inner, Error> {
+    if p.is_null() {
+        return Err(null_arg(name));
+    }
+    let tagged = p.cast::<Tagged<H::Inner>>();
+    // SAFETY: every handle starts with an `AtomicU64` tag (`repr(C)`), whatever its type.
+    let tag = unsafe { &*std::ptr::addr_of!((*tagged).tag) };
+    if tag.load(Ordering::Acquire) != H::TAG {
+        return Err(invalid_arg(&format!(
+            "{name} is not a live {} (freed, or another type)",
+            H::NAME
+        )));
+    }
+    // SAFETY: the tag says this is a live `Tagged<H::Inner>`.
+    Ok(unsafe { &(*tagged).value })
+}
+
+/// Frees a handle from [`new_handle`] and returns its value; NULL, dead handles and handles of
+/// another type are ignored. Of two racing frees only one takes the value.
+///
+/// # Safety
+/// `p` is NULL or a handle from this library, with no other use of it running.
+pub(crate) unsafe fn free_handle<H: Handle>(p: *mut H) -> Option<H::Inner> {
+    if p.is_null() {
         return None;
     }
-    h.set_tag(0);
-    // SAFETY: a live handle from `Box::into_raw`, freed once (its tag is now dead).
-    Some(unsafe { Box::from_raw(p) })
+    let tagged = p.cast::<Tagged<H::Inner>>();
+    // SAFETY: as in `handle_arg`.
+    let tag = unsafe { &*std::ptr::addr_of!((*tagged).tag) };
+    tag.compare_exchange(H::TAG, 0, Ordering::AcqRel, Ordering::Acquire)
+        .ok()?;
+    // SAFETY: a live handle from `new_handle` (its tag was live), freed once (now dead).
+    Some(unsafe { Box::from_raw(tagged) }.value)
 }
 
 /// Reads a NUL-terminated UTF-8 string argument.

@@ -34,6 +34,7 @@ use std::ffi::{CString, c_char};
 /// `SEMANTIK_VERSION` is the version it was generated for).
 #[unsafe(no_mangle)]
 pub extern "C" fn sk_version() -> *const c_char {
+    // A constant: nothing in it can panic.
     const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
         concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
     ) {
@@ -43,10 +44,11 @@ pub extern "C" fn sk_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
-/// Frees a string returned by this library. Accepts NULL.
+/// Frees a string this library wrote to a `char **` out-parameter. Accepts NULL. Never call it
+/// on a `const char *` the library returns (static texts, strings of events and result sets).
 ///
 /// # Safety
-/// `s` is NULL or a string this library returned, not freed before.
+/// `s` is NULL or a string from a `char **` out-parameter of this library, not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_string_free(s: *mut c_char) {
     if !s.is_null() {

@@ -4,12 +4,12 @@
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use semantik_core::{
-    Error, Operation, OperationFilter, OperationKind, OperationStatus, Phase, Progress,
-    Subscription,
+    Error, Operation, OperationFilter, OperationId, OperationKind, OperationStatus, Phase,
+    Progress, Subscription,
 };
 
 use crate::error::{SK_WAIT_TIMED_OUT, guard, sk_status};
@@ -20,32 +20,44 @@ use crate::ffi::{
 };
 
 /// A background operation. Thread-safe: any function may be called on it from several threads
-/// at once, except `sk_operation_free`, which must be the last call on it. Freeing the handle
-/// does not stop the operation (`sk_operation_cancel` does).
+/// at once, except `sk_operation_free`, which must be the last call on it (its own callback
+/// excepted). Freeing the handle does not stop the operation (`sk_operation_cancel` does).
+#[derive(Debug)]
 pub struct sk_operation {
-    tag: u64,
+    _opaque: [u8; 0],
+}
+
+handle!(sk_operation, OperationHandle, 0x736b_6f70_0000_0001);
+
+/// What an `sk_operation` holds.
+pub(crate) struct OperationHandle {
     op: Operation,
     /// Events for `sk_operation_next_event`, subscribed at its first call.
     polled: Mutex<Option<Subscription>>,
-    callback: Mutex<Option<CallbackThread>>,
+    callback: Mutex<Callback>,
 }
 
-handle!(sk_operation, 0x736b_6f70_0000_0001);
-
-impl std::fmt::Debug for sk_operation {
+impl std::fmt::Debug for OperationHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("sk_operation")
+        f.debug_struct("OperationHandle")
             .field("op", &self.op)
             .finish()
     }
 }
 
+/// The callback state of a handle.
+enum Callback {
+    None,
+    Set(CallbackThread),
+    /// The handle is being freed: no callback may be set.
+    Closed,
+}
+
 pub(crate) fn boxed(op: Operation) -> *mut sk_operation {
-    new_handle(sk_operation {
-        tag: 0,
+    new_handle::<sk_operation>(OperationHandle {
         op,
         polled: Mutex::new(None),
-        callback: Mutex::new(None),
+        callback: Mutex::new(Callback::None),
     })
 }
 
@@ -225,7 +237,7 @@ impl From<&Progress> for sk_progress {
 ///
 /// # Safety
 /// As [`handle_arg`].
-unsafe fn op_arg<'a>(op: *const sk_operation) -> Result<&'a sk_operation, Error> {
+unsafe fn op_arg<'a>(op: *const sk_operation) -> Result<&'a OperationHandle, Error> {
     // SAFETY: per the contract.
     unsafe { handle_arg(op, "op") }
 }
@@ -385,7 +397,8 @@ pub unsafe extern "C" fn sk_operation_retry(
 /// call subscribes: it receives the operation's recent events and its current progress first,
 /// then live events, ending with the one that ends the operation (`sk_event_is_final`).
 /// Returns `SK_WAIT_TIMED_OUT` when no event came in time, `SK_INVALID_STATE` once the final
-/// event has been returned.
+/// event has been returned (or the database closed). A consumer more than 1024 events behind
+/// loses the oldest progress events, never the final one. Pollers of one handle take turns.
 ///
 /// # Safety
 /// `op` is NULL or a live handle; `out` NULL or writable.
@@ -411,7 +424,9 @@ pub unsafe extern "C" fn sk_operation_next_event(
             Some(e) => unsafe { write_out(out, event::boxed(e)) },
             None if sub.is_closed() => {
                 return Err(Error::InvalidState {
-                    message: "the operation's final event was already returned".into(),
+                    message: "no more events: the final event was returned, or the database \
+                              closed"
+                        .into(),
                 });
             }
             None => status = SK_WAIT_TIMED_OUT,
@@ -436,19 +451,31 @@ pub type sk_event_callback =
 /// The thread that delivers an operation's events to a callback.
 struct CallbackThread {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    id: ThreadId,
+    thread: JoinHandle<()>,
 }
 
 impl CallbackThread {
     /// Stops delivering: after this returns the callback is not running and never runs again
     /// (unless called from the callback itself, which then returns early).
-    fn stop(mut self) {
+    fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take()
-            && std::thread::current().id() != self.id
-        {
-            let _ = thread.join();
+        if std::thread::current().id() != self.thread.thread().id() {
+            let _ = self.thread.join();
+        }
+    }
+}
+
+/// Operations with a callback, across handles: one callback per operation, so that its calls
+/// never overlap.
+static WITH_CALLBACK: Mutex<Vec<OperationId>> = Mutex::new(Vec::new());
+
+/// Removes an operation from [`WITH_CALLBACK`] when its delivering thread ends.
+struct Registered(OperationId);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut ids) = WITH_CALLBACK.lock() {
+            ids.retain(|id| *id != self.0);
         }
     }
 }
@@ -465,11 +492,12 @@ const CALLBACK_POLL: Duration = Duration::from_millis(20);
 /// Calls `callback(userdata, event)` for each event of the operation, on a thread of the
 /// library, one call at a time, starting with the operation's recent events and its current
 /// progress, ending with the event that ends it. `event` and everything read from it are valid
-/// only during the call. The callback may call any function of this library except
-/// `sk_operation_free` on this handle. Delivery stops when the handle is freed:
+/// only during the call. The callback may call any function of this library (on this handle
+/// too, but not `sk_operation_free` of it). Delivery stops when the handle is freed:
 /// `sk_operation_free` waits for a running call to return, and after it the callback is never
-/// called again, so `userdata` may be released then. One callback per handle:
-/// `SK_INVALID_STATE` if one is set.
+/// called again, so `userdata` may be released then. One callback per operation:
+/// `SK_INVALID_STATE` if this or another handle of the operation has one. A callback more than
+/// 1024 events behind loses the oldest progress events, never the final one.
 ///
 /// # Safety
 /// `op` is NULL or a live handle; `callback` is safe to call from another thread with
@@ -485,11 +513,17 @@ pub unsafe extern "C" fn sk_operation_set_callback(
         let op = unsafe { op_arg(op) }?;
         let callback = callback.ok_or_else(|| crate::ffi::null_arg("callback"))?;
         let mut slot = op.callback.lock().expect("callback lock");
-        if slot.is_some() {
-            return Err(Error::InvalidState {
-                message: "this operation handle already has a callback".into(),
-            });
+        let id = op.op.id();
+        {
+            let mut ids = WITH_CALLBACK.lock().expect("callback registry lock");
+            if !matches!(*slot, Callback::None) || ids.contains(&id) {
+                return Err(Error::InvalidState {
+                    message: "this operation already has a callback".into(),
+                });
+            }
+            ids.push(id);
         }
+        let registered = Registered(id);
         let stop = Arc::new(AtomicBool::new(false));
         let events = op.op.events();
         let userdata = Userdata(userdata);
@@ -497,6 +531,7 @@ pub unsafe extern "C" fn sk_operation_set_callback(
         let thread = std::thread::Builder::new()
             .name("sk-events".into())
             .spawn(move || {
+                let _registered = registered;
                 let userdata = userdata;
                 while !stopping.load(Ordering::SeqCst) {
                     let Some(e) = events.recv_timeout(CALLBACK_POLL) else {
@@ -506,9 +541,9 @@ pub unsafe extern "C" fn sk_operation_set_callback(
                         continue;
                     };
                     let last = e.is_final();
-                    let event = sk_event::new(e);
+                    let event = event::lent(e);
                     // SAFETY: the caller's contract: callable from this thread with userdata.
-                    unsafe { callback(userdata.0, &event) };
+                    unsafe { callback(userdata.0, event.lend()) };
                     if last {
                         return;
                     }
@@ -517,19 +552,20 @@ pub unsafe extern "C" fn sk_operation_set_callback(
             .map_err(|e| Error::Internal {
                 message: format!("cannot start the event thread: {e}"),
             })?;
-        *slot = Some(CallbackThread {
-            stop,
-            id: thread.thread().id(),
-            thread: Some(thread),
-        });
+        *slot = Callback::Set(CallbackThread { stop, thread });
         Ok(())
     })
 }
 
-impl Drop for sk_operation {
-    fn drop(&mut self) {
-        if let Some(cb) = self.callback.get_mut().ok().and_then(Option::take) {
-            cb.stop();
+impl OperationHandle {
+    /// Stops the callback for good, before the handle is freed.
+    fn close_callback(&self) {
+        let previous = std::mem::replace(
+            &mut *self.callback.lock().unwrap_or_else(|e| e.into_inner()),
+            Callback::Closed,
+        );
+        if let Callback::Set(thread) = previous {
+            thread.stop();
         }
     }
 }
@@ -542,6 +578,12 @@ impl Drop for sk_operation {
 /// another thread (its own callback excepted).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_free(op: *mut sk_operation) {
-    // SAFETY: per the contract.
-    crate::error::guard_free(|| drop(unsafe { free_handle(op) }));
+    crate::error::guard_free(|| {
+        // SAFETY: per the contract.
+        if let Ok(handle) = unsafe { op_arg(op) } {
+            handle.close_callback();
+        }
+        // SAFETY: per the contract; the callback thread has ended.
+        drop(unsafe { free_handle(op) });
+    });
 }

@@ -200,7 +200,7 @@ unsafe fn options_arg(options: *const sk_search_options) -> Result<Options, Erro
     } else {
         // SAFETY: a live handle, per the contract.
         let r = unsafe { handle_arg(o.reranker, "reranker") }?;
-        Some((r.inner.clone(), o.rerank_multiplier))
+        Some((r.clone(), o.rerank_multiplier))
     };
     Ok(Options {
         limit: o.limit,
@@ -259,11 +259,10 @@ pub type sk_rerank_fn = Option<
 /// as thread-safe as its callback); may be used by several searches at once.
 #[derive(Debug)]
 pub struct sk_reranker {
-    tag: u64,
-    inner: Arc<dyn Reranker>,
+    _opaque: [u8; 0],
 }
 
-handle!(sk_reranker, 0x736b_7272_0000_0001);
+handle!(sk_reranker, Arc<dyn Reranker>, 0x736b_7272_0000_0001);
 
 /// A reranker that calls C.
 struct CallbackReranker {
@@ -332,7 +331,7 @@ pub unsafe extern "C" fn sk_reranker_new(
         out_arg(out, "out")?;
         let inner: Arc<dyn Reranker> = Arc::new(CallbackReranker { f, userdata });
         // SAFETY: checked non-NULL.
-        unsafe { write_out(out, new_handle(sk_reranker { tag: 0, inner })) };
+        unsafe { write_out(out, new_handle::<sk_reranker>(inner)) };
         Ok(())
     })
 }
@@ -353,7 +352,7 @@ pub unsafe extern "C" fn sk_reranker_cross_encoder_open(
         out_arg(out, "out")?;
         let inner: Arc<dyn Reranker> = Arc::new(CrossEncoder::load(model)?);
         // SAFETY: checked non-NULL.
-        unsafe { write_out(out, new_handle(sk_reranker { tag: 0, inner })) };
+        unsafe { write_out(out, new_handle::<sk_reranker>(inner)) };
         Ok(())
     })
 }
@@ -385,12 +384,12 @@ pub struct sk_hit {
     pub text: *const c_char,
     /// The document's metadata as a JSON object.
     pub metadata_json: *const c_char,
-    /// Titles of the sections the chunk lies in, outermost first.
+    /// Titles of the sections the chunk lies in, outermost first (NULL when there are none).
     pub headings: *const *const c_char,
     /// How many headings.
     pub headings_len: usize,
     /// Words of the text that match the query's keywords (keyword and hybrid modes), in order
-    /// of first occurrence: what to highlight.
+    /// of first occurrence: what to highlight (NULL when there are none).
     pub matched_terms: *const *const c_char,
     /// How many matched terms.
     pub matched_terms_len: usize,
@@ -466,14 +465,19 @@ impl HitStrings {
 /// it with `sk_results_free`.
 #[derive(Debug)]
 pub struct sk_results {
-    tag: u64,
+    _opaque: [u8; 0],
+}
+
+handle!(sk_results, ResultSet, 0x736b_7273_0000_0001);
+
+/// What an `sk_results` holds.
+#[derive(Debug)]
+pub(crate) struct ResultSet {
     hits: Vec<Hit>,
     strings: Vec<HitStrings>,
     failures: Vec<CollectionFailure>,
     failure_strings: Vec<(CString, CString)>,
 }
-
-handle!(sk_results, 0x736b_7273_0000_0001);
 
 fn results(hits: Vec<Hit>, failures: Vec<CollectionFailure>) -> Result<*mut sk_results, Error> {
     let strings = hits.iter().map(HitStrings::new).collect::<Result<_, _>>()?;
@@ -481,8 +485,7 @@ fn results(hits: Vec<Hit>, failures: Vec<CollectionFailure>) -> Result<*mut sk_r
         .iter()
         .map(|f| (c_string(&f.collection), c_string(&f.error.message)))
         .collect();
-    Ok(new_handle(sk_results {
-        tag: 0,
+    Ok(new_handle::<sk_results>(ResultSet {
         hits,
         strings,
         failures,
@@ -575,14 +578,14 @@ pub unsafe extern "C" fn sk_database_search(
         // SAFETY: per the contract.
         let options = unsafe { options_arg(options) }?;
         out_arg(out, "out")?;
-        let r = apply!(db.db.search(&names, query), options).run()?;
+        let r = apply!(db.search(&names, query), options).run()?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, results(r.hits, r.failures)?) };
         Ok(())
     })
 }
 
-fn live<'a>(r: *const sk_results) -> Option<&'a sk_results> {
+fn live<'a>(r: *const sk_results) -> Option<&'a ResultSet> {
     // SAFETY: accessors take NULL or a live result set, per their contract.
     unsafe { handle_arg(r, "results") }.ok()
 }
@@ -593,7 +596,7 @@ fn live<'a>(r: *const sk_results) -> Option<&'a sk_results> {
 /// `results` is NULL or a live result set.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_results_len(results: *const sk_results) -> usize {
-    live(results).map_or(0, |r| r.hits.len())
+    crate::error::guard_value(0, || live(results).map_or(0, |r| r.hits.len()))
 }
 
 /// Writes hit `index` (0 is the best) to `*out`; `SK_INVALID_ARGUMENT` when `index` is not
@@ -618,6 +621,13 @@ pub unsafe extern "C" fn sk_results_get(
             )));
         };
         let opt = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+        let array = |a: &[*const c_char]| {
+            if a.is_empty() {
+                std::ptr::null()
+            } else {
+                a.as_ptr()
+            }
+        };
         let hit = sk_hit {
             collection: s.collection.as_ptr(),
             document_id: s.document_id.as_ptr(),
@@ -625,9 +635,9 @@ pub unsafe extern "C" fn sk_results_get(
             title: opt(&s.title),
             text: s.text.as_ptr(),
             metadata_json: s.metadata.as_ptr(),
-            headings: s.heading_ptrs.as_ptr(),
+            headings: array(&s.heading_ptrs),
             headings_len: s.headings.len(),
-            matched_terms: s.term_ptrs.as_ptr(),
+            matched_terms: array(&s.term_ptrs),
             matched_terms_len: s.terms.len(),
             chunk_id: h.chunk_id,
             chunk_index: h.chunk_index,
@@ -652,7 +662,7 @@ pub unsafe extern "C" fn sk_results_get(
 /// `results` is NULL or a live result set.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_results_failures_len(results: *const sk_results) -> usize {
-    live(results).map_or(0, |r| r.failures.len())
+    crate::error::guard_value(0, || live(results).map_or(0, |r| r.failures.len()))
 }
 
 /// Writes failure `index`, in the order the collections were given, to `*out`.

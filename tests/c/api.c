@@ -3,11 +3,13 @@
  * Usage: api <empty directory> */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "check.h"
 
+static char root_dir[4096];
 static char db_path[4096];
 static char docs_dir[4096];
 
@@ -370,8 +372,13 @@ static void test_sources_events_and_operations(sk_database *db, sk_collection *c
   EXPECT_STATUS(sk_operation_set_callback(op, on_event, &r), SK_INVALID_STATE);
   EXPECT_OK(sk_operation_wait(op, -1));
   /* Delivery ends with the final event; wait for it, then free. */
-  for (int i = 0; i < 500 && r.finals == 0; i++) usleep(10000);
-  sk_operation_free(op);
+  for (int i = 0, done = 0; i < 500 && !done; i++) {
+    pthread_mutex_lock(&r.lock);
+    done = r.finals > 0;
+    pthread_mutex_unlock(&r.lock);
+    if (!done) usleep(10000);
+  }
+  sk_operation_free(op); /* waits for a call in progress; none comes after */
   EXPECT(r.finals == 1 && r.after_final == 0 && r.overlapped == 0 && r.seq_ordered);
   EXPECT(r.events >= 3 && r.nested_calls == r.events);
   EXPECT(documents_of(col) == 8);
@@ -400,6 +407,37 @@ static void test_sources_events_and_operations(sk_database *db, sk_collection *c
   EXPECT_STATUS(sk_operation_next_event(op, 0, &e), SK_INVALID_STATE);
   EXPECT(e == NULL);
 
+  /* A malformed file fails that document alone; its event says which and why. */
+  char bad[4096];
+  make_dir(root_dir, "bad", bad, sizeof bad);
+  const char broken[] = {0x00, (char)0x9f, (char)0x92, 0x00, 0x01};
+  write_bytes(bad, "broken.txt", broken, sizeof broken);
+  sk_operation *failing = NULL;
+  EXPECT_OK(sk_collection_add_source(col, bad, NULL, &failing));
+  int document_failed = 0;
+  for (;;) {
+    sk_status s = sk_operation_next_event(failing, 60000, &e);
+    if (s == SK_INVALID_STATE) break;
+    EXPECT_OK(s);
+    if (sk_event_type_get(e) == SK_EVENT_DOCUMENT_FAILED) {
+      document_failed++;
+      EXPECT(sk_event_document_id(e) != NULL && strlen(sk_event_document_id(e)) > 0);
+      EXPECT(sk_event_source(e) != NULL && strstr(sk_event_source(e), "broken.txt") != NULL);
+      EXPECT(sk_event_error_code(e) == SK_UNSUPPORTED_CONTENT || sk_event_error_code(e) == SK_DOCUMENT_READ);
+      EXPECT(strlen(sk_event_message(e)) > 0);
+      EXPECT_STATUS(sk_event_progress(e, &p), SK_INVALID_STATE);
+    } else {
+      EXPECT(sk_event_document_id(e) == NULL && sk_event_source(e) == NULL);
+    }
+    if (sk_event_is_final(e)) EXPECT(sk_event_type_get(e) == SK_EVENT_OPERATION_COMPLETED);
+    sk_event_free(e);
+  }
+  EXPECT(document_failed == 1);
+  sk_operation_free(failing);
+  sk_collection_stats with_failed;
+  EXPECT_OK(sk_collection_stats_get(col, &with_failed));
+  EXPECT(with_failed.documents == 8 && with_failed.failed_documents == 1);
+
   /* The operation by id, its info, and the lists with a status filter. */
   char *id = NULL, *json = NULL;
   EXPECT_OK(sk_operation_id(op, &id));
@@ -415,7 +453,7 @@ static void test_sources_events_and_operations(sk_database *db, sk_collection *c
   EXPECT_OK(sk_database_list_operations(db, SK_OPERATION_COMPLETED, &json));
   EXPECT(strstr(json, id) != NULL);
   sk_string_free(json);
-  EXPECT_OK(sk_collection_list_operations(col, SK_OPERATION_FAILED, &json));
+  EXPECT_OK(sk_collection_list_operations(col, SK_OPERATION_CANCELLED, &json));
   EXPECT(strcmp(json, "[]") == 0);
   sk_string_free(json);
   EXPECT_OK(sk_collection_list_operations(col, SK_OPERATION_ANY, &json));
@@ -451,7 +489,25 @@ static void test_sources_events_and_operations(sk_database *db, sk_collection *c
   EXPECT(documents_of(col) == 6);
 }
 
-static void test_cancel_timeout_and_retry(sk_collection *col) {
+typedef struct {
+  sk_operation *op;
+  atomic_int calls, cancelled, nested_set, polled;
+} canceller;
+
+/* Cancels its own operation from the callback, polls it and tries to set a second callback. */
+static void cancel_from_callback(void *userdata, const sk_event *event) {
+  canceller *c = userdata;
+  (void)event;
+  atomic_fetch_add(&c->calls, 1);
+  if (sk_operation_cancel(c->op) == SK_OK) atomic_store(&c->cancelled, 1);
+  if (sk_operation_set_callback(c->op, cancel_from_callback, c) == SK_INVALID_STATE) atomic_store(&c->nested_set, 1);
+  sk_event *e = NULL;
+  sk_status s = sk_operation_next_event(c->op, 0, &e);
+  if (s == SK_OK || s == SK_WAIT_TIMED_OUT || s == SK_INVALID_STATE) atomic_store(&c->polled, 1);
+  sk_event_free(e);
+}
+
+static void test_cancel_timeout_and_retry(sk_database *database, sk_collection *col) {
   enum { N = 400 };
   static char storage[N][96];
   const char *texts[N];
@@ -462,6 +518,22 @@ static void test_cancel_timeout_and_retry(sk_collection *col) {
   sk_operation *op = NULL;
   EXPECT_OK(sk_collection_add_texts(col, texts, NULL, N, &op));
   EXPECT_STATUS(sk_operation_wait(op, 0), SK_WAIT_TIMED_OUT);
+  /* The callback cancels the operation; a second handle of it may not add a callback. */
+  canceller cancel = {.op = op};
+  EXPECT_OK(sk_operation_set_callback(op, cancel_from_callback, &cancel));
+  char *id = NULL;
+  EXPECT_OK(sk_operation_id(op, &id));
+  sk_operation *again = NULL;
+  EXPECT_OK(sk_database_get_operation(database, id, &again));
+  sk_string_free(id);
+  EXPECT_STATUS(sk_operation_set_callback(again, cancel_from_callback, &cancel), SK_INVALID_STATE);
+  EXPECT_STATUS(sk_operation_wait(again, -1), SK_CANCELLED);
+  sk_operation_free(again);
+  EXPECT_STATUS(sk_operation_wait(op, -1), SK_CANCELLED);
+  sk_operation_free(op); /* joins the callback thread */
+  EXPECT(atomic_load(&cancel.calls) >= 1 && atomic_load(&cancel.cancelled) && atomic_load(&cancel.nested_set) &&
+         atomic_load(&cancel.polled));
+  EXPECT_OK(sk_collection_add_texts(col, texts, NULL, N, &op));
   EXPECT_OK(sk_operation_cancel(op));
   EXPECT_STATUS(sk_operation_wait(op, -1), SK_CANCELLED);
   sk_operation_status st;
@@ -652,6 +724,22 @@ static void test_null_arguments(sk_database *db, sk_collection *col) {
   NULL_ARG(sk_results_get(NULL, 0, &hit));
   NULL_ARG(sk_results_failure(NULL, 0, &failure));
   NULL_ARG(sk_results_json(NULL, &s));
+  NULL_ARG(sk_collection_delete_documents(col, null_texts, 1, &op));
+  NULL_ARG(sk_collection_add_vectors(col, null_texts, NULL, 1, f, 3, &op));
+  NULL_ARG(sk_collection_embed(col, null_texts, 1, f, 384));
+  /* NULL out-parameters of live events and result sets. */
+  sk_event *live_event = NULL;
+  EXPECT_OK(sk_operation_next_event(real_op, 10000, &live_event));
+  NULL_ARG(sk_event_progress(live_event, NULL));
+  NULL_ARG(sk_event_json(live_event, NULL));
+  sk_event_free(live_event);
+  sk_results *live_results = NULL;
+  EXPECT_OK(sk_collection_search(col, "graphs", NULL, &live_results));
+  NULL_ARG(sk_results_get(live_results, 0, NULL));
+  NULL_ARG(sk_results_failure(live_results, 0, NULL));
+  NULL_ARG(sk_results_json(live_results, NULL));
+  sk_results_free(live_results);
+  NULL_ARG(sk_results_json(NULL, &s));
 #undef NULL_ARG
   EXPECT(strstr(sk_last_error_message(), "results is NULL") != NULL);
   /* Out-parameters untouched. */
@@ -706,11 +794,22 @@ static void test_invalid_utf8(sk_database *db, sk_collection *col) {
   BAD_UTF8(sk_collection_embed(col, bad_texts, 2, f, 2 * 384));
   BAD_UTF8(sk_collection_search(col, bad, NULL, &res));
   BAD_UTF8(sk_database_search(db, bad_texts, 2, "q", NULL, &res));
+  BAD_UTF8(sk_database_search(db, bad_texts, 1, bad, NULL, &res));
+  BAD_UTF8(sk_database_get_operation(db, bad, &op));
+  BAD_UTF8(sk_collection_delete(db, bad, &op));
+  BAD_UTF8(sk_collection_set_metadata(col, bad));
+  BAD_UTF8(sk_collection_reindex(col, bad, &op));
+  BAD_UTF8(sk_collection_delete_documents(col, bad_texts, 2, &op));
+  float v[2 * 384] = {0};
+  BAD_UTF8(sk_collection_add_vectors(col, bad_texts, NULL, 2, v, 2 * 384, &op));
+  sk_reranker *rr = NULL;
+  BAD_UTF8(sk_reranker_cross_encoder_open(bad, &rr));
   sk_search_options o;
   sk_search_options_init(&o);
   o.filter_json = bad;
   BAD_UTF8(sk_collection_search(col, "q", &o, &res));
 #undef BAD_UTF8
+  EXPECT(rr == NULL);
   EXPECT(d == NULL && c == NULL && op == NULL && res == NULL && s == NULL);
   EXPECT(documents_of(col) == 406); /* nothing was added */
 }
@@ -718,6 +817,7 @@ static void test_invalid_utf8(sk_database *db, sk_collection *col) {
 int main(int argc, char **argv) {
   EXPECT(argc == 2);
   EXPECT(mkdir(argv[1], 0755) == 0 || access(argv[1], F_OK) == 0);
+  snprintf(root_dir, sizeof root_dir, "%s", argv[1]);
   snprintf(db_path, sizeof db_path, "%s/db", argv[1]);
   make_dir(argv[1], "docs", docs_dir, sizeof docs_dir);
   test_statuses();
@@ -733,7 +833,7 @@ int main(int argc, char **argv) {
   test_texts_and_documents(col);
   test_search(db, col);
   test_sources_events_and_operations(db, col);
-  test_cancel_timeout_and_retry(col);
+  test_cancel_timeout_and_retry(db, col);
   test_external_vectors(db);
   test_null_arguments(db, col);
   test_invalid_utf8(db, col);

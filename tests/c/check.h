@@ -43,6 +43,16 @@ static inline void write_file(const char *dir, const char *name, const char *tex
   EXPECT(fclose(f) == 0);
 }
 
+/* Writes `len` bytes to `dir/name`. */
+static inline void write_bytes(const char *dir, const char *name, const char *bytes, size_t len) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  EXPECT(f != NULL);
+  EXPECT(fwrite(bytes, 1, len, f) == len);
+  EXPECT(fclose(f) == 0);
+}
+
 /* Makes directory `dir/name` and writes its path to `out`. */
 static inline void make_dir(const char *dir, const char *name, char *out, size_t out_len) {
   snprintf(out, out_len, "%s/%s", dir, name);

@@ -60,7 +60,10 @@ fn events_arrive_in_order_and_end_with_the_outcome() {
     // A subscriber that joins before the operation starts gets a snapshot of its (queued)
     // progress right after the replayed events, before `started`.
     let started = labels.iter().position(|l| *l == "started").unwrap();
-    assert!(started <= 2 && labels[1..started] == ["progress"][..started - 1], "{labels:?}");
+    assert!(
+        started <= 2 && labels[1..started] == ["progress"][..started - 1],
+        "{labels:?}"
+    );
     assert_eq!(labels.last(), Some(&"completed"));
     assert_eq!(
         labels.iter().filter(|l| **l == "document_failed").count(),
