@@ -11,9 +11,10 @@ use semantik_core::{
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
 use crate::ffi::{
-    free_handle, from_json, handle, handle_arg, invalid_arg, json_out, new_handle, opt_str_arg,
-    out_arg, slice_arg, str_arg, str_array, write_out,
+    free_handle, from_json, handle, handle_arg, invalid_arg, new_handle, opt_str_arg, out_arg,
+    slice_arg, str_arg, str_array,
 };
+use crate::ffi::{get, json_string};
 use crate::operation::{self, sk_operation};
 
 /// A collection. Thread-safe: any function may be called on it from several threads at once,
@@ -67,15 +68,12 @@ unsafe fn start(
     out_op: *mut *mut sk_operation,
     f: impl FnOnce(&Collection) -> Result<Operation, Error>,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        out_arg(out_op, "out_op")?;
-        let op = f(col)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out_op, operation::boxed(op)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(col, "col", out_op, "out_op", |col| {
+            f(col).map(operation::boxed)
+        })
+    }
 }
 
 /// Creates a collection from a JSON configuration and writes its handle to `*out`. Fields left
@@ -94,18 +92,14 @@ pub unsafe extern "C" fn sk_collection_create(
     config_json: *const c_char,
     out: *mut *mut sk_collection,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        // SAFETY: NULL or a C string.
-        let json = unsafe { str_arg(config_json, "config_json") }?;
-        out_arg(out, "out")?;
-        let config: CollectionConfig = from_json(json, "config_json")?;
-        let col = db.create_collection(config)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, boxed(col)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out, "out", |db| {
+            let json = str_arg(config_json, "config_json")?;
+            let config: CollectionConfig = from_json(json, "config_json")?;
+            Ok(boxed(db.create_collection(config)?))
+        })
+    }
 }
 
 /// Gets the collection named `name` and writes its handle to `*out`.
@@ -119,17 +113,12 @@ pub unsafe extern "C" fn sk_collection_get(
     name: *const c_char,
     out: *mut *mut sk_collection,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        // SAFETY: NULL or a C string.
-        let name = unsafe { str_arg(name, "name") }?;
-        out_arg(out, "out")?;
-        let col = db.collection(name)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, boxed(col)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out, "out", |db| {
+            Ok(boxed(db.collection(str_arg(name, "name")?)?))
+        })
+    }
 }
 
 /// Starts deleting the collection named `name` and writes the operation to `*out_op`. Its
@@ -144,17 +133,14 @@ pub unsafe extern "C" fn sk_collection_delete(
     name: *const c_char,
     out_op: *mut *mut sk_operation,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        // SAFETY: NULL or a C string.
-        let name = unsafe { str_arg(name, "name") }?;
-        out_arg(out_op, "out_op")?;
-        let op = db.delete_collection(name)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out_op, operation::boxed(op)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out_op, "out_op", |db| {
+            Ok(operation::boxed(
+                db.delete_collection(str_arg(name, "name")?)?,
+            ))
+        })
+    }
 }
 
 /// Describes the collection as JSON (id, config, status, status_message, times, stats),
@@ -167,14 +153,12 @@ pub unsafe extern "C" fn sk_collection_info(
     col: *const sk_collection,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        out_arg(out_json, "out_json")?;
-        let info = col.info()?;
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&info, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(col, "col", out_json, "out_json", |col| {
+            json_string(&col.info()?)
+        })
+    }
 }
 
 /// Writes the collection's counts to `*out`.
@@ -186,23 +170,20 @@ pub unsafe extern "C" fn sk_collection_stats_get(
     col: *const sk_collection,
     out: *mut sk_collection_stats,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        out_arg(out, "out")?;
-        let s = col.stats()?;
-        let stats = sk_collection_stats {
-            documents: s.documents,
-            failed_documents: s.failed_documents,
-            chunks: s.chunks,
-            vectors: s.vectors,
-            source_bytes: s.source_bytes,
-            bytes_on_disk: s.bytes_on_disk,
-        };
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, stats) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(col, "col", out, "out", |col| {
+            let s = col.stats()?;
+            Ok(sk_collection_stats {
+                documents: s.documents,
+                failed_documents: s.failed_documents,
+                chunks: s.chunks,
+                vectors: s.vectors,
+                source_bytes: s.source_bytes,
+                bytes_on_disk: s.bytes_on_disk,
+            })
+        })
+    }
 }
 
 /// Writes the collection's vector dimension to `*out` (what `sk_collection_embed` writes per
@@ -215,15 +196,8 @@ pub unsafe extern "C" fn sk_collection_dimension(
     col: *const sk_collection,
     out: *mut usize,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        out_arg(out, "out")?;
-        let dimension = col.info()?.dimension();
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, dimension) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { get(col, "col", out, "out", |col| Ok(col.info()?.dimension())) }
 }
 
 /// Sets the collection's description.
@@ -522,16 +496,12 @@ pub unsafe extern "C" fn sk_collection_document(
     id: *const c_char,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        // SAFETY: NULL or a C string.
-        let id = unsafe { str_arg(id, "id") }?;
-        out_arg(out_json, "out_json")?;
-        let doc = col.document(id)?;
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&doc, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(col, "col", out_json, "out_json", |col| {
+            json_string(&col.document(str_arg(id, "id")?)?)
+        })
+    }
 }
 
 /// Lists the collection's operations, oldest first, as JSON (see
@@ -545,14 +515,12 @@ pub unsafe extern "C" fn sk_collection_list_operations(
     status: i32,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        out_arg(out_json, "out_json")?;
-        let list = col.operations(operation::filter(status)?)?;
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&list, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(col, "col", out_json, "out_json", |col| {
+            json_string(&col.operations(operation::filter(status)?)?)
+        })
+    }
 }
 
 /// Embeds `len` texts with the collection's model, as its passages are embedded, into the

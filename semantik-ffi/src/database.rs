@@ -7,9 +7,8 @@ use std::time::Duration;
 use semantik_core::{Config, Database};
 
 use crate::error::{guard, sk_status};
-use crate::ffi::{
-    free_handle, handle, handle_arg, json_out, new_handle, out_arg, str_arg, write_out,
-};
+use crate::ffi::{free_handle, handle, new_handle, out_arg, str_arg, write_out};
+use crate::ffi::{get, json_string};
 use crate::operation::{self, sk_operation};
 
 /// An open database. Thread-safe: any function may be called on it from several threads at
@@ -140,14 +139,12 @@ pub unsafe extern "C" fn sk_database_list_collections(
     db: *const sk_database,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: NULL or a handle, per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        out_arg(out_json, "out_json")?;
-        let list = db.collections()?;
-        // SAFETY: checked non-NULL above.
-        unsafe { json_out(&list, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out_json, "out_json", |db| {
+            json_string(&db.collections()?)
+        })
+    }
 }
 
 /// Lists the database's operations, oldest first, as a JSON array (id, collection_id, kind,
@@ -162,14 +159,12 @@ pub unsafe extern "C" fn sk_database_list_operations(
     status: i32,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: NULL or a handle, per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        out_arg(out_json, "out_json")?;
-        let list = db.operations(operation::filter(status)?)?;
-        // SAFETY: checked non-NULL above.
-        unsafe { json_out(&list, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out_json, "out_json", |db| {
+            json_string(&db.operations(operation::filter(status)?)?)
+        })
+    }
 }
 
 /// Gets the operation with id `id` (as `sk_operation_id` writes it), running or ended. On
@@ -183,15 +178,10 @@ pub unsafe extern "C" fn sk_database_get_operation(
     id: *const c_char,
     out: *mut *mut sk_operation,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: NULL or a handle, per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        // SAFETY: NULL or a C string.
-        let id = unsafe { str_arg(id, "id") }?;
-        out_arg(out, "out")?;
-        let op = db.operation(id.parse()?)?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, operation::boxed(op)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(db, "db", out, "out", |db| {
+            Ok(operation::boxed(db.operation(str_arg(id, "id")?.parse()?)?))
+        })
+    }
 }

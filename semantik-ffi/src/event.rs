@@ -4,10 +4,9 @@ use std::ffi::{CString, c_char};
 
 use semantik_core::{Event, EventKind, Progress};
 
-use crate::error::{SK_OK, guard, guard_free, guard_value, sk_status};
-use crate::ffi::{
-    Tagged, c_string, free_handle, handle, handle_arg, json_out, new_handle, out_arg, write_out,
-};
+use crate::error::{SK_OK, guard_free, guard_value, sk_status};
+use crate::ffi::{Tagged, c_string, free_handle, handle, handle_arg, new_handle};
+use crate::ffi::{get, json_string};
 use crate::operation::sk_progress;
 
 /// One event. Read-only, so it may be read from several threads at once. An event passed to a
@@ -156,19 +155,17 @@ pub unsafe extern "C" fn sk_event_progress(
     event: *const sk_event,
     out: *mut sk_progress,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let e = unsafe { handle_arg(event, "event") }?;
-        out_arg(out, "out")?;
-        let progress = e
-            .progress()
-            .ok_or_else(|| semantik_core::Error::InvalidState {
-                message: "this event carries no progress".into(),
-            })?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, sk_progress::from(progress)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(event, "event", out, "out", |e| {
+            let progress = e
+                .progress()
+                .ok_or_else(|| semantik_core::Error::InvalidState {
+                    message: "this event carries no progress".into(),
+                })?;
+            Ok(sk_progress::from(progress))
+        })
+    }
 }
 
 /// The error code of a failed document or operation, `SK_CANCELLED` for a cancelled operation,
@@ -238,13 +235,12 @@ pub unsafe extern "C" fn sk_event_json(
     event: *const sk_event,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let e = unsafe { handle_arg(event, "event") }?;
-        out_arg(out_json, "out_json")?;
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&e.event, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(event, "event", out_json, "out_json", |e| {
+            json_string(&e.event)
+        })
+    }
 }
 
 /// Frees an event from `sk_operation_next_event`. Accepts NULL; ignores the event a callback

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use semantik_core::Error;
 
+use crate::error::{guard, sk_status};
+
 /// An opaque handle type: what C sees is a pointer to `Self`, a zero-sized marker; the value
 /// behind it is a [`Tagged`] `Self::Inner`. The tag is checked on every use so that a NULL,
 /// foreign or freed handle (while its memory is not reused) is an error, not a crash.
@@ -101,6 +103,35 @@ pub(crate) unsafe fn free_handle<H: Handle>(p: *mut H) -> Option<H::Inner> {
     Some(unsafe { Box::from_raw(tagged) }.value)
 }
 
+/// The body of an exported getter: borrows handle argument `h` (called `name`), checks `out`
+/// (called `out_name`), computes the value with `f` and writes it to `*out` only if `f`
+/// succeeded.
+///
+/// # Safety
+/// `h` as in [`handle_arg`]; `out` NULL or writable.
+pub(crate) unsafe fn get<H: Handle, T>(
+    h: *const H,
+    name: &str,
+    out: *mut T,
+    out_name: &str,
+    f: impl FnOnce(&H::Inner) -> Result<T, Error>,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let value = unsafe { handle_arg(h, name) }?;
+        out_arg(out, out_name)?;
+        let result = f(value)?;
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { write_out(out, result) };
+        Ok(())
+    })
+}
+
+/// An owned C string (freed with `sk_string_free`) of `value` as JSON, for [`get`].
+pub(crate) fn json_string<T: serde::Serialize>(value: &T) -> Result<*mut c_char, Error> {
+    Ok(c_string(&to_json(value)?).into_raw())
+}
+
 /// Reads a NUL-terminated UTF-8 string argument.
 ///
 /// # Safety
@@ -192,29 +223,6 @@ pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| {
         CString::new(s.replace('\0', "\u{FFFD}")).expect("NUL bytes were replaced")
     })
-}
-
-/// Writes `s` as an owned C string to `*out` (freed with `sk_string_free`).
-///
-/// # Safety
-/// As [`write_out`].
-pub(crate) unsafe fn string_out(s: &str, out: *mut *mut c_char) {
-    // SAFETY: per the contract.
-    unsafe { write_out(out, c_string(s).into_raw()) }
-}
-
-/// Writes `value` as an owned JSON C string to `*out`.
-///
-/// # Safety
-/// As [`write_out`].
-pub(crate) unsafe fn json_out<T: serde::Serialize>(
-    value: &T,
-    out: *mut *mut c_char,
-) -> Result<(), Error> {
-    let json = to_json(value)?;
-    // SAFETY: per the contract.
-    unsafe { string_out(&json, out) };
-    Ok(())
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {

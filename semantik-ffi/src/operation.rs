@@ -15,9 +15,9 @@ use semantik_core::{
 use crate::error::{SK_WAIT_TIMED_OUT, guard, sk_status};
 use crate::event::{self, sk_event};
 use crate::ffi::{
-    free_handle, handle, handle_arg, invalid_arg, json_out, new_handle, out_arg, string_out,
-    write_out,
+    c_string, free_handle, handle, handle_arg, invalid_arg, new_handle, out_arg, write_out,
 };
+use crate::ffi::{get, json_string};
 
 /// A background operation. Thread-safe: any function may be called on it from several threads
 /// at once, except `sk_operation_free`, which must be the last call on it (its own callback
@@ -251,14 +251,8 @@ pub unsafe extern "C" fn sk_operation_status_get(
     op: *const sk_operation,
     out: *mut sk_operation_status,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, status_code(op.op.status())) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { get(op, "op", out, "out", |op| Ok(status_code(op.op.status()))) }
 }
 
 /// Writes the operation's kind (`SK_KIND_*`) to `*out`.
@@ -270,14 +264,8 @@ pub unsafe extern "C" fn sk_operation_kind_get(
     op: *const sk_operation,
     out: *mut sk_operation_kind,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, kind_code(op.op.kind())) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { get(op, "op", out, "out", |op| Ok(kind_code(op.op.kind()))) }
 }
 
 /// Writes a snapshot of the operation's progress to `*out`.
@@ -289,14 +277,12 @@ pub unsafe extern "C" fn sk_operation_progress(
     op: *const sk_operation,
     out: *mut sk_progress,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, sk_progress::from(&op.op.progress())) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(op, "op", out, "out", |op| {
+            Ok(sk_progress::from(&op.op.progress()))
+        })
+    }
 }
 
 /// Writes the operation's id (a UUID string, for `sk_database_get_operation`) to `*out`; free
@@ -309,14 +295,12 @@ pub unsafe extern "C" fn sk_operation_id(
     op: *const sk_operation,
     out: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { string_out(&op.op.id().to_string(), out) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(op, "op", out, "out", |op| {
+            Ok(c_string(&op.op.id().to_string()).into_raw())
+        })
+    }
 }
 
 /// Describes the operation as JSON (id, collection_id, kind, status, error, progress, times),
@@ -329,13 +313,12 @@ pub unsafe extern "C" fn sk_operation_info(
     op: *const sk_operation,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out_json, "out_json")?;
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&op.op.info(), out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(op, "op", out_json, "out_json", |op| {
+            json_string(&op.op.info())
+        })
+    }
 }
 
 /// Waits until the operation ends, at most `timeout_ms` milliseconds (negative: no limit).
@@ -381,15 +364,8 @@ pub unsafe extern "C" fn sk_operation_retry(
     op: *const sk_operation,
     out: *mut *mut sk_operation,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        out_arg(out, "out")?;
-        let retry = op.op.retry()?;
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, boxed(retry)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { get(op, "op", out, "out", |op| Ok(boxed(op.op.retry()?))) }
 }
 
 /// Waits at most `timeout_ms` milliseconds (negative: no limit, 0: do not wait) for the

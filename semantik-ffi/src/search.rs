@@ -12,9 +12,10 @@ use crate::collection::{col_arg, sk_collection};
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
 use crate::ffi::{
-    c_string, free_handle, from_json, handle, handle_arg, invalid_arg, json_out, new_handle,
-    opt_str_arg, out_arg, slice_arg, str_arg, str_array, to_json, write_out,
+    c_string, free_handle, from_json, handle, handle_arg, invalid_arg, new_handle, opt_str_arg,
+    out_arg, slice_arg, str_arg, str_array, to_json, write_out,
 };
+use crate::ffi::{get, json_string};
 
 /// How a search finds candidates: one of the `SK_SEARCH_*` constants.
 pub type sk_search_mode = u32;
@@ -708,14 +709,12 @@ pub unsafe extern "C" fn sk_results_json(
     results: *const sk_results,
     out_json: *mut *mut c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let r = unsafe { handle_arg(results, "results") }?;
-        out_arg(out_json, "out_json")?;
-        let value = serde_json::json!({ "hits": r.hits, "failures": r.failures });
-        // SAFETY: checked non-NULL.
-        unsafe { json_out(&value, out_json) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        get(results, "results", out_json, "out_json", |r| {
+            json_string(&serde_json::json!({ "hits": r.hits, "failures": r.failures }))
+        })
+    }
 }
 
 /// Frees a result set and every string read from it. Accepts NULL.
