@@ -97,6 +97,10 @@ test-c:
 	  (apt-get update -qq && apt-get install -y -qq $$tool >/dev/null); done
 	$(MAKE) -s install PREFIX=$(C_PREFIX) PROFILE=debug
 	mkdir -p target/c
+	nm -D --defined-only $(C_PREFIX)/lib/libsemantik.so | awk '$$2 ~ /[TDBRVW]/ {print $$3}' | sort > target/c/exported.txt
+	grep -oE '\bsk_[a-z_]+\(' include/semantik.h | tr -d '(' | sort -u > target/c/declared.txt
+	diff target/c/declared.txt target/c/exported.txt || \
+	  (echo "libsemantik.so must export exactly the functions of include/semantik.h"; exit 1)
 	for t in api threads; do \
 	  gcc $(CFLAGS_TEST) $(ASAN) tests/c/$$t.c $(SK_CFLAGS) $(SK_LIBS) -lpthread -lm -o target/c/$$t-asan && \
 	  $(C_ENV) ASAN_OPTIONS=detect_leaks=1 target/c/$$t-asan $$(mktemp -d)/t || exit 1; done
@@ -107,7 +111,7 @@ test-c:
 	gcc $(CFLAGS_TEST) examples/quickstart.c $(SK_CFLAGS) $(C_PREFIX)/lib/libsemantik.a -lpthread -ldl -lm \
 	  -o target/c/quickstart-static
 	target/c/quickstart-static $$(mktemp -d)/db >/dev/null
-	@echo "C tests: 5 passed, 0 failed (api, threads under ASan+UBSan; misuse; quickstart under valgrind; static link)"
+	@echo "C tests: 6 passed, 0 failed (exports; api, threads under ASan+UBSan; misuse; quickstart under valgrind; static link)"
 
 $(VENV)/bin/maturin:
 	python3 -m venv $(VENV)
