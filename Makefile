@@ -65,7 +65,7 @@ test: model testdata test-rust test-c test-py
 
 test-rust:
 	$(CARGO) test --workspace --features semantik-core/testing
-	$(CARGO) run -q -p semantik-core --features testing --example quickstart -- $$(mktemp -d)/db
+	$$(scripts/built-example.sh quickstart $(CARGO) test --workspace --features semantik-core/testing) $$(mktemp -d)/db
 
 ffi:
 	$(CARGO) build -p semantik-ffi
@@ -113,17 +113,23 @@ test-c:
 	target/c/quickstart-static $$(mktemp -d)/db >/dev/null
 	@echo "C tests: 6 passed, 0 failed (exports; api, threads under ASan+UBSan; misuse; quickstart under valgrind; static link)"
 
-$(VENV)/bin/maturin:
+# The venv for the Python tests: maturin and the test dependencies of semantik-py/pyproject.toml.
+PY_TEST_DEPS := "maturin>=1.7,<2" "pytest>=8" "numpy>=1.22" "langchain-tests==1.1.9" "langchain-core>=0.3" \
+	"tqdm>=4.60" "mypy>=1.10"
+$(VENV)/bin/maturin: semantik-py/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q "maturin>=1.7,<2" pytest
+	$(VENV)/bin/pip install -q $(PY_TEST_DEPS)
+	touch $@
 
 venv: $(VENV)/bin/maturin
 
 test-py: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop -q -m semantik-py/Cargo.toml
-	$(PY) -m pytest -q semantik-py/tests --doctest-modules semantik-py/python/semantik/__init__.py; \
+	$(PY) -m pytest -q semantik-py/tests --doctest-modules semantik-py/python/semantik/__init__.py \
+	  semantik-py/python/semantik/progress.py semantik-py/python/semantik/langchain.py; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	$(PY) examples/quickstart.py $$(mktemp -d)/db
 
 header:
 	SEMANTIK_WRITE_HEADER=1 $(CARGO) test -q -p semantik-ffi --test header

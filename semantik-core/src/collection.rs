@@ -636,6 +636,24 @@ impl Collection {
         self.engine.chunks(self.id, id)
     }
 
+    /// The text of document `id` as it was indexed (extracted from its file, or as given).
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database, DocumentInput};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// col.add_texts([DocumentInput::new("sled stores the data").with_id("d")])?.wait(None)?;
+    /// assert_eq!(col.text("d")?, "sled stores the data");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::DocumentNotFound`](crate::Error); storage errors.
+    pub fn text(&self, id: &str) -> Result<String> {
+        self.engine.text(self.id, id)
+    }
+
     /// This collection's operations, oldest first.
     ///
     /// # Errors

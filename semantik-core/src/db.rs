@@ -792,6 +792,30 @@ impl Engine {
         self.with_served(id, |record, _| self.chunks_of(record.data(), doc_id))
     }
 
+    pub(crate) fn text(&self, id: CollectionId, doc_id: &str) -> Result<String> {
+        let store = self.store()?;
+        self.with_served(id, |record, _| {
+            let stored: Option<crate::document::StoredText> = storage::get_json(
+                store.as_ref(),
+                "document text",
+                &keys::document_text(record.data(), doc_id),
+            )?;
+            match stored {
+                Some(t) => Ok(t.text),
+                // Documents stored with their vectors (and those of formats before 3) keep
+                // their text in their chunks only.
+                None => {
+                    let chunks = self.chunks_of(record.data(), doc_id)?;
+                    Ok(chunks
+                        .into_iter()
+                        .map(|c| c.text)
+                        .collect::<Vec<_>>()
+                        .join("\n\n"))
+                }
+            }
+        })
+    }
+
     fn chunks_of(&self, data: uuid::Uuid, doc_id: &str) -> Result<Vec<Chunk>> {
         let store = self.store()?;
         let doc: Document = storage::get_json(

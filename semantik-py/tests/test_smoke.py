@@ -11,12 +11,14 @@ import semantik
 def test_version_and_context_manager(tmp_path):
     assert semantik.version() == semantik.__version__
     with semantik.open(str(tmp_path / "db")) as db:
-        info = db.create_collection("notes", model="external", dimension=3, description="mine")
+        col = db.create_collection("notes", model="external", dimension=3, description="mine")
+        info = col.info()
         assert info["config"]["name"] == "notes"
         assert info["config"]["dimension"] == 3
         assert info["status"] == "pending"
         assert [c["name"] for c in db.collections()] == ["notes"]
-        assert db.collection("notes")["id"] == info["id"]
+        assert db.collection("notes").id == info["id"] == db["notes"].id
+        assert "notes" in db and "other" not in db
     # Closed by the context manager: reopening works and keeps the collection.
     with semantik.open(str(tmp_path / "db")) as db:
         assert [c["name"] for c in db.collections()] == ["notes"]

@@ -2,14 +2,18 @@
 
 >>> import semantik, tempfile
 >>> with semantik.open(tempfile.mkdtemp()) as db:
-...     info = db.create_collection("notes", model="external", dimension=3)
-...     [c["name"] for c in db.collections()]
-['notes']
+...     col = db.create_collection("notes", model="external", dimension=3)
+...     op = col.add_vectors(["a", "b"], [[1, 0, 0], [0, 1, 0]], texts=["along x", "along y"])
+...     info = op.wait()
+...     [hit.text for hit in col.search_by_vector([0.1, 0.9, 0.0], limit=1)]
+['along y']
 """
 
 from __future__ import annotations
 
-from semantik._semantik import Database, version
+from typing import Any
+
+from semantik._semantik import Collection, Database, Embedder, Events, Hit, Operation, version
 from semantik.exceptions import (
     AlreadyExistsError,
     DatabaseLockedError,
@@ -23,27 +27,38 @@ from semantik.exceptions import (
     StateError,
     StorageError,
 )
+from semantik.progress import progress
 
 __version__ = version()
 
 __all__ = [
     "AlreadyExistsError",
+    "Collection",
     "Database",
     "DatabaseLockedError",
     "DocumentError",
+    "Embedder",
+    "Events",
+    "Hit",
     "InvalidArgumentError",
     "ModelError",
     "NotFoundError",
+    "Operation",
     "OperationError",
     "OperationTimeoutError",
     "SemantikError",
     "StateError",
     "StorageError",
     "open",
+    "progress",
     "version",
 ]
 
 
-def open(path: str) -> Database:  # noqa: A001 - mirrors the builtin on purpose
-    """Opens (creating if needed) the database in directory ``path``; usable as a context manager."""
-    return Database(path)
+def open(path: str, **config: Any) -> Database:  # noqa: A001 - mirrors the builtin on purpose
+    """Opens (creating if needed) the database in directory ``path``; a context manager.
+
+    ``config``: ``max_concurrent_operations``, ``operation_timeout`` (seconds),
+    ``max_collections``, ``max_collection_bytes``.
+    """
+    return Database(path, **config)

@@ -1,0 +1,347 @@
+//! Search from Python: keyword arguments to the core's builders, `Hit`, rerankers, `Embedder`.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use semantik_core::rerank::{CrossEncoder, Reranker};
+use semantik_core::{Embedder as CoreEmbedder, Error, Filter, Fusion, Hit as CoreHit, SearchMode};
+
+use crate::convert::{array, detached, from_object, invalid, to_object};
+
+/// One search result.
+#[pyclass(module = "semantik._semantik", frozen, get_all)]
+pub(crate) struct Hit {
+    /// The chunk text.
+    text: String,
+    /// The final score (higher is better).
+    score: f32,
+    /// The document's id.
+    document_id: String,
+    /// The collection's name.
+    collection: String,
+    /// The document's source file, or None.
+    source: Option<String>,
+    /// The document's title, or None.
+    title: Option<String>,
+    /// Titles of the sections the chunk lies in, outermost first.
+    headings: Vec<String>,
+    /// The page the chunk starts on (PDF), or None.
+    page: Option<u32>,
+    /// Byte offset of the chunk in the document text.
+    start: usize,
+    /// End of that range.
+    end: usize,
+    /// The chunk's id in its collection.
+    chunk_id: u64,
+    /// Position of the chunk in its document.
+    chunk_index: u32,
+    /// Vector similarity, or None.
+    dense_score: Option<f32>,
+    /// BM25 score, or None.
+    keyword_score: Option<f32>,
+    /// The reranker's score, or None.
+    rerank_score: Option<f32>,
+    /// Words of the text that match the query's keywords: what to highlight.
+    matched_terms: Vec<String>,
+    /// The document's metadata.
+    metadata: Py<PyAny>,
+}
+
+#[pymethods]
+impl Hit {
+    fn __repr__(&self) -> String {
+        let text: String = self.text.chars().take(60).collect();
+        format!(
+            "Hit(score={:.4}, document_id={:?}, text={:?})",
+            self.score, self.document_id, text
+        )
+    }
+}
+
+/// Converts core hits to Python `Hit`s.
+pub(crate) fn hits(py: Python<'_>, hits: Vec<CoreHit>) -> PyResult<Py<PyList>> {
+    let out = hits
+        .into_iter()
+        .map(|h| {
+            Py::new(
+                py,
+                Hit {
+                    metadata: to_object(py, &h.metadata)?,
+                    text: h.text,
+                    score: h.score,
+                    document_id: h.document_id,
+                    collection: h.collection,
+                    source: h.source.map(|p| p.to_string_lossy().into_owned()),
+                    title: h.title,
+                    headings: h.headings,
+                    page: h.page,
+                    start: h.start,
+                    end: h.end,
+                    chunk_id: h.chunk_id,
+                    chunk_index: h.chunk_index,
+                    dense_score: h.scores.dense,
+                    keyword_score: h.scores.keyword,
+                    rerank_score: h.scores.rerank,
+                    matched_terms: h.matched_terms,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, out)?.unbind())
+}
+
+/// A reranker that calls a Python function `f(query, passages) -> scores`.
+struct PyReranker(Py<PyAny>);
+
+impl std::fmt::Debug for PyReranker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PyReranker")
+    }
+}
+
+impl Reranker for PyReranker {
+    fn score(&self, query: &str, passages: &[&str]) -> semantik_core::Result<Vec<f32>> {
+        Python::attach(|py| {
+            self.0
+                .call1(py, (query, passages.to_vec()))
+                .and_then(|scores| scores.extract::<Vec<f32>>(py))
+                .map_err(|e| Error::Model {
+                    name: "python reranker".into(),
+                    message: e.to_string(),
+                })
+        })
+    }
+}
+
+/// Search options read from keyword arguments, owned so the search runs without the GIL.
+pub(crate) struct Options {
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
+    pub(crate) mode: SearchMode,
+    pub(crate) fusion: Option<Fusion>,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) threshold: Option<f32>,
+    pub(crate) rerank: Option<Arc<dyn Reranker>>,
+    pub(crate) rerank_multiplier: Option<usize>,
+    pub(crate) ef: Option<usize>,
+    pub(crate) exact: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterArg {
+    source_under: Option<String>,
+    media_type: Option<serde_json::Value>,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A filter from a dict: `{"source_under": path, "media_type": str or [str], "metadata":
+/// {key: value or {"min": x, "max": y}}}`; a dict of other keys is taken as metadata equality.
+fn filter_arg(value: &Bound<'_, PyAny>) -> PyResult<Filter> {
+    let py = value.py();
+    let dict = value
+        .cast::<PyDict>()
+        .map_err(|_| invalid(py, "filter must be a dict"))?;
+    let structured = ["source_under", "media_type", "metadata"]
+        .iter()
+        .any(|k| dict.contains(*k).unwrap_or(false));
+    let f: FilterArg = if structured {
+        from_object(value, "filter")?
+    } else {
+        FilterArg {
+            source_under: None,
+            media_type: None,
+            metadata: from_object(value, "filter")?,
+        }
+    };
+    let mut filter = Filter::new();
+    if let Some(p) = f.source_under {
+        filter = filter.source_under(p);
+    }
+    match f.media_type {
+        Some(serde_json::Value::String(m)) => filter = filter.media_type(m),
+        Some(serde_json::Value::Array(ms)) => {
+            for m in ms {
+                let m = m
+                    .as_str()
+                    .ok_or_else(|| invalid(py, "media_type: strings only"))?;
+                filter = filter.media_type(m);
+            }
+        }
+        Some(_) => return Err(invalid(py, "media_type: a string or a list of strings")),
+        None => {}
+    }
+    for (k, v) in f.metadata {
+        filter = match &v {
+            serde_json::Value::Object(range) if range.keys().all(|k| k == "min" || k == "max") => {
+                let bound = |name: &str| range.get(name).and_then(serde_json::Value::as_f64);
+                filter.metadata_range(k, bound("min"), bound("max"))
+            }
+            _ => filter.metadata_eq(k, v),
+        };
+    }
+    Ok(filter)
+}
+
+impl Options {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        py: Python<'_>,
+        limit: usize,
+        offset: usize,
+        mode: &str,
+        fusion: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+        score_threshold: Option<f32>,
+        rerank: Option<&Bound<'_, PyAny>>,
+        rerank_multiplier: Option<usize>,
+        ef: Option<usize>,
+        exact: bool,
+    ) -> PyResult<Self> {
+        let mode = match mode {
+            "semantic" => SearchMode::Semantic,
+            "keyword" => SearchMode::Keyword,
+            "hybrid" => SearchMode::Hybrid,
+            other => {
+                return Err(invalid(
+                    py,
+                    format!("mode {other:?} is not one of semantic, keyword, hybrid"),
+                ));
+            }
+        };
+        let fusion = match fusion {
+            None => None,
+            Some(f) if f.is_none() => None,
+            Some(f) => Some(match f.extract::<String>() {
+                Ok(name) => match name.as_str() {
+                    "rrf" => Fusion::Rrf { k: 60.0 },
+                    "weighted" => Fusion::Weighted { alpha: 0.7 },
+                    "adaptive" => Fusion::default(),
+                    other => {
+                        return Err(invalid(
+                            py,
+                            format!("fusion {other:?} is not one of adaptive, rrf, weighted"),
+                        ));
+                    }
+                },
+                // A dict such as {"rrf": {"k": 20}} or {"weighted": {"alpha": 0.5}}.
+                Err(_) => from_object(f, "fusion")?,
+            }),
+        };
+        let filter = match filter {
+            Some(f) if !f.is_none() => Some(filter_arg(f)?),
+            _ => None,
+        };
+        let rerank: Option<Arc<dyn Reranker>> = match rerank {
+            None => None,
+            Some(r) if r.is_none() || r.extract::<bool>().is_ok_and(|b| !b) => None,
+            Some(r) => {
+                if let Ok(model) = r.extract::<String>() {
+                    Some(Arc::new(detached(py, move || CrossEncoder::load(&model))?))
+                } else if r.is_callable() {
+                    Some(Arc::new(PyReranker(r.clone().unbind())))
+                } else {
+                    return Err(invalid(
+                        py,
+                        "rerank: a cross-encoder model name or a function (query, passages) -> scores",
+                    ));
+                }
+            }
+        };
+        Ok(Options {
+            limit,
+            offset,
+            mode,
+            fusion,
+            filter,
+            threshold: score_threshold,
+            rerank,
+            rerank_multiplier,
+            ef,
+            exact,
+        })
+    }
+}
+
+/// Applies [`Options`] to a search builder (single and multi-collection searches have the
+/// same methods).
+macro_rules! apply_options {
+    ($builder:expr, $o:expr) => {{
+        let o = $o;
+        let mut b = $builder.limit(o.limit).offset(o.offset).mode(o.mode);
+        if let Some(f) = o.fusion {
+            b = b.fusion(f);
+        }
+        if let Some(f) = o.filter {
+            b = b.filter(f);
+        }
+        if let Some(t) = o.threshold {
+            b = b.score_threshold(t);
+        }
+        if let Some(r) = o.rerank {
+            b = b.rerank(r);
+        }
+        if let Some(m) = o.rerank_multiplier {
+            b = b.rerank_multiplier(m);
+        }
+        if let Some(ef) = o.ef {
+            b = b.ef(ef);
+        }
+        if o.exact {
+            b = b.exact();
+        }
+        b
+    }};
+}
+pub(crate) use apply_options;
+
+/// An embedding model on its own: `Embedder("sentence-transformers/all-MiniLM-L6-v2")`.
+#[pyclass(module = "semantik._semantik", frozen)]
+pub(crate) struct Embedder {
+    inner: Arc<dyn CoreEmbedder>,
+}
+
+#[pymethods]
+impl Embedder {
+    #[new]
+    #[pyo3(signature = (model = "sentence-transformers/all-MiniLM-L6-v2".to_string()))]
+    fn new(py: Python<'_>, model: String) -> PyResult<Self> {
+        let inner = detached(py, move || {
+            semantik_core::embed::resolve(&model, semantik_core::embed::Device::Cpu)
+        })?;
+        Ok(Embedder { inner })
+    }
+
+    /// The model's name.
+    #[getter]
+    fn model(&self) -> String {
+        self.inner.model_name().to_string()
+    }
+
+    /// The vector dimension.
+    #[getter]
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    /// Embeds texts as passages: a `numpy.ndarray[float32]` of shape (len(texts), dimension),
+    /// rows L2-normalised. Runs without the GIL.
+    fn embed<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        let rows = detached(py, move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            inner.embed(&refs)
+        })?;
+        array(py, &rows, self.inner.dimension())
+    }
+
+    /// Embeds one query (with the model's query prompt, if it has one): a 1-d array.
+    fn embed_query<'py>(&self, py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        let row = detached(py, move || inner.embed_query(&text))?;
+        let dimension = row.len();
+        array(py, &[row], dimension)?.call_method1("reshape", (dimension,))
+    }
+}
