@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi install model bench-embed bench-index bench-ingest eval
+.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi install model bench-embed bench-index bench-ingest bench-py eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
 	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
+	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
@@ -53,6 +54,9 @@ bench-index:
 
 bench-ingest:
 	scripts/bench-ingest.sh
+
+bench-py:
+	scripts/bench-py.sh
 
 DATASET ?= ../shared/eval/pyfaq
 eval:

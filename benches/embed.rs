@@ -1,8 +1,10 @@
 //! Embedding throughput and latency (`make bench-embed` runs it beside sentence-transformers).
 //!
 //! Usage: `embed MODE PASSAGES.jsonl` with MODE `native` (semantik's forward pass), `stock`
-//! (candle's `BertModel`, batch 32) or `query` (latency of a 10-word query). Prints one JSON
-//! object. Each mode runs in its own process so that peak RSS is its own.
+//! (candle's `BertModel`, batch 32), `query` (latency of a 10-word query) or `vector-search`
+//! (latency of `search_by_vector`, limit 10, over the passages stored as external vectors; the
+//! Rust side of `make bench-py`). Prints one JSON object. Each mode runs in its own process so
+//! that peak RSS is its own.
 
 use std::time::Instant;
 
@@ -64,6 +66,40 @@ fn main() {
             ms.sort_by(f64::total_cmp);
             serde_json::json!({
                 "mode": "query", "query_p50_ms": ms[ms.len() / 2], "query_p99_ms": ms[ms.len() * 99 / 100],
+            })
+        }
+        "vector-search" => {
+            let vectors = native.embed(&texts).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let db = semantik_core::Database::open(dir.path()).unwrap();
+            let col = db
+                .create_collection(
+                    semantik_core::CollectionConfig::new("v")
+                        .with_external_vectors(vectors[0].len()),
+                )
+                .unwrap();
+            let ids = (0..texts.len()).map(|i| format!("p{i}")).collect();
+            col.add_vectors(ids, vectors.clone(), passages.clone(), vec![])
+                .unwrap()
+                .wait(None)
+                .unwrap();
+            let search = |v: &Vec<f32>| col.search_by_vector(v.clone()).limit(10).run().unwrap();
+            for v in vectors.iter().take(50) {
+                search(v);
+            }
+            let mut us: Vec<f64> = (0..2000)
+                .map(|i| {
+                    let t = Instant::now();
+                    let hits = search(&vectors[i % vectors.len()]);
+                    let elapsed = t.elapsed().as_secs_f64() * 1e6;
+                    assert_eq!(hits.len(), 10);
+                    elapsed
+                })
+                .collect();
+            us.sort_by(f64::total_cmp);
+            serde_json::json!({
+                "mode": "vector-search", "p50_us": us[us.len() / 2], "p99_us": us[us.len() * 99 / 100],
+                "vectors": vectors.len(),
             })
         }
         other => panic!("unknown mode {other}"),

@@ -47,6 +47,40 @@ pub(crate) fn to_object<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyRes
         .unbind())
 }
 
+/// Converts a JSON value to Python objects directly (no JSON text in between): the fast path
+/// for the metadata of every hit.
+pub(crate) fn json_to_py<'py>(
+    py: Python<'py>,
+    value: &serde_json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    use serde_json::Value;
+    match value {
+        Value::Null => Ok(py.None().into_bound(py)),
+        Value::Bool(b) => b.into_bound_py_any(py),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_bound_py_any(py),
+            (None, Some(u)) => u.into_bound_py_any(py),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_bound_py_any(py),
+        },
+        Value::String(s) => s.into_bound_py_any(py),
+        Value::Array(items) => {
+            let list = pyo3::types::PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            Ok(list.into_any())
+        }
+        Value::Object(map) => {
+            let dict = pyo3::types::PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            Ok(dict.into_any())
+        }
+    }
+}
+
 /// Converts a Python value (dicts, lists, str, numbers) to `T` through JSON.
 pub(crate) fn from_object<T: serde::de::DeserializeOwned>(
     value: &Bound<'_, PyAny>,
