@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=.cache
-scripts/fetch-python-docs.sh "$cache/python-docs" >/dev/null
-scripts/fetch-model.sh >/dev/null
-passages="$cache/bench/passages.jsonl"
-mkdir -p "$cache/bench"
-[ -f "$passages" ] || python3 benches/make_passages.py "$cache/python-docs/usr/share/doc/python3.11/html/_sources" "$passages"
+passages=$(scripts/bench-passages.sh)
 venv="$cache/bench-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
   python3 -m venv "$venv"

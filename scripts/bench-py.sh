@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=.cache
-scripts/fetch-python-docs.sh "$cache/python-docs" >/dev/null
-scripts/fetch-model.sh >/dev/null
-passages="$cache/bench/passages.jsonl"
-mkdir -p "$cache/bench"
-[ -f "$passages" ] || python3 benches/make_passages.py "$cache/python-docs/usr/share/doc/python3.11/html/_sources" "$passages"
+passages=$(scripts/bench-passages.sh)
 venv="$cache/py-bench-venv"
 [ -x "$venv/bin/maturin" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install -q "maturin>=1.7,<2" numpy; }
 VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" develop -q --release -m semantik-py/Cargo.toml
