@@ -138,6 +138,9 @@ impl Collection {
     ) -> PyResult<Operation> {
         let n = ids.len();
         let (values, width) = float_rows(vectors, "vectors")?;
+        if n == 0 && !values.is_empty() {
+            return Err(invalid(py, "vectors given without ids"));
+        }
         if n == 0 {
             let col = self.col.clone();
             return detached(py, move || col.add_vectors(vec![], vec![], vec![], vec![]))
@@ -324,7 +327,10 @@ impl Collection {
         ef: Option<usize>,
         exact: bool,
     ) -> PyResult<Py<PyList>> {
-        let (values, _) = float_rows(vector, "vector")?;
+        let (values, width) = float_rows(vector, "vector")?;
+        if values.len() != width {
+            return Err(invalid(py, "vector: one query vector, not several rows"));
+        }
         let o = Options::new(
             py,
             limit,

@@ -27,6 +27,14 @@ pub(crate) fn detached<T: Send>(
     py.detach(f).map_err(|e| to_py(py, e))
 }
 
+/// A duration of `seconds` (negative: zero); `None` for infinity, an error for NaN.
+pub(crate) fn seconds(py: Python<'_>, seconds: f64) -> PyResult<Option<std::time::Duration>> {
+    if seconds.is_nan() {
+        return Err(invalid(py, "a time in seconds may not be NaN"));
+    }
+    Ok(std::time::Duration::try_from_secs_f64(seconds.max(0.0)).ok())
+}
+
 /// An `InvalidArgumentError` with `message`.
 pub(crate) fn invalid(py: Python<'_>, message: impl Into<String>) -> PyErr {
     to_py(

@@ -1,7 +1,6 @@
 //! `Database`: an open database and what spans collections.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -11,7 +10,7 @@ use semantik_core::{
 };
 
 use crate::collection::Collection;
-use crate::convert::{detached, opt_arg, status_filter, to_object, to_py};
+use crate::convert::{detached, opt_arg, seconds, status_filter, to_object, to_py};
 use crate::operation::Operation;
 use crate::search::{Options, apply_options, hits};
 
@@ -51,7 +50,7 @@ impl Database {
             config = config.with_max_concurrent_operations(n);
         }
         if let Some(t) = operation_timeout {
-            config = config.with_operation_timeout(Some(Duration::from_secs_f64(t.max(0.0))));
+            config = config.with_operation_timeout(seconds(py, t)?);
         }
         if let Some(n) = max_collections {
             config = config.with_max_collections(n);

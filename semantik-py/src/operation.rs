@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use semantik_core::{Error, Event, Operation as CoreOperation, Subscription};
 
-use crate::convert::{detached, name_of, to_object, to_py};
+use crate::convert::{detached, name_of, seconds, to_object, to_py};
 
 /// How long one GIL-free wait lasts before Python signals (Ctrl-C) are checked.
 const SLICE: Duration = Duration::from_millis(100);
@@ -81,7 +81,11 @@ impl Operation {
     /// `OperationTimeoutError` when the time ran out first.
     #[pyo3(signature = (timeout = None))]
     pub(crate) fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let limit = match timeout {
+            Some(t) => seconds(py, t)?,
+            None => None,
+        };
+        let deadline = limit.and_then(|d| Instant::now().checked_add(d));
         loop {
             let slice = deadline.map_or(SLICE, |d| {
                 d.saturating_duration_since(Instant::now()).min(SLICE)
@@ -164,7 +168,15 @@ impl Events {
             let next = py.detach(move || this.get().sub.recv_timeout(SLICE));
             match next {
                 Some(e) => return event_object(py, &e).map(Some),
-                None if slf.get().sub.is_closed() => return Ok(None),
+                // Closed: the final event may have arrived just before; read what is queued.
+                None if slf.get().sub.is_closed() => {
+                    return slf
+                        .get()
+                        .sub
+                        .try_recv()
+                        .map(|e| event_object(py, &e))
+                        .transpose();
+                }
                 None => py.check_signals()?,
             }
         }
@@ -175,7 +187,7 @@ impl Events {
     #[pyo3(signature = (timeout))]
     fn next(slf: Py<Self>, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyAny>>> {
         let this = slf.clone_ref(py);
-        let wait = Duration::from_secs_f64(timeout.max(0.0));
+        let wait = seconds(py, timeout)?.unwrap_or(Duration::from_secs(3600 * 24 * 365));
         match py.detach(move || this.get().sub.recv_timeout(wait)) {
             Some(e) => event_object(py, &e).map(Some),
             None => Ok(None),

@@ -61,7 +61,8 @@ class SemantikVectorStore(VectorStore):
         dimension when one is given, else embedded with semantik's model (``model=`` and the
         other ``Database.create_collection`` arguments apply)."""
         if embedding is not None:
-            dimension = len(embedding.embed_query("dimension"))
+            collection_args.pop("model", None)
+            dimension = collection_args.pop("dimension", None) or len(embedding.embed_query("dimension"))
             collection = db.create_collection(name, model="external", dimension=dimension, **collection_args)
         else:
             collection = db.create_collection(name, **collection_args)
@@ -123,7 +124,11 @@ class SemantikVectorStore(VectorStore):
     def _hits(self, query: str, k: int, filter: dict[str, Any] | None) -> list[Hit]:
         if self._embedding is not None:
             return self.collection.search_by_vector(self._embedding.embed_query(query), limit=k, filter=filter)
-        return self.collection.search(query, limit=k, filter=filter)
+        # A document of several chunks answers once, with its best chunk.
+        hits = self.collection.search(query, limit=4 * k, filter=filter)
+        seen: set[str] = set()
+        best = [h for h in hits if not (h.document_id in seen or seen.add(h.document_id))]
+        return best[:k]
 
     def similarity_search(
         self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
