@@ -242,7 +242,9 @@ def test_two_threads_search_while_a_third_runs_an_operation(db, notes):
 
 def test_ctrl_c_interrupts_a_blocking_wait(tmp_path):
     code = (
-        "import semantik, sys, time\n"
+        "import semantik, signal, sys, time\n"
+        # A process started in the background by a shell inherits SIGINT ignored; restore it.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "db = semantik.open(sys.argv[1])\n"
         "op = db.create_collection('c').add([f'text {i} about the weather' for i in range(20000)])\n"
         "print('waiting', flush=True)\n"
