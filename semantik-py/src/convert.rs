@@ -45,18 +45,13 @@ pub(crate) fn invalid(py: Python<'_>, message: impl Into<String>) -> PyErr {
     )
 }
 
-/// Converts a serialisable value to Python objects (dicts, lists, str, numbers) through JSON.
+/// Converts a serialisable value to Python objects (dicts, lists, str, numbers).
 pub(crate) fn to_object<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
-    let json = serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    Ok(py
-        .import("json")?
-        .getattr("loads")?
-        .call1((json,))?
-        .unbind())
+    let value = serde_json::to_value(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(json_to_py(py, &value)?.unbind())
 }
 
-/// Converts a JSON value to Python objects directly (no JSON text in between): the fast path
-/// for the metadata of every hit.
+/// Converts a JSON value to Python objects directly (no JSON text in between).
 pub(crate) fn json_to_py<'py>(
     py: Python<'py>,
     value: &serde_json::Value,

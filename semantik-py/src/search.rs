@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyList};
 use semantik_core::rerank::{CrossEncoder, Reranker};
 use semantik_core::{Embedder as CoreEmbedder, Error, Filter, Fusion, Hit as CoreHit, SearchMode};
 
-use crate::convert::{array, detached, from_object, invalid, json_to_py};
+use crate::convert::{array, detached, from_object, invalid, to_object};
 
 /// One search result.
 #[pyclass(module = "semantik._semantik", frozen, get_all)]
@@ -67,7 +67,7 @@ pub(crate) fn hits(py: Python<'_>, hits: Vec<CoreHit>) -> PyResult<Py<PyList>> {
             Py::new(
                 py,
                 Hit {
-                    metadata: json_to_py(py, &serde_json::Value::Object(h.metadata))?.unbind(),
+                    metadata: to_object(py, &h.metadata)?,
                     text: h.text,
                     score: h.score,
                     document_id: h.document_id,
