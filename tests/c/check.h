@@ -33,16 +33,6 @@
 
 #define EXPECT_OK(call) EXPECT_STATUS(call, SK_OK)
 
-/* Writes `text` to `dir/name`. */
-static inline void write_file(const char *dir, const char *name, const char *text) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "w");
-  EXPECT(f != NULL);
-  EXPECT(fputs(text, f) >= 0);
-  EXPECT(fclose(f) == 0);
-}
-
 /* Writes `len` bytes to `dir/name`. */
 static inline void write_bytes(const char *dir, const char *name, const char *bytes, size_t len) {
   char path[4096];
@@ -51,6 +41,11 @@ static inline void write_bytes(const char *dir, const char *name, const char *by
   EXPECT(f != NULL);
   EXPECT(fwrite(bytes, 1, len, f) == len);
   EXPECT(fclose(f) == 0);
+}
+
+/* Writes `text` to `dir/name`. */
+static inline void write_file(const char *dir, const char *name, const char *text) {
+  write_bytes(dir, name, text, strlen(text));
 }
 
 /* Makes directory `dir/name` and writes its path to `out`. */
