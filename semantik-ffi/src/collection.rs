@@ -10,11 +10,11 @@ use semantik_core::{
 
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
+use crate::ffi::{act, get, json_string};
 use crate::ffi::{
     free_handle, from_json, handle, handle_arg, invalid_arg, new_handle, opt_str_arg, out_arg,
     slice_arg, str_arg, str_array,
 };
-use crate::ffi::{get, json_string};
 use crate::operation::{self, sk_operation};
 
 /// A collection. Thread-safe: any function may be called on it from several threads at once,
@@ -209,12 +209,12 @@ pub unsafe extern "C" fn sk_collection_set_description(
     col: *const sk_collection,
     description: *const c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        // SAFETY: NULL or a C string.
-        col.set_description(unsafe { str_arg(description, "description") }?)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        act(col, "col", |col| {
+            col.set_description(str_arg(description, "description")?)
+        })
+    }
 }
 
 /// Replaces the collection's metadata with a JSON object.
@@ -226,13 +226,13 @@ pub unsafe extern "C" fn sk_collection_set_metadata(
     col: *const sk_collection,
     metadata_json: *const c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        // SAFETY: NULL or a C string.
-        let json = unsafe { str_arg(metadata_json, "metadata_json") }?;
-        col.set_metadata(from_json::<Metadata>(json, "metadata_json")?)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        act(col, "col", |col| {
+            let json = str_arg(metadata_json, "metadata_json")?;
+            col.set_metadata(from_json::<Metadata>(json, "metadata_json")?)
+        })
+    }
 }
 
 /// Renames the collection (`SK_COLLECTION_EXISTS` if the name is taken, `SK_INVALID_NAME` if
@@ -245,12 +245,8 @@ pub unsafe extern "C" fn sk_collection_rename(
     col: *const sk_collection,
     name: *const c_char,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
-        // SAFETY: NULL or a C string.
-        col.rename(unsafe { str_arg(name, "name") }?)
-    })
+    // SAFETY: per the contract.
+    unsafe { act(col, "col", |col| col.rename(str_arg(name, "name")?)) }
 }
 
 /// Starts indexing `len` texts, with ids (`ids` NULL: generated, and content already in the

@@ -127,6 +127,20 @@ pub(crate) unsafe fn get<H: Handle, T>(
     })
 }
 
+/// The body of an exported function that returns only a status: borrows handle argument `h`
+/// (called `name`) and runs `f` on it.
+///
+/// # Safety
+/// `h` as in [`handle_arg`].
+pub(crate) unsafe fn act<H: Handle>(
+    h: *const H,
+    name: &str,
+    f: impl FnOnce(&H::Inner) -> Result<(), Error>,
+) -> sk_status {
+    // SAFETY: per the contract.
+    guard(|| f(unsafe { handle_arg(h, name) }?))
+}
+
 /// An owned C string (freed with `sk_string_free`) of `value` as JSON, for [`get`].
 pub(crate) fn json_string<T: serde::Serialize>(value: &T) -> Result<*mut c_char, Error> {
     Ok(c_string(&to_json(value)?).into_raw())

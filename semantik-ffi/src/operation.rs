@@ -14,10 +14,10 @@ use semantik_core::{
 
 use crate::error::{SK_WAIT_TIMED_OUT, guard, sk_status};
 use crate::event::{self, sk_event};
+use crate::ffi::{act, get, json_string};
 use crate::ffi::{
     c_string, free_handle, handle, handle_arg, invalid_arg, new_handle, out_arg, write_out,
 };
-use crate::ffi::{get, json_string};
 
 /// A background operation. Thread-safe: any function may be called on it from several threads
 /// at once, except `sk_operation_free`, which must be the last call on it (its own callback
@@ -330,12 +330,9 @@ pub unsafe extern "C" fn sk_operation_info(
 /// `op` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_wait(op: *const sk_operation, timeout_ms: i64) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        op.op.wait(timeout).map(|_| ())
-    })
+    let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+    // SAFETY: per the contract.
+    unsafe { act(op, "op", |op| op.op.wait(timeout).map(|_| ())) }
 }
 
 /// Asks the operation to stop; it ends cancelled soon after (see `sk_operation_wait`).
@@ -345,12 +342,13 @@ pub unsafe extern "C" fn sk_operation_wait(op: *const sk_operation, timeout_ms: 
 /// `op` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sk_operation_cancel(op: *const sk_operation) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let op = unsafe { op_arg(op) }?;
-        op.op.cancel();
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        act(op, "op", |op| {
+            op.op.cancel();
+            Ok(())
+        })
+    }
 }
 
 /// Runs a failed or cancelled operation again as a new operation (documents already indexed
