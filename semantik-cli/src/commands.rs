@@ -19,7 +19,7 @@ use crate::output::{
 use crate::progress::{FailedDocument, Outcome, follow};
 use crate::{
     AddArgs, ChunkArgs, Cli, Command, CreateArgs, DocsArgs, OpsArgs, ReindexArgs, RemoveSourceArgs,
-    SearchArgs,
+    SearchArgs, VerifyArgs,
 };
 
 /// Lines of chunk text shown per hit.
@@ -34,6 +34,8 @@ pub enum Failure {
     Semantik(Error),
     /// Writing the output failed.
     Output(io::Error),
+    /// `verify` found this many violations (they are printed).
+    Unsound(usize),
 }
 
 impl fmt::Display for Failure {
@@ -41,6 +43,11 @@ impl fmt::Display for Failure {
         match self {
             Failure::Semantik(e) => write!(f, "{e} (code {})", e.code().as_u32()),
             Failure::Output(e) => write!(f, "cannot write the output: {e}"),
+            Failure::Unsound(n) => write!(
+                f,
+                "verify found {n} violations (code {})",
+                semantik_core::ErrorCode::Corrupt.as_u32()
+            ),
         }
     }
 }
@@ -66,10 +73,24 @@ type CliResult<T = ()> = std::result::Result<T, Failure>;
 /// # Errors
 /// The command's error, else an error from closing the database.
 pub fn run(cli: Cli) -> CliResult {
-    let path = match cli.db {
-        Some(p) => p,
-        None => default_db_path()?,
+    if let Command::Restore(a) = &cli.command {
+        Database::restore(&a.src, &a.dest)?;
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "restored {} into {}",
+            a.src.display(),
+            a.dest.display()
+        )?;
+        return Ok(());
+    }
+    let path = match (&cli.command, &cli.db) {
+        (Command::Verify(VerifyArgs { path: Some(p), .. }), _) | (_, Some(p)) => p.clone(),
+        (_, None) => default_db_path()?,
     };
+    if matches!(cli.command, Command::Verify(_)) && !path.exists() {
+        return Err(Error::NotADatabase { path }.into());
+    }
     let db = Database::open(&path)?;
     let mut out = io::stdout().lock();
     let ctx = Ctx {
@@ -121,6 +142,31 @@ impl Ctx<'_> {
             Command::Reindex(a) => self.reindex(a, out),
             Command::RemoveSource(a) => self.remove_source(a, out),
             Command::Docs(a) => self.docs(a, out),
+            Command::Verify(a) => self.verify(a.json, out),
+            Command::Backup(a) => {
+                let records = self.db.backup(&a.dest)?;
+                Ok(writeln!(
+                    out,
+                    "backed up {records} records to {}",
+                    a.dest.display()
+                )?)
+            }
+            Command::Restore(_) => unreachable!("restore runs without an open database"),
+        }
+    }
+
+    /// `verify`: the report, as text or JSON; violations fail the command.
+    fn verify(&self, json: bool, out: &mut impl Write) -> CliResult {
+        let report = self.db.verify()?;
+        if json {
+            serde_json::to_writer(&mut *out, &report).map_err(io::Error::from)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{report}")?;
+        }
+        match report.violations.len() {
+            0 => Ok(()),
+            n => Err(Failure::Unsound(n)),
         }
     }
 

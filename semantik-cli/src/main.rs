@@ -64,6 +64,38 @@ pub enum Command {
     RemoveSource(RemoveSourceArgs),
     /// List a collection's documents
     Docs(DocsArgs),
+    /// Check every internal invariant of a database and report each violation (exit 1 if any)
+    Verify(VerifyArgs),
+    /// Write a consistent snapshot of the database to a new file (operations keep running)
+    Backup(BackupArgs),
+    /// Restore a backup file as a new database
+    Restore(RestoreArgs),
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The database directory [default: --db]
+    pub path: Option<PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (must not exist)
+    pub dest: PathBuf,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file
+    pub src: PathBuf,
+    /// The new database directory (must not exist, or be empty)
+    pub dest: PathBuf,
 }
 
 /// A collection name alone.

@@ -350,6 +350,29 @@ fn session_on_a_real_folder() {
     let hits = semantik(&db, &["search", "kb", &c.query, "--json"]).json();
     assert!(sources(&hits)[0].ends_with(&c.target), "{hits}");
 
+    // verify, backup, restore: the copy verifies and answers the same search.
+    let out = semantik(&db, &["verify"]).ok();
+    assert!(out.trim_end().ends_with(": ok"), "{out}");
+    let backup = tmp.path().join("kb.backup");
+    let out = semantik(&db, &["backup", backup.to_str().unwrap()]).ok();
+    assert!(out.starts_with("backed up "), "{out}");
+    let copy = tmp.path().join("copy");
+    semantik(
+        &db,
+        &["restore", backup.to_str().unwrap(), copy.to_str().unwrap()],
+    )
+    .ok();
+    let report = semantik(&db, &["verify", copy.to_str().unwrap(), "--json"]).json();
+    assert_eq!(report["violations"], Value::Array(vec![]), "{report}");
+    assert_eq!(report["chunks"], col["chunks"], "{report}");
+    let again = semantik(&copy, &["search", "kb", &c.query, "--json"]).json();
+    assert_eq!(sources(&again), sources(&hits));
+    semantik(
+        &db,
+        &["restore", backup.to_str().unwrap(), copy.to_str().unwrap()],
+    )
+    .fails_with(100);
+
     // rm: gone.
     let out = semantik(&db, &["rm", "kb"]).ok();
     assert!(out.contains("deleted collection kb"), "{out}");
@@ -395,6 +418,9 @@ fn invalid_arguments_fail_with_their_codes() {
         Value::Array(vec![])
     );
     semantik(&db, &["create", "kb", "--model", "no-such/model"]).fails_with(400);
+    let nowhere = tmp.path().join("nowhere");
+    semantik(&db, &["verify", nowhere.to_str().unwrap()]).fails_with(303);
+    assert!(!nowhere.exists(), "verify creates nothing");
 }
 
 /// Usage errors exit 2 before anything is opened; `--help` exits 0.

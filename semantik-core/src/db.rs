@@ -29,6 +29,7 @@ use crate::ops::{
 use crate::search::MultiSearch;
 use crate::source::{SourceOptions, SourceRecord};
 use crate::storage::{self, Store, WriteBatch, format, keys};
+use crate::verify::VerifyReport;
 
 /// Name of the lock file inside a database directory.
 const LOCK_FILE: &str = "semantik.lock";
@@ -59,6 +60,9 @@ pub struct Config {
     pub default_collection_name: String,
     /// Where embedding models run (default the CPU).
     pub device: embed::Device,
+    /// Faults injected into storage (tests only).
+    #[cfg(feature = "testing")]
+    pub(crate) faults: Option<crate::Faults>,
 }
 
 impl Default for Config {
@@ -70,6 +74,8 @@ impl Default for Config {
             max_collection_bytes: None,
             default_collection_name: "default".into(),
             device: embed::Device::Cpu,
+            #[cfg(feature = "testing")]
+            faults: None,
         }
     }
 }
@@ -107,6 +113,12 @@ impl Config {
     /// Sets the default collection's name.
     pub fn with_default_collection_name(mut self, name: impl Into<String>) -> Self {
         self.default_collection_name = name.into();
+        self
+    }
+    /// Injects `faults` into the database's storage (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub fn with_faults(mut self, faults: crate::Faults) -> Self {
+        self.faults = Some(faults);
         self
     }
 }
@@ -184,7 +196,7 @@ impl Database {
         &self.handle.engine.config
     }
 
-    fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.handle.engine
     }
 
@@ -325,6 +337,78 @@ impl Database {
     pub fn size_on_disk(&self) -> Result<u64> {
         self.engine().store()?.size_on_disk()
     }
+
+    /// Checks every internal invariant of the stored data and reports each violation (see
+    /// [`VerifyReport`]). Read-only; it reads a snapshot, so operations may keep running.
+    /// An `Err` means the data could not be read at all, not that it is inconsistent.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let snapshot = self.engine().store()?.snapshot()?;
+        crate::verify::verify(snapshot.as_ref())
+    }
+
+    /// Writes a consistent snapshot of the whole database to the new file `dest`, while
+    /// operations keep running (a write waits at most for the snapshot to be registered).
+    /// Returns the number of records written. The file is complete once this returns, or
+    /// absent; restore it with [`Database::restore`].
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path().join("db"))?;
+    /// let c = db.create_collection(CollectionConfig::new("c").with_model("semantik-test/hash-8"))?;
+    /// c.add_texts(["kept in the backup"])?.wait(None)?;
+    /// db.backup(dir.path().join("db.backup"))?;
+    /// Database::restore(dir.path().join("db.backup"), dir.path().join("copy"))?;
+    /// let copy = Database::open(dir.path().join("copy"))?;
+    /// assert_eq!(copy.collection("c")?.stats()?.documents, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<u64> {
+        let snapshot = self.engine().store()?.snapshot()?;
+        storage::backup::write(snapshot.as_ref(), dest.as_ref())
+    }
+
+    /// Restores the backup file `src` as a new database in `dest` (which must not exist or
+    /// be an empty directory), then opens it and verifies it. A backup written by a newer
+    /// semantik is refused with [`Error::UnsupportedFormat`]; a damaged or incomplete one with
+    /// [`Error::Corrupt`]. On failure `dest` is left as it was.
+    pub fn restore(src: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<()> {
+        let (src, dest) = (src.as_ref(), dest.as_ref());
+        let io = |e: std::io::Error| {
+            Error::storage(format!("cannot restore into {}", dest.display()), e)
+        };
+        let existed = dest.exists();
+        if existed && std::fs::read_dir(dest).map_err(io)?.next().is_some() {
+            return Err(Error::invalid(format!(
+                "{} is not empty; a restore needs a new directory",
+                dest.display()
+            )));
+        }
+        std::fs::create_dir_all(dest).map_err(io)?;
+        let partial = dest.join("data.partial");
+        let result = storage::backup::restore(src, &partial)
+            .and_then(|_| std::fs::rename(&partial, dest.join(DATA_DIR)).map_err(io))
+            .and_then(|()| {
+                let db = Database::open(dest)?;
+                let report = db.verify()?;
+                db.close()?;
+                match report.violations.first() {
+                    None => Ok(()),
+                    Some(v) => Err(Error::corrupt(format!(
+                        "the restored database fails verify: {v}"
+                    ))),
+                }
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+            let _ = std::fs::remove_dir_all(dest.join(DATA_DIR));
+            let _ = std::fs::remove_file(dest.join(LOCK_FILE));
+            if !existed {
+                let _ = std::fs::remove_dir(dest);
+            }
+        }
+        result
+    }
 }
 
 /// In-memory state of one collection: its vector index, loaded on first search.
@@ -398,6 +482,12 @@ impl Engine {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", e)),
         }
+        #[cfg(feature = "testing")]
+        let store = match &config.faults {
+            Some(f) => storage::open_sled_with_faults(&path.join(DATA_DIR), f)?,
+            None => storage::open_sled(&path.join(DATA_DIR))?,
+        };
+        #[cfg(not(feature = "testing"))]
         let store = storage::open_sled(&path.join(DATA_DIR))?;
         format::prepare(store.as_ref(), path)?;
         let engine = Arc::new(Engine {

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use exact::ExactIndex;
 pub use hnsw::HnswIndex;
-pub(crate) use segments::CollectionIndex;
 pub use segments::IndexStats;
+pub(crate) use segments::{CollectionIndex, verify_stored};
 
 /// Returns heap memory freed by a graph build or an index load to the system: the hnsw_rs draft
 /// allocates small objects per node and edge, and loading reads every stored vector through

@@ -275,6 +275,17 @@ pub(crate) fn remove_chunk(
     let Some(list) = store.get(&key)? else {
         return Ok(0);
     };
+    let (len, terms) = term_list(chunk_id, &list)?;
+    for (term, _) in terms {
+        batch.delete(posting_key(data, term, chunk_id));
+    }
+    batch.delete(key);
+    Ok(u64::from(len))
+}
+
+/// Decodes a chunk's stored term list: its length in terms and each distinct term with its
+/// frequency.
+fn term_list(chunk_id: u64, list: &[u8]) -> Result<(u32, Vec<(&str, u32)>)> {
     let bad = || Error::corrupt(format!("term list of chunk {chunk_id} is malformed"));
     let len = u32::from_le_bytes(
         list.get(..4)
@@ -283,7 +294,14 @@ pub(crate) fn remove_chunk(
             .map_err(|_| bad())?,
     );
     let mut rest = &list[4..];
+    let mut terms = Vec::new();
     while !rest.is_empty() {
+        let tf = u32::from_le_bytes(
+            rest.get(..4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
         let n = u16::from_le_bytes(
             rest.get(4..6)
                 .ok_or_else(bad)?
@@ -291,12 +309,73 @@ pub(crate) fn remove_chunk(
                 .map_err(|_| bad())?,
         ) as usize;
         let term = rest.get(6..6 + n).ok_or_else(bad)?;
-        let term = std::str::from_utf8(term).map_err(|_| bad())?;
-        batch.delete(posting_key(data, term, chunk_id));
+        terms.push((std::str::from_utf8(term).map_err(|_| bad())?, tf));
         rest = &rest[6 + n..];
     }
-    batch.delete(key);
-    Ok(u64::from(len))
+    Ok((len, terms))
+}
+
+/// Checks generation `data`'s keyword index against its chunks (`chunks`: the ids of its
+/// chunk records): every chunk has a term list, every listed term its posting with the same
+/// frequency and length, and no posting or list belongs to anything else. Reports each
+/// problem to `report`; returns the total length in terms.
+pub(crate) fn verify(
+    store: &dyn Store,
+    data: Uuid,
+    chunks: &std::collections::BTreeSet<u64>,
+    report: &mut dyn FnMut(String),
+) -> Result<u64> {
+    let mut expected: HashMap<Vec<u8>, (u32, u32)> = HashMap::new();
+    let mut total = 0u64;
+    let mut listed = std::collections::BTreeSet::new();
+    for entry in store.scan_prefix(&keys::in_collection(keys::CHUNK_TERMS, data)) {
+        let (k, v) = entry?;
+        let Some(id) = keys::chunk_id_of(&k) else {
+            report(format!("malformed term-list key {}", keys::hex(&k)));
+            continue;
+        };
+        if !chunks.contains(&id) {
+            report(format!("term list of chunk {id}, which does not exist"));
+        }
+        match term_list(id, &v) {
+            Ok((len, terms)) => {
+                total += u64::from(len);
+                for (term, tf) in terms {
+                    expected.insert(posting_key(data, term, id), (tf, len));
+                }
+            }
+            Err(e) => report(e.to_string()),
+        }
+        listed.insert(id);
+    }
+    for id in chunks.difference(&listed) {
+        report(format!("chunk {id} has no keyword term list"));
+    }
+    for entry in store.scan_prefix(&keys::in_collection(keys::POSTING, data)) {
+        let (k, v) = entry?;
+        let id = keys::chunk_id_of_tail(&k).unwrap_or(u64::MAX);
+        let stored = (v.len() == 8).then(|| {
+            (
+                u32::from_le_bytes([v[0], v[1], v[2], v[3]]),
+                u32::from_le_bytes([v[4], v[5], v[6], v[7]]),
+            )
+        });
+        match expected.remove(&k) {
+            Some(want) if stored == Some(want) => {}
+            Some(want) => report(format!(
+                "posting {} of chunk {id} holds {stored:?}, its term list says {want:?}",
+                keys::hex(&k)
+            )),
+            None => report(format!(
+                "posting {} of chunk {id} is in no term list",
+                keys::hex(&k)
+            )),
+        }
+    }
+    for k in expected.keys() {
+        report(format!("posting {} is missing", keys::hex(k)));
+    }
+    Ok(total)
 }
 
 /// What BM25 needs to know of a generation besides its postings.

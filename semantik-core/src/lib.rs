@@ -41,6 +41,7 @@ pub mod search;
 mod simd;
 mod source;
 mod storage;
+mod verify;
 
 pub use chunk::{ChunkUnit, ChunkingConfig};
 pub use collection::{
@@ -62,6 +63,9 @@ pub use search::{
     SearchMode,
 };
 pub use source::{DEFAULT_MAX_FILE_SIZE, SourceOptions, SymlinkPolicy};
+#[cfg(feature = "testing")]
+pub use storage::faults::Faults;
+pub use verify::{VerifyReport, Violation};
 
 /// The version of semantik.
 ///

@@ -6,11 +6,15 @@
 //! little-endian `f32` vectors. Multi-key writes go through [`WriteBatch`], which the store applies
 //! atomically, so a crash leaves either all of a batch or none of it.
 
+pub(crate) mod backup;
+#[cfg(feature = "testing")]
+pub(crate) mod faults;
 pub(crate) mod format;
 pub(crate) mod keys;
 #[cfg(test)]
 pub(crate) mod mem_store;
 mod sled_store;
+mod snapshot;
 
 use std::fmt;
 use std::path::Path;
@@ -48,6 +52,10 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     fn flush(&self) -> Result<()>;
     /// Bytes the store occupies on disk.
     fn size_on_disk(&self) -> Result<u64>;
+    /// A read-only view of the store as it is now, unchanged by later writes.
+    fn snapshot(&self) -> Result<Arc<dyn Store>> {
+        Err(Error::internal("this store has no snapshots"))
+    }
 }
 
 /// A set of writes applied atomically by [`Store::apply`].
@@ -87,9 +95,20 @@ impl WriteBatch {
     }
 }
 
-/// Opens (creating if needed) the sled store in `dir`.
+/// Opens (creating if needed) the sled store in `dir`, able to take snapshots.
 pub(crate) fn open_sled(dir: &Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SledStore::open(dir)?))
+    Ok(Arc::new(snapshot::Snapshots::new(Arc::new(
+        SledStore::open(dir)?,
+    ))))
+}
+
+/// [`open_sled`] with the faults of `faults` injected under the snapshots.
+#[cfg(feature = "testing")]
+pub(crate) fn open_sled_with_faults(dir: &Path, faults: &faults::Faults) -> Result<Arc<dyn Store>> {
+    let sled: Arc<dyn Store> = Arc::new(SledStore::open(dir)?);
+    Ok(Arc::new(snapshot::Snapshots::new(Arc::new(
+        faults::FaultyStore::new(sled, faults.clone()),
+    ))))
 }
 
 pub(crate) fn encode_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {

@@ -411,6 +411,105 @@ impl CollectionIndex {
     }
 }
 
+/// Checks the stored graph segments of generation `data` against its manifest: every part
+/// present, each segment's length and checksum as listed, its members ascending, counted as
+/// listed and in no other segment, and no part stored for a segment the manifest does not
+/// list. Reports each problem to `report`.
+pub(crate) fn verify_stored(
+    store: &dyn Store,
+    data: uuid::Uuid,
+    report: &mut dyn FnMut(String),
+) -> Result<()> {
+    let manifest: Manifest =
+        match storage::get_json(store, "index manifest", &keys::index_manifest(data)) {
+            Ok(m) => m.unwrap_or_default(),
+            Err(e) => {
+                report(e.to_string());
+                return Ok(());
+            }
+        };
+    let mut members = std::collections::HashSet::new();
+    for entry in &manifest.segments {
+        if entry.id >= manifest.next_segment {
+            report(format!(
+                "segment {} is not below the next segment id {}",
+                entry.id, manifest.next_segment
+            ));
+        }
+        let mut bytes = Vec::with_capacity(entry.bytes as usize);
+        let mut complete = true;
+        for part in 0..entry.parts {
+            match store.get(&keys::index_part(data, entry.id, part))? {
+                Some(p) => bytes.extend_from_slice(&p),
+                None => {
+                    report(format!("part {part} of segment {} is missing", entry.id));
+                    complete = false;
+                }
+            }
+        }
+        if !complete {
+            continue;
+        }
+        if bytes.len() as u64 != entry.bytes
+            || blake3::hash(&bytes).to_hex().as_str() != entry.checksum
+        {
+            report(format!(
+                "segment {} does not match its length or checksum",
+                entry.id
+            ));
+            continue;
+        }
+        let count = bytes
+            .get(..8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let ids: Vec<u64> = bytes
+            .get(8..8 + 8 * count.min(bytes.len() as u64) as usize)
+            .unwrap_or_default()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        if count != entry.vectors || ids.len() as u64 != count {
+            report(format!(
+                "segment {} lists {} members, its manifest {}",
+                entry.id,
+                ids.len(),
+                entry.vectors
+            ));
+        }
+        if ids.windows(2).any(|w| w[0] >= w[1]) {
+            report(format!("members of segment {} are not ascending", entry.id));
+        }
+        for id in ids {
+            if !members.insert(id) {
+                report(format!("chunk {id} is a member of two segments"));
+            }
+        }
+    }
+    let listed: std::collections::HashMap<u64, u32> =
+        manifest.segments.iter().map(|e| (e.id, e.parts)).collect();
+    let prefix = keys::in_collection(keys::INDEX_PART, data);
+    for entry in store.scan_prefix(&prefix) {
+        let (k, _) = entry?;
+        let rest = &k[prefix.len()..];
+        let (segment, part) = match rest.len() {
+            12 => (
+                u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")),
+                u32::from_be_bytes(rest[8..].try_into().expect("4 bytes")),
+            ),
+            _ => {
+                report(format!("malformed index part key {}", keys::hex(&k)));
+                continue;
+            }
+        };
+        if listed.get(&segment).is_none_or(|&parts| part >= parts) {
+            report(format!(
+                "part {part} of segment {segment} is stored but not in the manifest"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every stored vector of `collection` as ascending chunk ids and their vectors, read in
 /// parallel key ranges (the per-entry cost of the store dominates a collection's load).
 fn read_vectors(

@@ -83,22 +83,15 @@ pub(super) struct Reader {
 
 impl Reader {
     pub(super) fn doc_key(&self, doc_id: &str) -> Vec<u8> {
-        keys::in_collection_with(keys::DOCUMENT, self.data, doc_id.as_bytes())
+        keys::document(self.data, doc_id)
     }
 
     pub(super) fn path_key(&self, path: &Path) -> Vec<u8> {
-        keys::in_collection_with(
-            keys::DOCUMENT_PATH,
-            self.data,
-            path.to_string_lossy().as_bytes(),
-        )
+        keys::document_path(self.data, path)
     }
 
     pub(super) fn hash_key(&self, hash: &str, doc_id: &str) -> Vec<u8> {
-        let mut suffix = hash.as_bytes().to_vec();
-        suffix.push(0);
-        suffix.extend_from_slice(doc_id.as_bytes());
-        keys::in_collection_with(keys::DOCUMENT_HASH, self.data, &suffix)
+        keys::document_hash(self.data, hash, doc_id)
     }
 
     pub(super) fn get_document(&self, doc_id: &str) -> Result<Option<Document>> {

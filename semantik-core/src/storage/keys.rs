@@ -78,6 +78,21 @@ pub(crate) fn source(collection: Uuid, path: &std::path::Path) -> Vec<u8> {
     in_collection_with(SOURCE, collection, path.to_string_lossy().as_bytes())
 }
 
+pub(crate) fn document(generation: Uuid, doc_id: &str) -> Vec<u8> {
+    in_collection_with(DOCUMENT, generation, doc_id.as_bytes())
+}
+
+pub(crate) fn document_path(generation: Uuid, path: &std::path::Path) -> Vec<u8> {
+    in_collection_with(DOCUMENT_PATH, generation, path.to_string_lossy().as_bytes())
+}
+
+pub(crate) fn document_hash(generation: Uuid, hash: &str, doc_id: &str) -> Vec<u8> {
+    let mut suffix = hash.as_bytes().to_vec();
+    suffix.push(0);
+    suffix.extend_from_slice(doc_id.as_bytes());
+    in_collection_with(DOCUMENT_HASH, generation, &suffix)
+}
+
 pub(crate) fn document_text(generation: Uuid, doc_id: &str) -> Vec<u8> {
     in_collection_with(DOCUMENT_TEXT, generation, doc_id.as_bytes())
 }
@@ -133,6 +148,11 @@ pub(crate) const PER_GENERATION: [u8; 11] = [
 
 /// The tags of records keyed by the collection's id whatever its generation, the record last.
 pub(crate) const PER_COLLECTION: [u8; 3] = [SOURCE, STAGED, COLLECTION];
+
+/// A key in hex, for messages.
+pub(crate) fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());

@@ -58,7 +58,7 @@ fn create_list_get_rename_update_delete() {
 
     // Everything survives a reopen.
     db.close().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let g = db.collection("gamma").unwrap();
     assert_eq!(g.info().unwrap().config.metadata, meta);
 
@@ -161,7 +161,7 @@ fn limits_from_config() {
         .with_max_collections(2)
         .with_max_collection_bytes(Some(30))
         .with_default_collection_name("main");
-    let db = Database::open_with(dir.path(), config).unwrap();
+    let db = crate::common::open_with(dir.path(), config);
     let main = db.default_collection().unwrap();
     assert_eq!(main.name().unwrap(), "main");
     assert_eq!(db.default_collection().unwrap().id(), main.id());
@@ -341,7 +341,7 @@ fn external_vectors_round_trip() {
     drop(col);
     db.close().unwrap();
     // The index is rebuilt from stored vectors after a reopen.
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let col = db.collection("ext").unwrap();
     let hits = col
         .search_by_vector(vec![0.0, 2.0, 0.0])

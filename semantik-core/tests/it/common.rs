@@ -101,10 +101,60 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// An open database that is verified (`Database::verify`) when the test is done with it:
+/// every integration test ends by checking every invariant of what it stored.
+#[derive(Debug)]
+pub struct Checked(Option<Database>);
+
+impl Checked {
+    /// Verifies, then closes.
+    pub fn close(mut self) -> Result<()> {
+        let db = self.0.take().expect("open");
+        assert_verified(&db);
+        db.close()
+    }
+}
+
+impl std::ops::Deref for Checked {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("open")
+    }
+}
+
+impl Drop for Checked {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take()
+            && !std::thread::panicking()
+        {
+            assert_verified(&db);
+        }
+    }
+}
+
+/// Panics with the report unless `db` verifies clean.
+pub fn assert_verified(db: &Database) {
+    match db.verify() {
+        Ok(report) => assert!(report.is_ok(), "verify: {report}"),
+        Err(e) if e.code() == semantik_core::ErrorCode::DatabaseClosed => {}
+        Err(e) => panic!("verify failed: {e}"),
+    }
+}
+
+/// Opens the database at `path`, verified when dropped.
+pub fn open(path: impl AsRef<Path>) -> Checked {
+    Checked(Some(Database::open(path).unwrap()))
+}
+
+/// Opens the database at `path` with `config`, verified when dropped.
+pub fn open_with(path: impl AsRef<Path>, config: semantik_core::Config) -> Checked {
+    Checked(Some(Database::open_with(path, config).unwrap()))
+}
+
 /// Opens a database in a fresh temporary directory.
-pub fn temp_db() -> (tempfile::TempDir, Database) {
+pub fn temp_db() -> (tempfile::TempDir, Checked) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = open(dir.path());
     (dir, db)
 }
 

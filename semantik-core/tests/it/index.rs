@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 
 use rand::{Rng, SeedableRng};
-use semantik_core::{
-    Collection, CollectionConfig, Database, IndexConfig, Metric, OperationKind, Phase,
-};
+use semantik_core::{Collection, CollectionConfig, IndexConfig, Metric, OperationKind, Phase};
 
 const DIM: usize = 24;
 
@@ -70,7 +68,7 @@ fn graph_is_built_persisted_and_reloaded_without_rebuild() {
     let queries = unit_vectors(40, 2);
     let rows: Vec<usize> = (0..vectors.len()).collect();
     let (before, stats) = {
-        let db = Database::open(dir.path()).unwrap();
+        let db = crate::common::open(dir.path());
         let col = db.create_collection(config("g", 500)).unwrap();
         let info = add(&col, &vectors, 0);
         // The operation built the graph and said so in its progress.
@@ -91,7 +89,7 @@ fn graph_is_built_persisted_and_reloaded_without_rebuild() {
             .collect();
         (before, stats)
     };
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let col = db.collection("g").unwrap();
     // The same graph answers: same segments, nothing left to search exactly, same hits.
     assert_eq!(col.index_stats().unwrap(), stats);
@@ -107,7 +105,7 @@ fn graph_is_built_persisted_and_reloaded_without_rebuild() {
 #[test]
 fn deletes_are_never_returned_and_compaction_reclaims_them() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let col = db
         .create_collection(
             config("d", 300).with_index(
@@ -169,7 +167,7 @@ fn deletes_are_never_returned_and_compaction_reclaims_them() {
 #[test]
 fn recall_after_half_churn_matches_a_fresh_build() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let vectors = unit_vectors(3000, 5);
     let queries = unit_vectors(50, 6);
     let churned = db.create_collection(config("churn", 400)).unwrap();
@@ -205,7 +203,7 @@ fn recall_after_half_churn_matches_a_fresh_build() {
 #[test]
 fn exact_search_below_the_threshold_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let vectors = unit_vectors(300, 7);
     for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
         let name = format!("{metric:?}").to_lowercase();
@@ -236,7 +234,7 @@ fn exact_search_below_the_threshold_and_metrics() {
 #[test]
 fn searches_run_while_an_operation_inserts_and_builds() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let col = db.create_collection(config("c", 400)).unwrap();
     let vectors = unit_vectors(2400, 8);
     add(&col, &vectors[..800], 0);

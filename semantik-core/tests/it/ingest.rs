@@ -285,7 +285,7 @@ fn reindex_changes_model_dimension_and_chunking_while_searches_go_on() {
     let path = db.path().to_path_buf();
     drop(col);
     db.close().unwrap();
-    let db = semantik_core::Database::open(&path).unwrap();
+    let db = crate::common::open(&path);
     db.register_embedder(SlowEmbedder::with_dim(Duration::from_millis(1), 32));
     let col = db.collection("blue").unwrap();
     assert_eq!(col.stats().unwrap(), new);

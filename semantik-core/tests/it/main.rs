@@ -8,4 +8,5 @@ mod index;
 mod ingest;
 mod lock;
 mod operations;
+mod reliability;
 mod search;

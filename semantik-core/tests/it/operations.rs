@@ -10,8 +10,8 @@ use semantik_core::{
 
 use crate::common::{SlowEmbedder, temp_db, text_collection, write_passages};
 
-fn slow_db(dir: &std::path::Path, delay_ms: u64, config: Config) -> Database {
-    let db = Database::open_with(dir, config).unwrap();
+fn slow_db(dir: &std::path::Path, delay_ms: u64, config: Config) -> crate::common::Checked {
+    let db = crate::common::open_with(dir, config);
     db.register_embedder(SlowEmbedder::new(Duration::from_millis(delay_ms)));
     db
 }
@@ -274,7 +274,7 @@ fn close_cancels_queued_and_running_operations_and_reopen_keeps_their_records() 
     assert_eq!(running.status(), OperationStatus::Cancelled);
     assert_eq!(queued.status(), OperationStatus::Cancelled);
     assert_eq!(col.info().unwrap_err().code(), ErrorCode::DatabaseClosed);
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let ops = db.operations(OperationFilter::all()).unwrap();
     let statuses: HashSet<OperationStatus> = ops.iter().map(|o| o.status).collect();
     assert_eq!(statuses, HashSet::from([OperationStatus::Cancelled]));
@@ -377,7 +377,7 @@ fn events_of_an_operation_from_an_earlier_session_end() {
     let id = col.add_texts(["x"]).unwrap().wait(None).unwrap().id;
     drop(col);
     db.close().unwrap();
-    let db = Database::open(dir.path()).unwrap();
+    let db = crate::common::open(dir.path());
     let events: Vec<Event> = db.operation(id).unwrap().events().collect();
     assert_eq!(events.iter().map(label).collect::<Vec<_>>(), ["completed"]);
 }
