@@ -194,14 +194,19 @@ fn reselect(
         .collect()
 }
 
-/// Keeps, nearest first, each candidate closer to the node than to every kept one.
+/// Keeps, nearest first, each candidate no farther from the node than from every kept one.
+///
+/// A tie keeps the candidate (as hnswlib does): otherwise a node that keeps an exact duplicate
+/// of itself rejects every other candidate, each being exactly as far from the duplicate as
+/// from the node, and a group of duplicates (repeated boilerplate in real corpora) becomes an
+/// island no search reaches.
 fn heuristic(sorted: &[Near], cap: usize, dist: impl Fn(u32, u32) -> f32) -> Vec<u32> {
     let mut kept: Vec<u32> = Vec::with_capacity(cap);
     for c in sorted {
         if kept.len() >= cap {
             break;
         }
-        if kept.iter().all(|&s| dist(c.id, s) > c.dist) {
+        if kept.iter().all(|&s| dist(c.id, s) >= c.dist) {
             kept.push(c.id);
         }
     }

@@ -362,6 +362,38 @@ pub(super) mod tests {
         assert_eq!(hits[0].0, 0);
     }
 
+    /// Repeated vectors (boilerplate chunks) stay reachable: every vector finds itself or an
+    /// exact copy. (A tie in the neighbour heuristic used to drop every non-duplicate edge:
+    /// one vector in five was unreachable.)
+    #[test]
+    fn exact_duplicates_stay_reachable() {
+        let dim = 32;
+        let distinct = unit_vectors(400, dim, 5);
+        let mut vectors = Vec::new();
+        for (i, v) in distinct.chunks_exact(dim).enumerate() {
+            for _ in 0..1 + i % 4 {
+                vectors.extend_from_slice(v);
+            }
+        }
+        for metric in [Metric::Cosine, Metric::L2] {
+            let config = IndexConfig::new().with_metric(metric);
+            let index = HnswIndex::build(vectors.clone(), dim, &config).unwrap();
+            let missed = vectors
+                .chunks_exact(dim)
+                .filter(|q| {
+                    let best = index.search(q, 10, config.ef_search)[0].0;
+                    index.vector(best) != *q
+                })
+                .count();
+            assert_eq!(
+                missed,
+                0,
+                "{metric:?}: {missed} of {} vectors unreachable",
+                index.len()
+            );
+        }
+    }
+
     #[test]
     fn tiny_and_empty_indexes() {
         let config = IndexConfig::new().with_metric(Metric::L2);
