@@ -1,14 +1,18 @@
-//! Crash recovery: a child process indexes and is killed (SIGKILL) at a random moment; the
-//! parent reopens the database and checks that nothing committed was lost and nothing is half
-//! written.
+//! Crash recovery: a child process runs an operation (index, append, reindex, remove_source,
+//! delete or compaction) and is killed (SIGKILL) at a random moment; the parent reopens the
+//! database, verifies it, checks that nothing the child saw committed was lost and nothing is
+//! half written, and retries what was interrupted.
+//!
+//! `make test` runs two kills per operation kind; `make soak` runs many
+//! (`SEMANTIK_CRASH_ITERATIONS`, default 600) and prints one JSON line of figures.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use semantik_core::{
-    Collection, CollectionConfig, Database, DocumentStatus, ErrorCode, EventKind, IndexConfig,
+    ChunkingConfig, Collection, CollectionConfig, Database, DocumentStatus, EventKind, IndexConfig,
     OperationFilter, OperationKind, OperationStatus, SearchMode, SourceOptions,
 };
 
@@ -16,194 +20,437 @@ use crate::common::{SlowEmbedder, lines_of, spawn_child, wait_for, write_passage
 
 const DB_ENV: &str = "SEMANTIK_CRASH_DB";
 const SRC_ENV: &str = "SEMANTIK_CRASH_SRC";
-const PASSAGES: usize = 150;
+const MODE_ENV: &str = "SEMANTIK_CRASH_MODE";
+/// Files in each of the two folders of the source.
+const PER_FOLDER: usize = 75;
+const PASSAGES: u64 = 2 * PER_FOLDER as u64;
 
-fn open(path: &Path) -> semantik_core::Result<Database> {
+/// The operations a child is killed in, and how long after it starts the kill may land.
+const MODES: [(&str, u64); 6] = [
+    ("index", 900),
+    ("append", 500),
+    ("reindex", 700),
+    ("remove_source", 60),
+    ("delete", 60),
+    ("compact", 250),
+];
+
+/// Opens with the slow test model (`delay_ms` per text; the model name is the same for any
+/// delay, so the parent sets up and checks fast).
+fn open(path: &Path, delay_ms: u64) -> semantik_core::Result<Database> {
     let db = Database::open(path)?;
-    db.register_embedder(SlowEmbedder::new(Duration::from_millis(3)));
+    db.register_embedder(SlowEmbedder::new(Duration::from_millis(delay_ms)));
     Ok(db)
 }
 
-/// Child side: indexes the source folder, printing every durable progress count.
+fn create(db: &Database) -> Collection {
+    db.create_collection(
+        CollectionConfig::new("crash")
+            .with_model("test/slow-64")
+            // Small enough that graph segments are built, stored and compacted.
+            .with_index(IndexConfig::new().with_exact_threshold(48)),
+    )
+    .unwrap()
+}
+
+/// Child side: runs the operation of `SEMANTIK_CRASH_MODE`, printing `COMMITTED n` after
+/// every durable progress event and `COMPLETED` once the operation has ended successfully.
 #[test]
 #[ignore = "child process of the crash tests"]
 fn child_process() {
-    let (Some(db_path), Some(src)) = (std::env::var_os(DB_ENV), std::env::var_os(SRC_ENV)) else {
+    let (Some(db_path), Some(src), Some(mode)) = (
+        std::env::var_os(DB_ENV),
+        std::env::var_os(SRC_ENV),
+        std::env::var(MODE_ENV).ok(),
+    ) else {
         return;
     };
-    let db = open(Path::new(&db_path)).unwrap();
-    let col = match db.collection("crash") {
-        Ok(c) => c,
-        Err(_) => db
-            .create_collection(
-                CollectionConfig::new("crash")
-                    .with_model("test/slow-64")
-                    // Small enough that graph segments are built, stored and compacted.
-                    .with_index(IndexConfig::new().with_exact_threshold(48)),
-            )
-            .unwrap(),
+    let src = PathBuf::from(src);
+    let db = open(Path::new(&db_path), 3).unwrap();
+    let col = match mode.as_str() {
+        "index" => create(&db),
+        _ => db.collection("crash").unwrap(),
     };
-    let op = col
-        .add_source(PathBuf::from(src), SourceOptions::default())
-        .unwrap();
-    let events = op.events();
+    let ops = match mode.as_str() {
+        "index" => vec![col.add_source(&src, SourceOptions::default()).unwrap()],
+        "append" => vec![col.append().unwrap()],
+        "reindex" => vec![
+            col.reindex()
+                .chunking(ChunkingConfig::characters(160, 16))
+                .start()
+                .unwrap(),
+        ],
+        "remove_source" => vec![col.remove_source(src.join("b")).unwrap()],
+        "delete" => vec![db.delete_collection("crash").unwrap()],
+        "compact" => vec![col.compact().unwrap()],
+        other => panic!("unknown mode {other}"),
+    };
     println!("STARTED");
-    for e in events {
-        if let EventKind::Progress { progress } = &e.kind {
-            println!("COMMITTED {}", progress.documents_indexed());
+    for op in ops {
+        for e in op.events() {
+            if let EventKind::Progress { progress } = &e.kind {
+                println!("COMMITTED {}", progress.documents_indexed());
+            }
         }
+        op.wait(None).unwrap();
     }
-    println!("INDEXED");
-    // Kills may also land in graph builds and their persistence.
-    for _ in 0..3 {
-        col.compact().unwrap().wait(None).unwrap();
+    println!("COMPLETED");
+    if mode == "index" {
+        // Kills may also land in graph builds and their persistence.
+        for _ in 0..3 {
+            col.compact().unwrap().wait(None).unwrap();
+        }
     }
     println!("DONE");
 }
 
-/// Checks the collection's invariants through the public API: counts agree with documents,
-/// every indexed document has exactly its chunks searchable, nothing else is searchable.
-fn check_invariants(col: &Collection) -> u64 {
-    let stats = col.stats().unwrap();
-    let docs = col.documents().unwrap();
+/// Checks a collection's invariants through the public API: counts agree with documents,
+/// every indexed document has exactly its chunks searchable by vector and by keyword, nothing
+/// else is. Returns the number of indexed documents.
+fn check_invariants(col: &Collection) -> Result<u64, String> {
+    let ensure = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    let err = |e: semantik_core::Error| e.to_string();
+    let stats = col.stats().map_err(err)?;
+    let docs = col.documents().map_err(err)?;
     let indexed: Vec<_> = docs
         .iter()
         .filter(|d| d.status == DocumentStatus::Indexed)
         .collect();
-    assert_eq!(stats.documents, indexed.len() as u64, "document count");
+    ensure(
+        stats.documents == indexed.len() as u64,
+        format!(
+            "{} documents counted, {} indexed",
+            stats.documents,
+            indexed.len()
+        ),
+    )?;
     let chunks: u64 = indexed.iter().map(|d| u64::from(d.chunk_count)).sum();
-    assert_eq!(stats.chunks, chunks, "chunk count");
-    assert_eq!(stats.vectors, chunks, "vector count");
-    let probe = vec![0.125f32; 64];
+    ensure(
+        stats.chunks == chunks && stats.vectors == chunks,
+        format!("counts {stats:?}, {chunks} chunks in documents"),
+    )?;
     let hits = col
-        .search_by_vector(probe)
+        .search_by_vector(vec![0.125f32; 64])
         .limit(chunks as usize + 10)
         .run()
-        .unwrap();
-    assert_eq!(hits.len() as u64, chunks, "every chunk is searchable, once");
+        .map_err(err)?;
+    ensure(
+        hits.len() as u64 == chunks,
+        format!("{} of {chunks} chunks searchable", hits.len()),
+    )?;
     let mut per_doc: HashMap<&str, u32> = HashMap::new();
     for h in &hits {
         *per_doc.entry(h.document_id.as_str()).or_default() += 1;
     }
     for d in &indexed {
-        assert_eq!(
-            per_doc.get(d.id.as_str()).copied().unwrap_or(0),
-            d.chunk_count,
-            "chunks of {}",
-            d.id
-        );
+        let n = per_doc.get(d.id.as_str()).copied().unwrap_or(0);
+        ensure(
+            n == d.chunk_count,
+            format!("{n} of {} chunks of {} searchable", d.chunk_count, d.id),
+        )?;
     }
-    let hits = col.search("passage").limit(3).run().unwrap();
-    assert_eq!(hits.len(), 3.min(chunks as usize));
     // The keyword index holds exactly the live chunks' words: no posting of a chunk that a
     // crash cut off, none missing from one that committed.
-    let with_word = indexed
-        .iter()
-        .flat_map(|d| col.chunks(&d.id).unwrap())
-        .filter(|c| {
-            c.text
-                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
-                .any(|w| w.eq_ignore_ascii_case("passage") || w.eq_ignore_ascii_case("passages"))
-        })
-        .count();
+    let mut with_word = 0;
+    for d in &indexed {
+        with_word += col
+            .chunks(&d.id)
+            .map_err(err)?
+            .iter()
+            .filter(|c| {
+                c.text
+                    .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .any(|w| {
+                        w.eq_ignore_ascii_case("passage") || w.eq_ignore_ascii_case("passages")
+                    })
+            })
+            .count();
+    }
     let keyword = col
         .search("passage")
         .mode(SearchMode::Keyword)
         .limit(chunks as usize + 10)
         .run()
-        .unwrap();
-    assert_eq!(
-        keyword.len(),
-        with_word,
-        "keyword hits agree with the chunks"
-    );
-    stats.documents
+        .map_err(err)?;
+    ensure(
+        keyword.len() == with_word,
+        format!(
+            "{} keyword hits, {with_word} chunks with the word",
+            keyword.len()
+        ),
+    )?;
+    Ok(stats.documents)
 }
 
-fn crash_iteration(seed: u64) {
+/// What the soak counts.
+#[derive(Debug, Default)]
+struct Tally {
+    iterations: u64,
+    /// Reopening after the kill failed.
+    corrupt_opens: u64,
+    /// Documents the child saw committed (or removals it saw complete) that were not there.
+    lost_committed: u64,
+    /// `Database::verify` found violations (after the kill, or after the retry).
+    verify_failures: u64,
+    /// The public-API invariants failed.
+    invariant_failures: u64,
+    /// The operation was interrupted and its retry completed.
+    retried: u64,
+    /// The kill landed after the operation completed.
+    completed_before_kill: u64,
+    per_mode: BTreeMap<&'static str, u64>,
+    /// `seed mode: what` of every failure, the database kept.
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn failed(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
+    fn json(&self) -> String {
+        let modes: Vec<String> = self
+            .per_mode
+            .iter()
+            .map(|(m, n)| format!("\"{m}\": {n}"))
+            .collect();
+        format!(
+            "{{\"iterations\": {}, \"corrupt_opens\": {}, \"lost_committed\": {}, \
+             \"verify_failures\": {}, \"invariant_failures\": {}, \"retried\": {}, \
+             \"completed_before_kill\": {}, \"per_mode\": {{{}}}}}",
+            self.iterations,
+            self.corrupt_opens,
+            self.lost_committed,
+            self.verify_failures,
+            self.invariant_failures,
+            self.retried,
+            self.completed_before_kill,
+            modes.join(", ")
+        )
+    }
+}
+
+/// Writes the two source folders `a` and `b`, of distinct real passages.
+fn write_source(src: &Path) {
+    write_passages(&src.join("a"), PER_FOLDER);
+    for p in write_passages(&src.join("b"), PER_FOLDER) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{text}\n\nfrom the second folder")).unwrap();
+    }
+}
+
+/// Prepares the database the child works on (`index` starts from nothing).
+fn set_up(mode: &str, db_path: &Path, src: &Path) {
+    if mode == "index" {
+        return;
+    }
+    let db = open(db_path, 0).unwrap();
+    let col = create(&db);
+    if mode == "append" {
+        // The append finds folder b new.
+        let b = src.join("b");
+        let aside = src.with_extension("b");
+        std::fs::rename(&b, &aside).unwrap();
+        col.add_source(src, SourceOptions::default())
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        std::fs::rename(&aside, &b).unwrap();
+    } else {
+        col.add_source(src, SourceOptions::default())
+            .unwrap()
+            .wait(None)
+            .unwrap();
+    }
+    db.close().unwrap();
+}
+
+/// One kill: returns what went wrong, if anything.
+fn crash_iteration(seed: u64, mode: &'static str, window_ms: u64, tally: &mut Tally) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("db");
     let src = dir.path().join("src");
-    write_passages(&src, PASSAGES);
+    write_source(&src);
+    set_up(mode, &db_path, &src);
+    let mode_path = PathBuf::from(mode);
     let mut child = spawn_child(
         "crash::child_process",
-        &[(DB_ENV, &db_path), (SRC_ENV, &src)],
+        &[(DB_ENV, &db_path), (SRC_ENV, &src), (MODE_ENV, &mode_path)],
     );
     let lines = lines_of(&mut child);
     wait_for(&lines, "STARTED");
-    std::thread::sleep(Duration::from_millis(rng.random_range(0..900)));
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..window_ms)));
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut committed = 0;
-    let mut finished = false;
+    let (mut committed, mut completed) = (0u64, false);
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
         if let Some(n) = line.split("COMMITTED ").nth(1) {
             committed = committed.max(n.parse::<u64>().unwrap());
         }
-        finished |= line.ends_with("INDEXED");
+        completed |= line.ends_with("COMPLETED");
     }
-
-    let db = match open(&db_path) {
-        Ok(db) => db,
-        Err(e) => {
-            let kept = dir.keep();
-            panic!(
-                "seed {seed}: reopening after SIGKILL failed: {e} (code {}); database kept at {}",
-                e.code().as_u32(),
+    tally.iterations += 1;
+    *tally.per_mode.entry(mode).or_default() += 1;
+    tally.completed_before_kill += u64::from(completed);
+    let before = tally.failures.len();
+    check_after_kill(&db_path, mode, committed, completed, tally);
+    if tally.failures.len() > before {
+        let kept = dir.keep();
+        for f in &mut tally.failures[before..] {
+            *f = format!(
+                "seed {seed} {mode}: {f} (database kept at {})",
                 kept.display()
             );
         }
+    }
+}
+
+fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool, t: &mut Tally) {
+    let db = match open(db_path, 0) {
+        Ok(db) => db,
+        Err(e) => {
+            t.corrupt_opens += 1;
+            t.failures.push(format!(
+                "reopening failed: {e} (code {})",
+                e.code().as_u32()
+            ));
+            return;
+        }
     };
-    let col = db.collection("crash").unwrap();
-    let documents = check_invariants(&col);
-    assert!(
-        documents >= committed,
-        "seed {seed}: {committed} reported committed, {documents} found"
-    );
-    let ops: Vec<_> = col
+    let verify = |db: &Database, when: &str, t: &mut Tally| match db.verify() {
+        Ok(r) if r.is_ok() => {}
+        Ok(r) => {
+            t.verify_failures += 1;
+            t.failures.push(format!("verify {when}: {r}"));
+        }
+        Err(e) => {
+            t.verify_failures += 1;
+            t.failures.push(format!("verify {when} failed: {e}"));
+        }
+    };
+    verify(&db, "after the kill", t);
+    // What must hold right after the kill, for each mode.
+    let expect = |documents: u64, t: &mut Tally| {
+        let lost = match mode {
+            "index" => committed.saturating_sub(documents),
+            "append" => (PER_FOLDER as u64 + committed).saturating_sub(documents),
+            "remove_source" if completed => documents.saturating_sub(PER_FOLDER as u64),
+            "remove_source" => {
+                if documents != PASSAGES && documents != PER_FOLDER as u64 {
+                    t.failures
+                        .push(format!("{documents} documents: a removal was half applied"));
+                }
+                0
+            }
+            _ => PASSAGES.saturating_sub(documents),
+        };
+        if lost > 0 {
+            t.lost_committed += lost;
+            t.failures.push(format!(
+                "{lost} committed documents lost ({committed} committed, {documents} found)"
+            ));
+        }
+    };
+    let col = db.collection("crash");
+    match (&col, mode) {
+        (Err(_), "delete") => {}
+        (Err(e), _) => {
+            t.failures.push(format!("the collection is gone: {e}"));
+            return;
+        }
+        (Ok(_), "delete") if completed => {
+            t.lost_committed += 1;
+            t.failures.push("a completed delete came back".into());
+        }
+        (Ok(col), _) => match check_invariants(col) {
+            Ok(documents) => expect(documents, t),
+            Err(e) => {
+                t.invariant_failures += 1;
+                t.failures.push(format!("after the kill: {e}"));
+            }
+        },
+    }
+    // The operation is either complete or interrupted; an interrupted one is retried.
+    let ops: Vec<_> = db
         .operations(OperationFilter::all())
         .unwrap()
         .into_iter()
-        .filter(|o| o.kind != OperationKind::Compact)
+        .filter(|o| mode == "compact" || o.kind != OperationKind::Compact)
         .collect();
-    assert_eq!(ops.len(), 1);
-    let op = db.operation(ops[0].id).unwrap();
-    match op.status() {
-        OperationStatus::Completed => assert_eq!(documents, PASSAGES as u64),
+    let Some(last) = ops.iter().max_by_key(|o| o.created_at) else {
+        t.failures.push("no operation recorded".into());
+        return;
+    };
+    match last.status {
+        OperationStatus::Completed => {}
         OperationStatus::Failed => {
-            assert!(!finished);
-            assert_eq!(op.info().error.unwrap().code, ErrorCode::Interrupted);
-            assert_eq!(
-                col.status().unwrap().0,
-                semantik_core::CollectionStatus::Error
-            );
-            let retry = op.retry().unwrap().wait(None).unwrap();
-            assert_eq!(retry.progress.documents_skipped(), documents);
-            assert_eq!(check_invariants(&col), PASSAGES as u64);
+            let op = db.operation(last.id).unwrap();
+            match op.retry().and_then(|r| r.wait(None)) {
+                Ok(_) => t.retried += 1,
+                Err(e) => t.failures.push(format!("the retry failed: {e}")),
+            }
         }
-        other => panic!("seed {seed}: operation left {other:?}"),
+        other => t.failures.push(format!("operation left {other:?}")),
+    }
+    verify(&db, "after the retry", t);
+    let want = match mode {
+        "delete" => None,
+        "remove_source" => Some(PER_FOLDER as u64),
+        _ => Some(PASSAGES),
+    };
+    match (db.collection("crash"), want) {
+        (Err(_), None) => {}
+        (Ok(col), Some(n)) => match check_invariants(&col) {
+            Ok(documents) if documents == n => {}
+            Ok(documents) => t.failures.push(format!(
+                "{documents} documents after the retry, expected {n}"
+            )),
+            Err(e) => {
+                t.invariant_failures += 1;
+                t.failures.push(format!("after the retry: {e}"));
+            }
+        },
+        (c, _) => t.failures.push(format!(
+            "after the retry the collection {}",
+            if c.is_ok() { "exists" } else { "is gone" }
+        )),
     }
 }
 
-/// A handful of kills, run by `make test`.
-#[test]
-fn killed_during_index_recovers() {
-    for seed in 0..5 {
-        crash_iteration(seed);
+fn run_soak(per_mode: u64, base: u64) -> Tally {
+    let mut tally = Tally::default();
+    for i in 0..per_mode {
+        for (m, (mode, window)) in MODES.iter().enumerate() {
+            let seed = base.wrapping_add(i * MODES.len() as u64 + m as u64);
+            crash_iteration(seed, mode, *window, &mut tally);
+        }
     }
+    tally
 }
 
-/// The soak: many kills at random moments.
+/// Two kills per operation kind, run by `make test`.
 #[test]
-#[ignore = "soak: cargo test --release -- --ignored crash::soak"]
-fn soak_killed_during_index_recovers() {
+fn killed_during_each_operation_recovers() {
+    let tally = run_soak(2, 0);
+    assert!(
+        !tally.failed(),
+        "{}\n{}",
+        tally.json(),
+        tally.failures.join("\n")
+    );
+}
+
+/// The soak: many kills at random moments; one JSON line of figures.
+#[test]
+#[ignore = "soak: make soak"]
+fn soak_killed_during_each_operation_recovers() {
     let n: u64 = std::env::var("SEMANTIK_CRASH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(600);
     let base: u64 = rand::rng().random();
-    for i in 0..n {
-        crash_iteration(base.wrapping_add(i));
-    }
+    let tally = run_soak(n.div_ceil(MODES.len() as u64), base);
+    println!("CRASH_SOAK {}", tally.json());
+    assert!(!tally.failed(), "{}", tally.failures.join("\n"));
 }
