@@ -21,7 +21,7 @@ help:
 	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
-	@echo "make soak   - long crash soak (SEMANTIK_CRASH_ITERATIONS, default 50)"
+	@echo "make soak   - crash soak (SEMANTIK_CRASH_ITERATIONS kills, default 600) and concurrency soak (SEMANTIK_SOAK_SECONDS, default 600)"
 	@echo "make install PREFIX=dir - install include/semantik.h, libsemantik.so/.a and semantik.pc"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
@@ -139,7 +139,7 @@ header:
 	SEMANTIK_WRITE_HEADER=1 $(CARGO) test -q -p semantik-ffi --test header
 
 soak:
-	$(CARGO) test --release -p semantik-core --test it -- --ignored --nocapture crash::soak
+	scripts/soak.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

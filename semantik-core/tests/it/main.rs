@@ -2,6 +2,7 @@
 
 mod collections;
 mod common;
+mod concurrency;
 mod crash;
 mod embedding;
 mod index;
