@@ -186,7 +186,7 @@ impl Preparer<'_> {
             };
             return failed(Some(doc_id), Some(path), info, e);
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_unchanging(&path, &meta) {
             Ok(b) => b,
             Err(e) => {
                 return failed(
@@ -676,4 +676,30 @@ fn embed_all(
             .map(|texts| embed(&texts.iter().map(|t| t.as_ref()).collect::<Vec<_>>()))
             .collect(),
     }
+}
+
+/// Reads of a file that keeps changing before one is taken as its content.
+const READ_ATTEMPTS: usize = 3;
+
+/// Reads `path`, whose metadata before the read was `before`, and checks that it did not
+/// change meanwhile (same length and modification time after the read, and as many bytes read
+/// as it had): a file rewritten while it is read would otherwise be indexed as a mix or a
+/// fragment of its versions. A changing file is read again, a few times, then refused.
+fn read_unchanging(path: &Path, before: &std::fs::Metadata) -> std::io::Result<Vec<u8>> {
+    let mut before = before.clone();
+    for _ in 0..READ_ATTEMPTS {
+        let bytes = std::fs::read(path)?;
+        let after = std::fs::metadata(path)?;
+        let same = |m: &std::fs::Metadata| {
+            m.len() == bytes.len() as u64 && m.modified().ok() == before.modified().ok()
+        };
+        if same(&before) && same(&after) {
+            return Ok(bytes);
+        }
+        before = after;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(std::io::Error::other(format!(
+        "the file kept changing while it was read ({READ_ATTEMPTS} attempts)"
+    )))
 }

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod embedding;
+mod hostile;
 mod index;
 mod ingest;
 mod lock;
