@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test test-rust test-c test-py header soak lint venv ffi install model bench-embed bench-index bench-ingest bench-py eval
+.PHONY: help demo testdata test test-rust test-c test-py header soak fuzz lint venv ffi install model bench-embed bench-index bench-ingest bench-py eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -22,6 +22,7 @@ help:
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
 	@echo "make soak   - crash soak (SEMANTIK_CRASH_ITERATIONS kills, default 600) and concurrency soak (SEMANTIK_SOAK_SECONDS, default 600)"
+	@echo "make fuzz [FUZZ_SECONDS=60] - every cargo-fuzz target (extractors, queries, configs, C API) for FUZZ_SECONDS each"
 	@echo "make install PREFIX=dir - install include/semantik.h, libsemantik.so/.a and semantik.pc"
 	@echo "make header - regenerate include/semantik.h with the pinned cbindgen"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
@@ -140,6 +141,9 @@ header:
 
 soak:
 	scripts/soak.sh
+
+fuzz: testdata
+	scripts/fuzz.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -33,6 +33,8 @@ mod document;
 pub mod embed;
 pub mod error;
 mod extract;
+#[cfg(feature = "testing")]
+pub mod fuzzing;
 pub mod index;
 mod keyword;
 mod ops;

@@ -30,9 +30,21 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
     let record = engine.record(id)?;
     let served = record.data();
     // Leftovers of an abandoned reindex, or of a purge a crash cut short (never the served
-    // generation).
-    for old in record.building.iter().chain(&record.retired) {
-        if *old != generation && *old != served {
+    // generation). Listed as retired while they are purged, so that nothing (a verify, a
+    // resumed purge) takes a half-purged generation for one being built.
+    let leftovers: Vec<Uuid> = record
+        .building
+        .iter()
+        .chain(&record.retired)
+        .copied()
+        .filter(|old| *old != generation && *old != served)
+        .collect();
+    if !leftovers.is_empty() {
+        engine.update_record(id, |r| {
+            r.building = r.building.filter(|b| *b == generation);
+            r.retired = leftovers.clone();
+        })?;
+        for old in &leftovers {
             purge_generation(engine, *old)?;
         }
     }
@@ -73,9 +85,14 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
             Ok(())
         }
         Err(e) => {
-            // The served generation was never touched: drop what was built.
+            // The served generation was never touched: drop what was built (retired while
+            // it is purged).
+            engine.update_record(id, |r| {
+                r.building = None;
+                r.retired = vec![generation];
+            })?;
             purge_generation(engine, generation)?;
-            engine.update_record(id, |r| r.building = None)?;
+            engine.update_record(id, |r| r.retired.clear())?;
             Err(e)
         }
     }

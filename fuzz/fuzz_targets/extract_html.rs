@@ -1,0 +1,9 @@
+//! The html extractor, then chunking and keyword analysis, as ingestion runs them.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use semantik_core::fuzzing::ingest;
+
+fuzz_target!(init: semantik_core::fuzzing::count_only_escaping_panics(), |data: &[u8]| {
+    ingest("fuzz.html", Some("text/html"), data, &Default::default());
+});
