@@ -58,6 +58,36 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     }
 }
 
+/// The read methods of a [`Store`] that wraps another one in its field `$inner` and changes
+/// only how it writes.
+macro_rules! delegate_reads {
+    ($inner:ident) => {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.$inner.get(key)
+        }
+
+        fn scan_prefix(
+            &self,
+            prefix: &[u8],
+        ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+            self.$inner.scan_prefix(prefix)
+        }
+
+        fn scan_range(
+            &self,
+            start: &[u8],
+            end: &[u8],
+        ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+            self.$inner.scan_range(start, end)
+        }
+
+        fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
+            self.$inner.last_with_prefix(prefix)
+        }
+    };
+}
+pub(crate) use delegate_reads;
+
 /// A set of writes applied atomically by [`Store::apply`].
 #[derive(Debug, Default)]
 pub(crate) struct WriteBatch {

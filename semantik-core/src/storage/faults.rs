@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Entry, Store, WriteBatch};
+use super::{Entry, Store, WriteBatch, delegate_reads};
 use crate::error::{Error, Result};
 
 /// Faults to inject into a database's storage, shared with the test that controls them.
@@ -116,25 +116,7 @@ impl FaultyStore {
 }
 
 impl Store for FaultyStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_prefix(prefix)
-    }
-
-    fn scan_range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_range(start, end)
-    }
-
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
-        self.inner.last_with_prefix(prefix)
-    }
+    delegate_reads!(inner);
 
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let s = &self.faults.0;

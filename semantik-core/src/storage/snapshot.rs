@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Entry, Store, WriteBatch};
+use super::{Entry, Store, WriteBatch, delegate_reads};
 use crate::error::{Error, Result};
 
 type PreImages = Mutex<BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
@@ -35,25 +35,7 @@ impl Snapshots {
 }
 
 impl Store for Snapshots {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_prefix(prefix)
-    }
-
-    fn scan_range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_range(start, end)
-    }
-
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
-        self.inner.last_with_prefix(prefix)
-    }
+    delegate_reads!(inner);
 
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         // Held shared while the batch is applied, so that a snapshot taken meanwhile (which
