@@ -369,9 +369,12 @@ impl Database {
     }
 
     /// Restores the backup file `src` as a new database in `dest` (which must not exist or
-    /// be an empty directory), then opens it and verifies it. A backup written by a newer
-    /// semantik is refused with [`Error::UnsupportedFormat`]; a damaged or incomplete one with
-    /// [`Error::Corrupt`]. On failure `dest` is left as it was.
+    /// be an empty directory) and verifies it, holding the new database's lock throughout. A
+    /// backup written by a newer semantik is refused with [`Error::UnsupportedFormat`]; a
+    /// damaged or incomplete one with [`Error::Corrupt`]; an older format is migrated. On
+    /// failure `dest` is left as it was. Operations that were running when the backup was
+    /// taken are marked interrupted when the restored database is first opened, and can be
+    /// retried there.
     pub fn restore(src: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<()> {
         let (src, dest) = (src.as_ref(), dest.as_ref());
         let io = |e: std::io::Error| {
@@ -385,24 +388,36 @@ impl Database {
             )));
         }
         std::fs::create_dir_all(dest).map_err(io)?;
+        let lock_path = dest.join(LOCK_FILE);
         let partial = dest.join("data.partial");
-        let result = storage::backup::restore(src, &partial)
-            .and_then(|_| std::fs::rename(&partial, dest.join(DATA_DIR)).map_err(io))
-            .and_then(|()| {
-                let db = Database::open(dest)?;
-                let report = db.verify()?;
-                db.close()?;
-                match report.violations.first() {
-                    None => Ok(()),
-                    Some(v) => Err(Error::corrupt(format!(
-                        "the restored database fails verify: {v}"
-                    ))),
-                }
-            });
+        let result = (|| {
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io)?;
+            lock.try_lock().map_err(|_| Error::DatabaseLocked {
+                path: dest.to_path_buf(),
+            })?;
+            let store = storage::backup::restore(src, &partial)?;
+            format::prepare(store.as_ref(), dest)?;
+            let report = crate::verify::verify(store.as_ref())?;
+            if let Some(v) = report.violations.first() {
+                return Err(Error::corrupt(format!(
+                    "the restored database fails verify ({} violations): {v}",
+                    report.violations.len()
+                )));
+            }
+            store.flush()?;
+            drop(store);
+            std::fs::rename(&partial, dest.join(DATA_DIR)).map_err(io)?;
+            drop(lock);
+            Ok(())
+        })();
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&partial);
-            let _ = std::fs::remove_dir_all(dest.join(DATA_DIR));
-            let _ = std::fs::remove_file(dest.join(LOCK_FILE));
+            let _ = std::fs::remove_file(&lock_path);
             if !existed {
                 let _ = std::fs::remove_dir(dest);
             }

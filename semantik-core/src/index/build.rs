@@ -153,8 +153,20 @@ fn reselect(
                 id,
             })
             .collect();
-        near.sort_unstable();
-        heuristic(&near, cap, |a, b| distance(metric, vector(a), vector(b)))
+        // Candidates at equal distance (copies of one vector) in an order of this node's own,
+        // so that the members of a group of copies do not all pick the same few of it.
+        near.sort_unstable_by(|a, b| {
+            a.dist
+                .total_cmp(&b.dist)
+                .then_with(|| mix(node, a.id).cmp(&mix(node, b.id)))
+        });
+        let copy = |c: u32| vector(c) == vector(node as u32);
+        heuristic(
+            &near,
+            cap,
+            |a, b| distance(metric, vector(a), vector(b)),
+            copy,
+        )
     };
     let forward: Vec<Vec<Vec<u32>>> = pools
         .into_par_iter()
@@ -194,21 +206,46 @@ fn reselect(
         .collect()
 }
 
-/// Keeps, nearest first, each candidate no farther from the node than from every kept one.
+/// At most this many exact copies of a node among its neighbours: the rest of its list links
+/// it to other vectors, so that a large group of copies (boilerplate repeated in hundreds of
+/// documents) stays connected to the graph.
+const MAX_COPIES: usize = 2;
+
+/// Keeps, nearest first, each candidate no farther from the node than from every kept one, and
+/// at most [`MAX_COPIES`] exact copies of the node (`is_copy`).
 ///
 /// A tie keeps the candidate (as hnswlib does): otherwise a node that keeps an exact duplicate
 /// of itself rejects every other candidate, each being exactly as far from the duplicate as
-/// from the node, and a group of duplicates (repeated boilerplate in real corpora) becomes an
-/// island no search reaches.
-fn heuristic(sorted: &[Near], cap: usize, dist: impl Fn(u32, u32) -> f32) -> Vec<u32> {
+/// from the node, and a group of duplicates becomes an island no search reaches.
+fn heuristic(
+    sorted: &[Near],
+    cap: usize,
+    dist: impl Fn(u32, u32) -> f32,
+    is_copy: impl Fn(u32) -> bool,
+) -> Vec<u32> {
     let mut kept: Vec<u32> = Vec::with_capacity(cap);
+    let mut copies = 0;
     for c in sorted {
         if kept.len() >= cap {
             break;
         }
-        if kept.iter().all(|&s| dist(c.id, s) >= c.dist) {
+        if is_copy(c.id) {
+            if copies < MAX_COPIES {
+                copies += 1;
+                kept.push(c.id);
+            }
+        } else if kept.iter().all(|&s| dist(c.id, s) >= c.dist) {
             kept.push(c.id);
         }
     }
     kept
+}
+
+/// A per-node pseudo-random order of candidate ids (splitmix64 of the pair).
+fn mix(node: usize, id: u32) -> u64 {
+    let mut z = (node as u64) << 32 ^ u64::from(id);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

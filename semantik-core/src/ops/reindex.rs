@@ -30,14 +30,17 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
     let record = engine.record(id)?;
     let served = record.data();
     // Leftovers of an abandoned reindex, or of a purge a crash cut short (never the served
-    // generation). Listed as retired while they are purged, so that nothing (a verify, a
-    // resumed purge) takes a half-purged generation for one being built.
+    // generation), this reindex's own generation too when it is listed as retired: its
+    // earlier attempt failed and the purge of what it built did not finish, so its records
+    // cannot be resumed from. Listed as retired while they are purged, so that nothing (a
+    // verify, a resumed build) takes a half-purged generation for one being built.
     let leftovers: Vec<Uuid> = record
         .building
         .iter()
+        .filter(|b| **b != generation)
         .chain(&record.retired)
         .copied()
-        .filter(|old| *old != generation && *old != served)
+        .filter(|old| *old != served)
         .collect();
     if !leftovers.is_empty() {
         engine.update_record(id, |r| {

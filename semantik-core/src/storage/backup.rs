@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,19 +32,28 @@ struct Header {
 }
 
 /// Writes every record of `view` to a new file `dest`; returns how many. The file appears
-/// only once complete (it is written under a temporary name, synced and renamed).
+/// only once complete and synced: it is written under a temporary name of its own, then linked
+/// as `dest` (which fails if `dest` exists, so a backup never replaces a file) and the
+/// directory is synced.
 pub(crate) fn write(view: &dyn Store, dest: &Path) -> Result<u64> {
-    if dest.exists() {
-        return Err(Error::invalid(format!(
+    let exists = || {
+        Error::invalid(format!(
             "{} already exists; a backup never overwrites a file",
             dest.display()
-        )));
+        ))
+    };
+    if dest.exists() {
+        return Err(exists());
     }
     let io =
         |e: std::io::Error| Error::storage(format!("cannot write backup {}", dest.display()), e);
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let partial = dest.with_file_name(format!(
-        ".{}.partial",
-        dest.file_name().unwrap_or_default().to_string_lossy()
+        ".{}.{}-{unique}.partial",
+        dest.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
     ));
     let header = Header {
         backup_format: BACKUP_FORMAT,
@@ -54,7 +64,12 @@ pub(crate) fn write(view: &dyn Store, dest: &Path) -> Result<u64> {
         semantik: crate::version().to_string(),
     };
     let result = (|| {
-        let mut out = Hashed::new(BufWriter::new(File::create(&partial).map_err(io)?));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(io)?;
+        let mut out = Hashed::new(BufWriter::new(file));
         out.put(MAGIC).map_err(io)?;
         let header = super::encode_json(&header)?;
         out.put(&(header.len() as u32).to_le_bytes()).map_err(io)?;
@@ -78,18 +93,24 @@ pub(crate) fn write(view: &dyn Store, dest: &Path) -> Result<u64> {
         let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
         file.write_all(hash.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
-        std::fs::rename(&partial, dest).map_err(io)?;
+        match std::fs::hard_link(&partial, dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+            other => other.map_err(io)?,
+        }
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         Ok(records)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
+    let _ = std::fs::remove_file(&partial);
     result
 }
 
-/// Reads the backup `src` into a new sled store in `data_dir`; returns how many records. A
+/// Reads the backup `src` into a new sled store in `data_dir` and returns it, flushed. A
 /// backup of a newer format, or one that is damaged or incomplete, is refused.
-pub(crate) fn restore(src: &Path, data_dir: &Path) -> Result<u64> {
+pub(crate) fn restore(src: &Path, data_dir: &Path) -> Result<Arc<dyn Store>> {
     let io = |e: std::io::Error| Error::storage(format!("cannot read backup {}", src.display()), e);
     let bad = |what: &str| Error::corrupt(format!("backup {}: {what}", src.display()));
     let mut input = Hashed::new(BufReader::new(File::open(src).map_err(io)?));
@@ -142,7 +163,7 @@ pub(crate) fn restore(src: &Path, data_dir: &Path) -> Result<u64> {
     }
     store.apply(batch)?;
     store.flush()?;
-    Ok(records)
+    Ok(Arc::new(store))
 }
 
 /// A reader or writer that hashes what passes through it.

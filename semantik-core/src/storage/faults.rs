@@ -27,8 +27,14 @@ use crate::error::{Error, Result};
 /// db.create_collection(semantik_core::CollectionConfig::new("c").with_model("semantik-test/hash-8"))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Faults(Arc<State>);
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults::new()
+    }
+}
 
 impl PartialEq for Faults {
     fn eq(&self, other: &Self) -> bool {
@@ -52,7 +58,7 @@ struct State {
 impl Faults {
     /// No faults yet.
     pub fn new() -> Self {
-        let f = Faults::default();
+        let f = Faults(Arc::default());
         f.clear();
         f
     }

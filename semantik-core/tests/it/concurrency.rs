@@ -221,7 +221,11 @@ fn observer(db: &semantik_core::Database, col: &Collection, shared: &Shared) {
             (Ok(_), Ok(_)) => shared.listed.fetch_add(2, Ordering::Relaxed),
             (Err(e), _) | (_, Err(e)) => return shared.problem(format!("list: {e}")),
         };
-        while let Some(_e) = events.recv_timeout(Duration::from_millis(20)) {
+        // A bounded drain: listings and verifies must not starve behind a stream of events.
+        for _ in 0..200 {
+            if events.recv_timeout(Duration::from_millis(20)).is_none() {
+                break;
+            }
             shared.events.fetch_add(1, Ordering::Relaxed);
         }
         if last_verify.elapsed() > Duration::from_secs(2) {

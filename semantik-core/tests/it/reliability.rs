@@ -249,3 +249,32 @@ fn failing_flushes_and_writes_during_a_source_ingest_lose_nothing_committed() {
     assert_eq!(retry.progress.documents_skipped(), committed);
     assert_eq!(col.stats().unwrap().documents, 40);
 }
+
+/// A reindex to a model of another dimension builds its generation beside the served one: a
+/// live verify checks both, each against its own dimension, and a backup taken meanwhile
+/// restores.
+#[test]
+fn live_verify_and_backup_during_a_reindex_to_another_dimension() {
+    let (dir, db) = temp_db();
+    let col = slow_collection(&db, "docs");
+    let texts: Vec<String> = (0..80)
+        .map(|i| format!("passage {i} about write-ahead logs, page caches and fsync, part {i}"))
+        .collect();
+    col.add_texts(texts).unwrap().wait(None).unwrap();
+    db.register_embedder(SlowEmbedder::with_dim(Duration::from_millis(3), 32));
+    let op = col.reindex().model("test/slow-32").start().unwrap();
+    let mut checked = 0;
+    while !op.status().is_terminal() {
+        let report = db.verify().unwrap();
+        assert!(report.is_ok(), "{report}");
+        checked += 1;
+        if checked == 2 {
+            db.backup(dir.path().join("mid-reindex")).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    op.wait(None).unwrap();
+    assert!(checked >= 2, "only {checked} verifies during the reindex");
+    assert_eq!(col.info().unwrap().dimension(), 32);
+    Database::restore(dir.path().join("mid-reindex"), dir.path().join("copy")).unwrap();
+}
