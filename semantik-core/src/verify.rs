@@ -277,7 +277,7 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
     }
     let mut chunks = BTreeSet::new();
     for (key, v) in c.entries(&keys::in_collection(keys::CHUNK, data))? {
-        let Some(id) = key.try_into().ok().map(u64::from_be_bytes) else {
+        let Some(id) = keys::chunk_id_of_tail(&key).filter(|_| key.len() == 8) else {
             c.violation("chunks", "malformed chunk key".into());
             continue;
         };
@@ -322,7 +322,7 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
     let mut dim = dimension;
     let mut with_vector = BTreeSet::new();
     for (key, v) in c.entries(&keys::in_collection(keys::VECTOR, data))? {
-        let Some(id) = key.try_into().ok().map(u64::from_be_bytes) else {
+        let Some(id) = keys::chunk_id_of_tail(&key).filter(|_| key.len() == 8) else {
             c.violation("vectors", "malformed vector key".into());
             continue;
         };
