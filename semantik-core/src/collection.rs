@@ -257,7 +257,7 @@ impl CollectionInfo {
 }
 
 /// A collection as stored (without its stats, which live under their own key).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CollectionRecord {
     pub(crate) id: CollectionId,
     pub(crate) config: CollectionConfig,

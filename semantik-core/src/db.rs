@@ -524,7 +524,8 @@ impl Engine {
     }
 
     /// Marks operations that were pending or running when the database was last closed
-    /// uncleanly as failed (interrupted), and their collections as `error`.
+    /// uncleanly as failed (interrupted), and their collections as `error`; a delete whose
+    /// collection is gone is recorded as completed.
     fn recover(&self) -> Result<()> {
         let store = self.store()?;
         let mut batch = WriteBatch::new();
@@ -533,6 +534,20 @@ impl Engine {
             storage::scan_json::<OperationRecord>(store.as_ref(), "operation", &[keys::OPERATION])?
         {
             if rec.info.status.is_terminal() {
+                continue;
+            }
+            rec.info.finished_at = Some(now());
+            if matches!(rec.params, OpParams::Delete)
+                && store
+                    .get(&keys::collection(rec.info.collection_id.0))?
+                    .is_none()
+            {
+                // Its closing write, the removal of the record, committed: a delete whose
+                // outcome a database of an earlier version wrote apart from it.
+                rec.info.status = OperationStatus::Completed;
+                rec.info.progress.phase = crate::ops::Phase::Done;
+                rec.info.note = Some("completed at recovery: the collection was gone".into());
+                batch.put_json(keys::operation(rec.info.id.0), &rec)?;
                 continue;
             }
             let err = Error::Interrupted {
@@ -547,7 +562,6 @@ impl Engine {
             };
             rec.info.status = OperationStatus::Failed;
             rec.info.error = Some(ErrorInfo::from(&err));
-            rec.info.finished_at = Some(now());
             touched.insert(
                 rec.info.collection_id,
                 format!("operation {} was interrupted; retry it", rec.info.id),
@@ -802,34 +816,53 @@ impl Engine {
         status: CollectionStatus,
         message: Option<String>,
     ) -> Result<()> {
-        let _guard = self.catalog.lock().expect("catalog lock");
-        let Some(mut r) = self.record_any(id)?.filter(|r| !r.deleting) else {
-            return Ok(());
-        };
-        if r.status == status && r.status_message == message {
-            return Ok(());
+        let event = self.apply_with_record(id, WriteBatch::new(), |r| {
+            r.status = status;
+            r.status_message = message;
+        })?;
+        if let Some(kind) = event {
+            self.bus.publish(id, op, kind);
         }
-        r.status = status;
-        r.status_message = message.clone();
-        r.updated_at = now();
-        let mut batch = WriteBatch::new();
-        batch.put_json(keys::collection(id.0), &r)?;
-        self.store()?.apply(batch)?;
-        self.bus.publish(
-            id,
-            op,
-            EventKind::CollectionStatusChanged { status, message },
-        );
         Ok(())
     }
 
-    /// Marks a collection deleted (it disappears for users) and frees its name.
+    /// Applies `batch` and a change `f` of collection `id`'s record in one atomic batch,
+    /// under the catalog lock (a collection gone or being deleted is left alone). Returns the
+    /// status-change event to publish when `f` changed the status.
+    pub(crate) fn apply_with_record(
+        &self,
+        id: CollectionId,
+        mut batch: WriteBatch,
+        f: impl FnOnce(&mut CollectionRecord),
+    ) -> Result<Option<EventKind>> {
+        let _guard = self.catalog.lock().expect("catalog lock");
+        let mut event = None;
+        if let Some(mut r) = self.record_any(id)?.filter(|r| !r.deleting) {
+            let before = r.clone();
+            f(&mut r);
+            if (r.status, &r.status_message) != (before.status, &before.status_message) {
+                event = Some(EventKind::CollectionStatusChanged {
+                    status: r.status,
+                    message: r.status_message.clone(),
+                });
+            }
+            if r != before {
+                r.updated_at = now();
+                batch.put_json(keys::collection(id.0), &r)?;
+            }
+        }
+        if !batch.is_empty() {
+            self.store()?.apply(batch)?;
+        }
+        Ok(event)
+    }
+
+    /// Marks a collection deleted (it disappears for users) and frees its name. A collection
+    /// already gone (a retried delete that had finished) is left as it is.
     pub(crate) fn begin_delete(&self, id: CollectionId) -> Result<()> {
         let _guard = self.catalog.lock().expect("catalog lock");
         let Some(mut r) = self.record_any(id)? else {
-            return Err(Error::CollectionNotFound {
-                name: id.to_string(),
-            });
+            return Ok(());
         };
         if r.deleting {
             return Ok(());
@@ -990,6 +1023,7 @@ impl Engine {
                 started_at: None,
                 finished_at: None,
                 retry_of,
+                note: None,
             },
             params,
         };
@@ -1013,8 +1047,13 @@ impl Engine {
     /// Persists an operation's record as it is now.
     pub(crate) fn save_operation(&self, op: &OpState) -> Result<()> {
         let record = op.lock().record.clone();
+        self.save_record(&record)
+    }
+
+    /// Persists an operation's record.
+    pub(crate) fn save_record(&self, record: &OperationRecord) -> Result<()> {
         let mut batch = WriteBatch::new();
-        batch.put_json(keys::operation(op.id.0), &record)?;
+        batch.put_json(keys::operation(record.info.id.0), record)?;
         self.store()?.apply(batch)
     }
 

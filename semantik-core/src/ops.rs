@@ -31,6 +31,23 @@ use crate::error::{Error, ErrorInfo, Result};
 pub use events::{Event, EventKind, Subscription};
 pub(crate) use events::{EventBus, Filter};
 
+/// Test hook: with the `testing` feature, a process whose `SEMANTIK_CRASH_AT` names `point`
+/// flushes what it wrote and aborts there, as a kill landing at that moment (after the
+/// writes before it reached the disk) would, so that tests place a crash between two writes
+/// deterministically. Without the feature it does nothing.
+#[inline]
+pub(crate) fn crash_point(engine: &Engine, point: &str) {
+    #[cfg(feature = "testing")]
+    if std::env::var_os("SEMANTIK_CRASH_AT").is_some_and(|p| p == point) {
+        if let Ok(store) = engine.store() {
+            let _ = store.flush();
+        }
+        std::process::abort();
+    }
+    #[cfg(not(feature = "testing"))]
+    let _ = (engine, point);
+}
+
 /// Stable id of an operation (a UUIDv7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -295,6 +312,10 @@ pub struct OperationInfo {
     pub finished_at: Option<SystemTime>,
     /// The operation this one retries.
     pub retry_of: Option<OperationId>,
+    /// A remark on how it ended: set when recovery, after a crash, found an interrupted
+    /// operation's effect complete and recorded it as completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What an operation was asked to do: enough to run it again.

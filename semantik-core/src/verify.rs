@@ -49,6 +49,9 @@ pub struct VerifyReport {
     pub vectors: u64,
     /// Operation records checked.
     pub operations: u64,
+    /// Generations retired by a reindex whose records are still to be purged (by the
+    /// housekeeping of the collection's next operation when a crash cut the purge short).
+    pub retired: u64,
     /// Every broken invariant; empty when the database is sound.
     pub violations: Vec<Violation>,
 }
@@ -142,6 +145,7 @@ pub(crate) fn verify(store: &dyn Store) -> Result<VerifyReport> {
     let records = catalog(&mut c)?;
     for record in records.values().filter(|r| !r.deleting) {
         c.report.collections += 1;
+        c.report.retired += record.retired.len() as u64;
         c.collection = Some(record.config.name.clone());
         generation(&mut c, record.data(), record.config.dimension)?;
         if let Some(building) = record.building {

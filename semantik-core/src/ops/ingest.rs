@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::UNIX_EPOCH;
 
-use super::runner::{Ctx, is_document_error};
+use super::runner::{Closing, Ctx, is_document_error};
 use super::writer::{FailedInfo, Prepared, Reader, Writer};
 use crate::chunk::{Chunker, SplitChunker, TextChunk};
 use crate::document::{Document, DocumentStatus, StagedDocument};
@@ -487,8 +487,13 @@ pub(super) fn items_of(scans: &[(PathBuf, SourceOptions, Scan)]) -> Vec<Item> {
     files
 }
 
-/// Prepares, embeds and commits `items`, publishing progress.
-pub(super) fn process(ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, items: Vec<Item>) -> Result<()> {
+/// Prepares, embeds and commits `items`, publishing progress. The last document embedded is
+/// not written but returned, to commit with the operation's outcome (or to apply).
+pub(super) fn process(
+    ctx: &mut Ctx<'_>,
+    writer: &mut Writer<'_>,
+    items: Vec<Item>,
+) -> Result<Closing> {
     ctx.progress.documents_total =
         Some(ctx.progress.documents_total.unwrap_or(0) + items.len() as u64);
     let bytes: u64 = items.iter().map(Item::size).sum();
@@ -519,7 +524,7 @@ pub(super) fn process(ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, items: Vec<Ite
                     Ok(p) => Some(p),
                     // The embedder would wait: embed what is there.
                     Err(TryRecvError::Empty) => {
-                        batch.flush(ctx, writer)?;
+                        batch.flush(ctx, writer, false)?;
                         continue;
                     }
                     Err(TryRecvError::Disconnected) => None,
@@ -542,7 +547,7 @@ pub(super) fn process(ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, items: Vec<Ite
                     batch.weight += doc.weight();
                     batch.docs.push((p.label, p.size, doc));
                     if batch.weight >= BATCH_WEIGHT || batch.docs.len() >= BATCH_DOCS {
-                        batch.flush(ctx, writer)?;
+                        batch.flush(ctx, writer, false)?;
                     }
                 }
                 Step::Unchanged { touch } => {
@@ -571,9 +576,8 @@ pub(super) fn process(ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, items: Vec<Ite
                 }
             }
         }
-        batch.flush(ctx, writer)
-    })?;
-    ctx.publish(true)
+        batch.flush(ctx, writer, true)
+    })
 }
 
 /// Records a failed document (when it has an id) and reports it.
@@ -605,21 +609,29 @@ struct Batch {
 }
 
 impl Batch {
-    /// Embeds every waiting document in one call and commits each.
-    fn flush(&mut self, ctx: &mut Ctx<'_>, writer: &mut Writer<'_>) -> Result<()> {
+    /// Embeds every waiting document in one call and commits each; when these are the `last`
+    /// documents, the final one is returned unwritten instead (and not yet published).
+    fn flush(&mut self, ctx: &mut Ctx<'_>, writer: &mut Writer<'_>, last: bool) -> Result<Closing> {
         let docs = std::mem::take(&mut self.docs);
         self.hashes.clear();
         self.weight = 0;
-        if docs.is_empty() {
-            return Ok(());
-        }
         let vectors = embed_all(writer, &docs);
-        for ((label, size, doc), vs) in docs.into_iter().zip(vectors) {
+        let n = docs.len();
+        for (i, ((label, size, doc), vs)) in docs.into_iter().zip(vectors).enumerate() {
             ctx.checkpoint()?;
             let info = doc.failed_info();
             let (id, source) = (doc.doc_id.clone(), doc.source.clone());
-            match vs.and_then(|vs| writer.write_document(*doc, vs)) {
-                Ok(chunks) => {
+            let closing = last && i + 1 == n;
+            match vs.and_then(|vs| writer.document_closing(*doc, vs)) {
+                Ok((write, chunks)) => {
+                    if closing {
+                        ctx.progress.documents_indexed += 1;
+                        ctx.progress.chunks_done += chunks;
+                        ctx.progress.documents_done += 1;
+                        ctx.progress.bytes_done += size;
+                        return Ok(write);
+                    }
+                    write.apply(writer.engine)?;
                     ctx.progress.documents_indexed += 1;
                     ctx.progress.chunks_done += chunks;
                 }
@@ -627,7 +639,7 @@ impl Batch {
             }
             ctx.done_one(size)?;
         }
-        Ok(())
+        Ok(Closing::default())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Blue/green reindex: a new generation of a collection is built beside the one that serves,
-//! validated, then swapped in atomically; the old one is purged.
+//! validated, then swapped in atomically with the operation's outcome; the old one is purged
+//! after.
 //!
 //! The new generation's records are keyed by its own id, so nothing the served generation
 //! reads changes while it is built (the reindex is the collection's only writer). The swap is
@@ -11,7 +12,7 @@
 use uuid::Uuid;
 
 use super::ingest;
-use super::runner::{Ctx, maintain_index, purge_generation, stored_items};
+use super::runner::{Closing, Ctx, maintain_index, purge_generation, stored_items};
 use super::writer::{Reader, Writer};
 use crate::collection::CollectionConfig;
 use crate::document::DocumentStatus;
@@ -24,11 +25,22 @@ use crate::storage::{self, keys};
 /// Vectors of the new generation searched for before the swap.
 const SAMPLE_SEARCHES: usize = 8;
 
-/// Runs the reindex of the operation's collection into `generation` with `config`.
-pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid) -> Result<()> {
+/// Runs the reindex of the operation's collection into `generation` with `config`; its swap
+/// is the closing write (the old generation, listed as retired by it, is purged by the
+/// housekeeping that follows).
+pub(super) fn run(
+    ctx: &mut Ctx<'_>,
+    config: CollectionConfig,
+    generation: Uuid,
+) -> Result<Closing> {
     let (engine, id) = (ctx.engine, ctx.op.collection_id);
     let record = engine.record(id)?;
     let served = record.data();
+    if served == generation {
+        // A retry of this reindex after its swap: only the purge of the old one was left,
+        // which the housekeeping does.
+        return Ok(Closing::default());
+    }
     // Leftovers of an abandoned reindex, or of a purge a crash cut short (never the served
     // generation), this reindex's own generation too when it is listed as retired: its
     // earlier attempt failed and the purge of what it built did not finish, so its records
@@ -51,14 +63,6 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
             purge_generation(engine, *old)?;
         }
     }
-    if served == generation {
-        // A retry of this reindex after its swap: only the purge of the old one was left.
-        engine.update_record(id, |r| {
-            r.building = None;
-            r.retired.clear();
-        })?;
-        return Ok(());
-    }
     engine.update_record(id, |r| {
         r.building = Some(generation);
         r.retired.clear();
@@ -70,23 +74,16 @@ pub(super) fn run(ctx: &mut Ctx<'_>, config: CollectionConfig, generation: Uuid)
         ctx.publish(true)
     });
     match built {
-        Ok(()) => {
-            let old = served;
-            engine.update_record(id, |r| {
-                r.config.model = config.model.clone();
-                r.config.dimension = config.dimension;
-                r.config.chunking = config.chunking.clone();
-                r.config.index = config.index.clone();
-                r.config.keyword = config.keyword.clone();
-                r.generation = Some(generation);
-                r.building = None;
-                r.retired = vec![old];
-            })?;
-            engine.store()?.flush()?;
-            purge_generation(engine, old)?;
-            engine.update_record(id, |r| r.retired.clear())?;
-            Ok(())
-        }
+        Ok(()) => Ok(Closing::default().with_record(id, move |r| {
+            r.config.model = config.model;
+            r.config.dimension = config.dimension;
+            r.config.chunking = config.chunking;
+            r.config.index = config.index;
+            r.config.keyword = config.keyword;
+            r.generation = Some(generation);
+            r.building = None;
+            r.retired = vec![served];
+        })),
         Err(e) => {
             // The served generation was never touched: drop what was built (retired while
             // it is purged).
@@ -120,8 +117,10 @@ fn build(
     };
     let items = stored_items(&from, external)?;
     let expected = items.len();
-    ingest::process(ctx, &mut writer, items)?;
-    maintain_index(ctx, generation, config, false)?;
+    ingest::process(ctx, &mut writer, items)?.apply(engine)?;
+    if let Some(segments) = maintain_index(ctx, generation, config, false)? {
+        segments.apply(engine)?;
+    }
     ctx.progress.phase = Phase::Validating;
     ctx.publish(true)?;
     validate(ctx, &from, &writer, expected)

@@ -3,7 +3,10 @@
 //! Each document is read, chunked and embedded, then written with its chunks, vectors, index
 //! entries and the collection's updated counts in one batch. Between documents the runner
 //! checks for cancellation and the time limit. Progress is published only after a flush, so
-//! the counts an event reports survive a crash.
+//! the counts an event reports survive a crash. An operation's last write (its [`Closing`])
+//! commits in one batch with its outcome, so a crash never separates the two; what the effect
+//! leaves to do (purging retired generations, building the vector index) runs after, as
+//! housekeeping that the next operation takes up if a crash cuts it short.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -14,8 +17,8 @@ use uuid::Uuid;
 
 use super::ingest::{self, Item};
 use super::writer::{Reader, Writer};
-use super::{OpParams, OpState, OperationStatus, Phase, Progress};
-use crate::collection::{CollectionConfig, CollectionStatus};
+use super::{OpParams, OpState, OperationRecord, OperationStatus, Phase, Progress, crash_point};
+use crate::collection::{CollectionConfig, CollectionId, CollectionRecord, CollectionStatus};
 use crate::db::{Engine, staged_key};
 use crate::document::{Document, DocumentStatus, StagedDocument};
 use crate::error::{Error, ErrorInfo, Result};
@@ -29,17 +32,75 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// Keys deleted per batch when purging a collection or a generation.
 const PURGE_BATCH: usize = 1024;
 
+/// A change of a collection record.
+type RecordChange = Box<dyn FnOnce(&mut CollectionRecord)>;
+
+/// Writes that commit in one atomic batch with an operation's outcome: the operation's last
+/// effect (the removal of a deleted collection's record, the last document of an ingest, a
+/// removal of documents, a reindex's swap, a compaction's segments), so that no crash can
+/// separate "done" from "recorded as done".
+#[derive(Default)]
+pub(super) struct Closing {
+    batch: WriteBatch,
+    /// A change of the collection record that commits with them (a reindex's swap).
+    record: Option<(CollectionId, RecordChange)>,
+    /// Makes them visible in memory once they are stored (the in-memory index).
+    then: Option<Box<dyn FnOnce()>>,
+}
+
+impl Closing {
+    pub(super) fn new(batch: WriteBatch) -> Self {
+        Closing {
+            batch,
+            ..Closing::default()
+        }
+    }
+
+    /// With `f` run once the writes are stored.
+    pub(super) fn then(mut self, f: impl FnOnce() + 'static) -> Self {
+        self.then = Some(Box::new(f));
+        self
+    }
+
+    /// With a change of collection `id`'s record.
+    pub(super) fn with_record(
+        mut self,
+        id: CollectionId,
+        f: impl FnOnce(&mut CollectionRecord) + 'static,
+    ) -> Self {
+        self.record = Some((id, Box::new(f)));
+        self
+    }
+
+    /// Applies it on its own (what follows it is not the end of the operation).
+    pub(super) fn apply(self, engine: &Engine) -> Result<()> {
+        match self.record {
+            Some((id, f)) => {
+                engine.apply_with_record(id, self.batch, f)?;
+            }
+            None => engine.store()?.apply(self.batch)?,
+        }
+        if let Some(then) = self.then {
+            then();
+        }
+        Ok(())
+    }
+}
+
 /// Runs `op` to its end and records the outcome.
 pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
     let kind = op.lock().record.info.kind;
-    op.update(|inner| {
+    let record = op.update(|inner| {
         let info = &mut inner.record.info;
         info.status = OperationStatus::Processing;
         info.started_at = Some(SystemTime::now());
         info.progress.phase = Phase::Scanning;
         inner.started = Some(Instant::now());
+        inner.record.clone()
     });
-    let _ = engine.save_operation(op);
+    // The operation's record and the collection's status change together.
+    let started = record_with_status(engine, &record, CollectionStatus::Processing, None);
+    crash_point(engine, "operation.started");
     engine.bus.publish(
         op.collection_id,
         Some(op.id),
@@ -60,91 +121,191 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
             .operation_timeout
             .and_then(|t| Some((Instant::now().checked_add(t)?, t))),
     };
-    let result = ctx.checkpoint().and_then(|()| match op.params() {
-        OpParams::Delete => delete_collection(&mut ctx),
-        params => {
-            engine.set_status(
-                op.collection_id,
-                Some(op.id),
-                CollectionStatus::Processing,
-                None,
-            )?;
-            let compact = matches!(params, OpParams::Compact);
-            match params {
-                OpParams::Ingest { sources, staged } => ingest(&mut ctx, &sources, staged),
-                OpParams::RemoveSource { path } => remove_source(&mut ctx, &path),
-                OpParams::RetryDocuments => retry_documents(&mut ctx),
-                OpParams::DeleteDocuments { ids } => delete_documents(&mut ctx, ids),
-                OpParams::Reindex { config, generation } => {
-                    return super::reindex::run(&mut ctx, *config, generation);
-                }
-                OpParams::Compact => Ok(()),
-                OpParams::Delete => unreachable!("handled above"),
+    let result = started.and_then(|status_event| {
+        if let Some(kind) = status_event {
+            engine.bus.publish(op.collection_id, Some(op.id), kind);
+        }
+        ctx.checkpoint()?;
+        match record.params {
+            OpParams::Ingest { sources, staged } => ingest(&mut ctx, &sources, staged),
+            OpParams::RemoveSource { path } => remove_source(&mut ctx, &path),
+            OpParams::RetryDocuments => retry_documents(&mut ctx),
+            OpParams::DeleteDocuments { ids } => delete_documents(&mut ctx, ids),
+            OpParams::Reindex { config, generation } => {
+                super::reindex::run(&mut ctx, *config, generation)
             }
-            .and_then(|()| maintain_served_index(&mut ctx, compact))
+            OpParams::Compact => compact(&mut ctx),
+            OpParams::Delete => delete_collection(&mut ctx),
         }
     });
-    ctx.progress.phase = Phase::Finalizing;
-    let result = result.and_then(|()| engine.store()?.flush());
     finish(&mut ctx, result);
 }
 
-/// Sets the collection's status, records the outcome and publishes the final event, in that
-/// order: whoever sees the operation ended also sees the collection's new status.
-fn finish(ctx: &mut Ctx<'_>, result: Result<()>) {
-    let (engine, op) = (ctx.engine, ctx.op);
-    ctx.progress.phase = Phase::Done;
-    ctx.progress.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
-    let progress = ctx.progress.clone();
-    let (status, event, collection_status, message) = match &result {
-        Ok(()) => (
-            OperationStatus::Completed,
-            EventKind::OperationCompleted {
-                progress: progress.clone(),
-            },
-            CollectionStatus::Ready,
-            (progress.documents_failed > 0).then(|| {
-                format!(
-                    "{} documents failed in operation {}",
-                    progress.documents_failed, op.id
-                )
-            }),
-        ),
-        Err(Error::Cancelled { reason }) => (
-            OperationStatus::Cancelled,
-            EventKind::OperationCancelled {
-                reason: reason.clone(),
-                progress: progress.clone(),
-            },
-            CollectionStatus::Ready,
-            Some(format!("operation {} was cancelled", op.id)),
-        ),
-        Err(e) => (
-            OperationStatus::Failed,
-            EventKind::OperationFailed {
-                error: ErrorInfo::from(e),
-                progress: progress.clone(),
-            },
-            CollectionStatus::Error,
-            Some(format!("operation {} failed: {e}", op.id)),
-        ),
-    };
-    if !matches!(op.params(), OpParams::Delete) {
-        let _ = engine.set_status(op.collection_id, Some(op.id), collection_status, message);
+/// Stores `record` and, in the same batch, the collection's new status (unless the operation
+/// deletes the collection); returns the status-change event to publish.
+fn record_with_status(
+    engine: &Engine,
+    record: &OperationRecord,
+    status: CollectionStatus,
+    message: Option<String>,
+) -> Result<Option<EventKind>> {
+    let mut batch = WriteBatch::new();
+    batch.put_json(keys::operation(record.info.id.0), record)?;
+    if matches!(record.params, OpParams::Delete) {
+        engine.store()?.apply(batch)?;
+        return Ok(None);
     }
-    op.update(|inner| {
-        let info = &mut inner.record.info;
-        info.status = status;
-        info.error = result.as_ref().err().map(ErrorInfo::from);
-        info.finished_at = Some(SystemTime::now());
-        info.progress = progress;
+    engine.apply_with_record(record.info.collection_id, batch, |r| {
+        r.status = status;
+        r.status_message = message;
+    })
+}
+
+/// Ends the operation. On success its outcome commits in one batch with its closing writes
+/// and the collection's status, then the housekeeping its effect left runs (see
+/// [`housekeeping`]): the operation is completed whatever happens to that. On failure or
+/// cancellation the outcome and the collection's status commit together. The operation's
+/// handles see it ended only once that is stored, and its final event comes last: whoever
+/// sees the operation ended also sees the collection's new status.
+fn finish(ctx: &mut Ctx<'_>, result: Result<Closing>) {
+    let (engine, op) = (ctx.engine, ctx.op);
+    let result = result.and_then(|closing| {
+        crash_point(engine, "operation.before_outcome");
+        commit_outcome(ctx, closing)
     });
-    if engine.save_operation(op).is_ok()
-        && let Ok(store) = engine.store()
-    {
+    let (record, status_event) = match result {
+        Ok(status_event) => {
+            crash_point(engine, "operation.after_outcome");
+            if let Err(e) = housekeeping(ctx)
+                && !matches!(
+                    e,
+                    Error::Cancelled { .. } | Error::TimedOut { .. } | Error::DatabaseClosed
+                )
+            {
+                let _ = engine.set_status(
+                    op.collection_id,
+                    Some(op.id),
+                    CollectionStatus::Degraded,
+                    Some(format!(
+                        "housekeeping after operation {} failed: {e}; the next operation \
+                         retries it",
+                        op.id
+                    )),
+                );
+            }
+            // With the housekeeping's counts; the outcome itself is already stored.
+            let record = ctx.ended(OperationStatus::Completed, None);
+            let _ = engine.save_record(&record);
+            (record, status_event)
+        }
+        Err(e) => {
+            let (status, collection_status, message) = match &e {
+                Error::Cancelled { .. } => (
+                    OperationStatus::Cancelled,
+                    CollectionStatus::Ready,
+                    format!("operation {} was cancelled", op.id),
+                ),
+                e => (
+                    OperationStatus::Failed,
+                    CollectionStatus::Error,
+                    format!("operation {} failed: {e}", op.id),
+                ),
+            };
+            let record = ctx.ended(status, Some(&e));
+            let event = record_with_status(engine, &record, collection_status, Some(message));
+            (record, event.ok().flatten())
+        }
+    };
+    if let Ok(store) = engine.store() {
         let _ = store.flush();
     }
+    let info = record.info.clone();
+    op.update(|inner| inner.record = record);
+    if let Some(kind) = status_event {
+        engine.bus.publish(op.collection_id, Some(op.id), kind);
+    }
+    let progress = info.progress.clone();
+    let event = match info.status {
+        OperationStatus::Completed => EventKind::OperationCompleted { progress },
+        OperationStatus::Cancelled => EventKind::OperationCancelled {
+            reason: super::cancel_reason(&info),
+            progress,
+        },
+        _ => EventKind::OperationFailed {
+            error: info
+                .error
+                .unwrap_or_else(|| ErrorInfo::from(&Error::internal("unknown"))),
+            progress,
+        },
+    };
     engine.bus.publish(op.collection_id, Some(op.id), event);
+}
+
+/// Commits the operation's outcome (completed) in one batch with `closing` and the
+/// collection's status; returns the status-change event to publish with the final one.
+fn commit_outcome(ctx: &mut Ctx<'_>, closing: Closing) -> Result<Option<EventKind>> {
+    let engine = ctx.engine;
+    let failed = ctx.progress.documents_failed;
+    let record = ctx.ended(OperationStatus::Completed, None);
+    let Closing {
+        mut batch,
+        record: change,
+        then,
+    } = closing;
+    batch.put_json(keys::operation(record.info.id.0), &record)?;
+    let status_event = if matches!(record.params, OpParams::Delete) {
+        engine.store()?.apply(batch)?;
+        None
+    } else {
+        let message = (failed > 0)
+            .then(|| format!("{failed} documents failed in operation {}", record.info.id));
+        engine.apply_with_record(record.info.collection_id, batch, |r| {
+            if let Some((_, change)) = change {
+                change(r);
+            }
+            r.status = CollectionStatus::Ready;
+            r.status_message = message;
+        })?
+    };
+    // Stored: the in-memory state follows, whatever the flush says.
+    if let Some(then) = then {
+        then();
+    }
+    engine.store()?.flush()?;
+    Ok(status_event)
+}
+
+/// What an operation's committed effect leaves to do: the records of generations a reindex
+/// retired are purged, and the vector index builds the graph segment or compaction it needs.
+/// Idempotent: a crash or a cancellation in the middle leaves it to the next operation.
+fn housekeeping(ctx: &mut Ctx<'_>) -> Result<()> {
+    let id = ctx.op.collection_id;
+    if matches!(ctx.op.params(), OpParams::Delete) {
+        return Ok(());
+    }
+    purge_retired(ctx.engine, id)?;
+    if !matches!(
+        ctx.op.params(),
+        OpParams::Compact | OpParams::Reindex { .. }
+    ) {
+        let record = ctx.engine.record(id)?;
+        if let Some(closing) = maintain_index(ctx, record.data(), &record.config, false)? {
+            closing.apply(ctx.engine)?;
+        }
+    }
+    Ok(())
+}
+
+/// Purges the generations the collection lists as retired, then clears the list.
+pub(super) fn purge_retired(engine: &Engine, id: CollectionId) -> Result<()> {
+    let retired = engine.record(id)?.retired;
+    if retired.is_empty() {
+        return Ok(());
+    }
+    for old in &retired {
+        purge_generation(engine, *old)?;
+    }
+    engine.update_record(id, |r| r.retired.retain(|g| !retired.contains(g)))
 }
 
 /// Ends an operation whose run panicked: it fails with an internal error, and the collection's
@@ -195,6 +356,20 @@ impl Ctx<'_> {
             });
         }
         Ok(())
+    }
+
+    /// The operation's record as it ends now with `status` (`error`, its cause); the handles'
+    /// state is left as it is until that record is stored.
+    fn ended(&mut self, status: OperationStatus, error: Option<&Error>) -> OperationRecord {
+        self.progress.phase = Phase::Done;
+        self.progress.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        let mut record = self.op.lock().record.clone();
+        let info = &mut record.info;
+        info.status = status;
+        info.error = error.map(ErrorInfo::from);
+        info.finished_at = Some(SystemTime::now());
+        info.progress = self.progress.clone();
+        record
     }
 
     /// Flushes and publishes progress, at most every [`PROGRESS_INTERVAL`] unless `force`.
@@ -262,7 +437,7 @@ fn ingest(
     ctx: &mut Ctx<'_>,
     sources: &[PathBuf],
     staged: Option<super::OperationId>,
-) -> Result<()> {
+) -> Result<Closing> {
     let id = ctx.op.collection_id;
     let mut writer = Writer::open(ctx.engine, id, true)?;
     let mut items = Vec::new();
@@ -302,15 +477,18 @@ fn ingest(
             }
         }
     }
-    gone.sort();
-    gone.dedup();
     if !gone.is_empty() {
-        remove_documents(ctx, &mut writer, gone)?;
+        let removal = remove_documents(ctx, &mut writer, gone)?;
+        if items.is_empty() {
+            return Ok(removal);
+        }
+        removal.apply(ctx.engine)?;
+        ctx.publish(true)?;
     }
     ingest::process(ctx, &mut writer, items)
 }
 
-fn retry_documents(ctx: &mut Ctx<'_>) -> Result<()> {
+fn retry_documents(ctx: &mut Ctx<'_>) -> Result<Closing> {
     let id = ctx.op.collection_id;
     let mut writer = Writer::open(ctx.engine, id, true)?;
     let failed: Vec<Document> = writer
@@ -352,8 +530,8 @@ fn retry_documents(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// Removes every document read from `root` or below it, and the sources there, in one atomic
-/// batch.
-fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
+/// batch: the operation's closing writes.
+fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<Closing> {
     let id = ctx.op.collection_id;
     let mut writer = Writer::open(ctx.engine, id, false)?;
     let docs = writer.reader.documents_under(root)?;
@@ -386,58 +564,59 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<()> {
     }
     ctx.progress.chunks_done += removed.len() as u64;
     ctx.progress.documents_done = docs.len() as u64;
-    writer.commit(batch, &removed, &[])?;
-    ctx.publish(true)
+    writer.closing(batch, removed, Vec::new())
 }
 
-fn delete_documents(ctx: &mut Ctx<'_>, ids: Vec<String>) -> Result<()> {
+fn delete_documents(ctx: &mut Ctx<'_>, ids: Vec<String>) -> Result<Closing> {
     let mut writer = Writer::open(ctx.engine, ctx.op.collection_id, false)?;
-    ctx.progress.phase = Phase::Processing;
-    remove_documents(ctx, &mut writer, ids)?;
-    ctx.publish(true)
+    remove_documents(ctx, &mut writer, ids)
 }
 
-/// Removes each document (atomically, one batch each); ids not held count as skipped.
+/// The removal of documents `doc_ids`, in one batch; ids not held count as skipped.
 fn remove_documents(
     ctx: &mut Ctx<'_>,
     writer: &mut Writer<'_>,
-    doc_ids: Vec<String>,
-) -> Result<()> {
+    mut doc_ids: Vec<String>,
+) -> Result<Closing> {
+    doc_ids.sort();
+    doc_ids.dedup();
+    ctx.progress.phase = Phase::Processing;
     ctx.progress.documents_total =
         Some(ctx.progress.documents_total.unwrap_or(0) + doc_ids.len() as u64);
     ctx.publish(true)?;
+    ctx.checkpoint()?;
+    let mut batch = WriteBatch::new();
+    let mut removed = Vec::new();
     for doc_id in doc_ids {
-        ctx.checkpoint()?;
         if let Some(doc) = writer.reader.get_document(&doc_id)? {
-            let mut batch = WriteBatch::new();
-            let removed = writer.remove_into(&mut batch, &doc)?;
-            writer.commit(batch, &removed, &[])?;
+            removed.extend(writer.remove_into(&mut batch, &doc)?);
             ctx.progress.documents_removed += 1;
-            ctx.progress.chunks_done += removed.len() as u64;
         } else {
             ctx.progress.documents_skipped += 1;
         }
-        ctx.done_one(0)?;
+        ctx.progress.documents_done += 1;
     }
-    Ok(())
+    ctx.progress.chunks_done += removed.len() as u64;
+    writer.closing(batch, removed, Vec::new())
 }
 
-/// [`maintain_index`] of the generation the collection serves.
-fn maintain_served_index(ctx: &mut Ctx<'_>, compact: bool) -> Result<()> {
+/// A compaction of the served generation's vector index: its new segments are the closing
+/// writes.
+fn compact(ctx: &mut Ctx<'_>) -> Result<Closing> {
     let record = ctx.engine.record(ctx.op.collection_id)?;
-    maintain_index(ctx, record.data(), &record.config, compact)
+    Ok(maintain_index(ctx, record.data(), &record.config, true)?.unwrap_or_default())
 }
 
 /// Builds what generation `data`'s vector index needs (a graph segment from the vectors
-/// searched exactly, or a compaction; always a compaction when `compact`), persists it and
-/// installs it. The build runs without holding the index lock: searches go on, served by the
-/// current segments.
+/// searched exactly, or a compaction; always a compaction when `compact`) and returns its
+/// storage and installation, for the caller to apply. The build runs without holding the
+/// index lock: searches go on, served by the current segments.
 pub(super) fn maintain_index(
     ctx: &mut Ctx<'_>,
     data: Uuid,
     config: &CollectionConfig,
     compact: bool,
-) -> Result<()> {
+) -> Result<Option<Closing>> {
     let (rt, _) = ctx.engine.ensure_index_of(data, config)?;
     let plan = rt
         .index
@@ -446,7 +625,7 @@ pub(super) fn maintain_index(
         .as_ref()
         .and_then(|index| index.plan(compact));
     let Some(plan) = plan else {
-        return Ok(());
+        return Ok(None);
     };
     ctx.progress.phase = Phase::Indexing;
     ctx.progress.vectors_total = Some(plan.len() as u64);
@@ -458,17 +637,14 @@ pub(super) fn maintain_index(
         ctx.publish(false)
     })?;
     ctx.checkpoint()?;
-    // Stored first, outside the lock: a crash before the install loads the same state.
+    // Stored before it is installed: a crash in between loads the same state.
     let store = ctx.engine.store()?;
-    store.apply(CollectionIndex::persist_batch(
-        store.as_ref(),
-        data,
-        &built,
-    )?)?;
-    if let Some(index) = rt.index.write().expect("index lock").as_mut() {
-        index.install(built);
-    }
-    ctx.publish(true)
+    let batch = CollectionIndex::persist_batch(store.as_ref(), data, &built)?;
+    Ok(Some(Closing::new(batch).then(move || {
+        if let Some(index) = rt.index.write().expect("index lock").as_mut() {
+            index.install(built);
+        }
+    })))
 }
 
 /// Deletes every key under `prefix`, in batches; returns how many.
@@ -490,6 +666,7 @@ fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
             batch.delete(k);
         }
         store.apply(batch)?;
+        crash_point(engine, "purge.batch");
     }
 }
 
@@ -507,9 +684,10 @@ pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
     Ok(chunks)
 }
 
-/// Deletes a collection: hides it at once, then purges its records in batches. A crash in
-/// between leaves it hidden; retrying the operation finishes the purge.
-fn delete_collection(ctx: &mut Ctx<'_>) -> Result<()> {
+/// Deletes a collection: hides it at once, then purges its records in batches; the removal of
+/// its record is the closing write. A crash in between leaves it hidden; retrying the
+/// operation finishes the purge, and a retry that finds the record gone completes.
+fn delete_collection(ctx: &mut Ctx<'_>) -> Result<Closing> {
     let id = ctx.op.collection_id;
     ctx.engine.begin_delete(id)?;
     ctx.progress.phase = Phase::Processing;
@@ -522,11 +700,15 @@ fn delete_collection(ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.progress.chunks_done += purge_generation(ctx.engine, data)?;
     }
     for tag in keys::PER_COLLECTION {
-        purge_prefix(ctx.engine, &keys::in_collection(tag, id.0))?;
+        if tag != keys::COLLECTION {
+            purge_prefix(ctx.engine, &keys::in_collection(tag, id.0))?;
+        }
     }
     ctx.progress.documents_done = 1;
     ctx.progress.documents_total = Some(1);
-    ctx.publish(true)
+    let mut batch = WriteBatch::new();
+    batch.delete(keys::collection(id.0));
+    Ok(Closing::new(batch))
 }
 
 /// The items of a reindex: every document of generation `from` (of external vectors when

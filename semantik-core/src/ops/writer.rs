@@ -18,6 +18,8 @@ use crate::index::{Metric, VectorIndex};
 use crate::keyword::{self, Analyzer};
 use crate::storage::{self, Store, WriteBatch, keys};
 
+use super::runner::Closing;
+
 /// A document ready to be embedded and committed.
 pub(super) struct Prepared {
     pub(super) doc_id: String,
@@ -250,23 +252,34 @@ impl<'a> Writer<'a> {
     /// Applies `batch` with the current counts, then brings the in-memory index up to date.
     pub(super) fn commit(
         &mut self,
-        mut batch: WriteBatch,
-        removed: &[u64],
-        added: &[(u64, Vec<f32>)],
+        batch: WriteBatch,
+        removed: Vec<u64>,
+        added: Vec<(u64, Vec<f32>)>,
     ) -> Result<()> {
+        self.closing(batch, removed, added)?.apply(self.engine)
+    }
+
+    /// `batch` with the current counts, and the update of the in-memory index that follows
+    /// it, for the caller to apply (or to commit with the operation's outcome).
+    pub(super) fn closing(
+        &mut self,
+        mut batch: WriteBatch,
+        removed: Vec<u64>,
+        added: Vec<(u64, Vec<f32>)>,
+    ) -> Result<Closing> {
         batch.put_json(keys::stats(self.reader.data), &self.stats)?;
-        self.store().apply(batch)?;
         let rt = self.engine.runtime(self.reader.data);
-        let mut guard = rt.index.write().expect("index lock");
-        if let Some(index) = guard.as_mut() {
-            for &c in removed {
-                index.remove(c);
+        Ok(Closing::new(batch).then(move || {
+            let mut guard = rt.index.write().expect("index lock");
+            if let Some(index) = guard.as_mut() {
+                for c in removed {
+                    index.remove(c);
+                }
+                for (c, v) in &added {
+                    index.insert(*c, v);
+                }
             }
-            for (c, v) in added {
-                index.insert(*c, v);
-            }
-        }
-        Ok(())
+        }))
     }
 
     /// Stores `doc_id` as failed with `error` (unless an indexed version exists, which is kept).
@@ -315,7 +328,7 @@ impl<'a> Writer<'a> {
             batch.put(self.reader.path_key(src), doc_id.as_bytes().to_vec());
         }
         self.stats.failed_documents += 1;
-        self.commit(batch, &removed, &[])
+        self.commit(batch, removed, Vec::new())
     }
 
     /// Stores a skipped document's new modification time, so the next scan skips it unread.
@@ -337,16 +350,16 @@ impl<'a> Writer<'a> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.commit(batch, &removed, &[])
+        self.commit(batch, removed, Vec::new())
     }
 
-    /// Writes one embedded document in one batch, replacing its earlier version; returns its
-    /// chunk count.
-    pub(super) fn write_document(
+    /// The batch that writes one embedded document, replacing its earlier version, for the
+    /// caller to apply; and its chunk count.
+    pub(super) fn document_closing(
         &mut self,
         p: Prepared,
         mut vectors: Vec<Vec<f32>>,
-    ) -> Result<u64> {
+    ) -> Result<(Closing, u64)> {
         let old_size = p
             .existing
             .as_ref()
@@ -459,7 +472,6 @@ impl<'a> Writer<'a> {
         s.vectors += n;
         s.source_bytes += p.size;
         s.bytes_on_disk += stored;
-        self.commit(batch, &removed, &added)?;
-        Ok(n)
+        Ok((self.closing(batch, removed, added)?, n))
     }
 }

@@ -1,10 +1,14 @@
 //! Crash recovery: a child process runs an operation (index, append, reindex, remove_source,
-//! delete or compaction) and is killed (SIGKILL) at a random moment; the parent reopens the
-//! database, verifies it, checks that nothing the child saw committed was lost and nothing is
-//! half written, and retries what was interrupted.
+//! delete or compaction) and is killed (SIGKILL) at a random moment, or aborts at a chosen
+//! boundary of the operation (`SEMANTIK_CRASH_AT`: as it starts, just before its outcome
+//! commits with its last write, just after, in the middle of a purge); the parent reopens the
+//! database, verifies it, checks that nothing the child saw committed was lost, nothing is
+//! half written and the recorded outcome agrees with the effect, and retries what was
+//! interrupted.
 //!
-//! `make test` runs two kills per operation kind; `make soak` runs many
-//! (`SEMANTIK_CRASH_ITERATIONS`, default 600) and prints one JSON line of figures.
+//! `make test` runs two kills per operation kind and one abort at each boundary of each kind;
+//! `make soak` runs many (`SEMANTIK_CRASH_ITERATIONS`, default 600, a third of them aimed at
+//! the boundaries) and prints one JSON line of figures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ use crate::common::{SlowEmbedder, lines_of, spawn_child, wait_for, write_passage
 const DB_ENV: &str = "SEMANTIK_CRASH_DB";
 const SRC_ENV: &str = "SEMANTIK_CRASH_SRC";
 const MODE_ENV: &str = "SEMANTIK_CRASH_MODE";
+/// Read by the library (feature `testing`): the boundary at which the child aborts.
+const AT_ENV: &str = "SEMANTIK_CRASH_AT";
 /// Files in each of the two folders of the source.
 const PER_FOLDER: usize = 75;
 const PASSAGES: u64 = 2 * PER_FOLDER as u64;
@@ -34,6 +40,30 @@ const MODES: [(&str, u64); 6] = [
     ("delete", 60),
     ("compact", 250),
 ];
+
+/// The boundaries every operation has: its start (its record and the collection's status
+/// written), just before its outcome commits with its last write, just after.
+const BOUNDARIES: [&str; 3] = [
+    "operation.started",
+    "operation.before_outcome",
+    "operation.after_outcome",
+];
+
+/// The boundaries of an operation of `mode`: the common ones, and for a delete and a reindex
+/// the middle of a purge (the delete's own; the purge of the generation a reindex replaced,
+/// done after its outcome).
+fn boundaries(mode: &str) -> Vec<&'static str> {
+    let mut all = BOUNDARIES.to_vec();
+    if matches!(mode, "delete" | "reindex") {
+        all.push("purge.batch");
+    }
+    all
+}
+
+/// Whether an abort at `point` in an operation of `mode` comes after its outcome committed.
+fn after_outcome(mode: &str, point: &str) -> bool {
+    point == "operation.after_outcome" || (mode == "reindex" && point == "purge.batch")
+}
 
 /// Opens with the slow test model (`delay_ms` per text; the model name is the same for any
 /// delay, so the parent sets up and checks fast).
@@ -186,6 +216,8 @@ fn check_invariants(col: &Collection) -> Result<u64, String> {
 #[derive(Debug, Default)]
 struct Tally {
     iterations: u64,
+    /// Iterations that aborted at a chosen boundary rather than at a random moment.
+    aimed: u64,
     /// Reopening after the kill failed.
     corrupt_opens: u64,
     /// Documents the child saw committed (or removals it saw complete) that were not there.
@@ -194,6 +226,16 @@ struct Tally {
     verify_failures: u64,
     /// The public-API invariants failed.
     invariant_failures: u64,
+    /// A removal was half applied.
+    half_applied: u64,
+    /// The recorded outcome disagrees with the effect: an operation that ended (or whose
+    /// outcome committed) not recorded completed, one interrupted before its outcome recorded
+    /// completed, one left running, none recorded.
+    wrong_outcome: u64,
+    /// Retrying the interrupted operation failed.
+    retry_failed: u64,
+    /// After the retry, the collection is not what the completed operation leaves.
+    wrong_final_state: u64,
     /// The operation was interrupted and its retry completed.
     retried: u64,
     /// The kill landed after the operation completed.
@@ -201,11 +243,19 @@ struct Tally {
     per_mode: BTreeMap<&'static str, u64>,
     /// `seed mode: what` of every failure, the database kept.
     failures: Vec<String>,
+    /// The seeds of the iterations that failed.
+    failing_seeds: Vec<u64>,
 }
 
 impl Tally {
     fn failed(&self) -> bool {
         !self.failures.is_empty()
+    }
+
+    /// Records a failure of `class`.
+    fn fail(&mut self, class: fn(&mut Tally) -> &mut u64, what: String) {
+        *class(self) += 1;
+        self.failures.push(what);
     }
 
     fn json(&self) -> String {
@@ -214,18 +264,28 @@ impl Tally {
             .iter()
             .map(|(m, n)| format!("\"{m}\": {n}"))
             .collect();
+        let seeds: Vec<String> = self.failing_seeds.iter().map(u64::to_string).collect();
         format!(
-            "{{\"iterations\": {}, \"corrupt_opens\": {}, \"lost_committed\": {}, \
-             \"verify_failures\": {}, \"invariant_failures\": {}, \"retried\": {}, \
-             \"completed_before_kill\": {}, \"per_mode\": {{{}}}}}",
+            "{{\"iterations\": {}, \"aimed\": {}, \"failures\": {}, \"corrupt_opens\": {}, \
+             \"lost_committed\": {}, \"verify_failures\": {}, \"invariant_failures\": {}, \
+             \"half_applied\": {}, \"wrong_outcome\": {}, \"retry_failed\": {}, \
+             \"wrong_final_state\": {}, \"retried\": {}, \"completed_before_kill\": {}, \
+             \"per_mode\": {{{}}}, \"failing_seeds\": [{}]}}",
             self.iterations,
+            self.aimed,
+            self.failures.len(),
             self.corrupt_opens,
             self.lost_committed,
             self.verify_failures,
             self.invariant_failures,
+            self.half_applied,
+            self.wrong_outcome,
+            self.retry_failed,
+            self.wrong_final_state,
             self.retried,
             self.completed_before_kill,
-            modes.join(", ")
+            modes.join(", "),
+            seeds.join(", ")
         )
     }
 }
@@ -265,8 +325,15 @@ fn set_up(mode: &str, db_path: &Path, src: &Path) {
     db.close().unwrap();
 }
 
-/// One kill: returns what went wrong, if anything.
-fn crash_iteration(seed: u64, mode: &'static str, window_ms: u64, tally: &mut Tally) {
+/// One kill: at a random moment of `window_ms` after the operation started, or, with `at`, an
+/// abort at that boundary. Adds what went wrong to `tally`.
+fn crash_iteration(
+    seed: u64,
+    mode: &'static str,
+    window_ms: u64,
+    at: Option<&str>,
+    tally: &mut Tally,
+) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("db");
@@ -274,15 +341,26 @@ fn crash_iteration(seed: u64, mode: &'static str, window_ms: u64, tally: &mut Ta
     write_source(&src);
     set_up(mode, &db_path, &src);
     let mode_path = PathBuf::from(mode);
-    let mut child = spawn_child(
-        "crash::child_process",
-        &[(DB_ENV, &db_path), (SRC_ENV, &src), (MODE_ENV, &mode_path)],
-    );
+    let at_path = PathBuf::from(at.unwrap_or(""));
+    let mut envs = vec![
+        (DB_ENV, db_path.as_path()),
+        (SRC_ENV, &src),
+        (MODE_ENV, &mode_path),
+    ];
+    if at.is_some() {
+        envs.push((AT_ENV, &at_path));
+    }
+    let mut child = spawn_child("crash::child_process", &envs);
     let lines = lines_of(&mut child);
-    wait_for(&lines, "STARTED");
-    std::thread::sleep(Duration::from_millis(rng.random_range(0..window_ms)));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    if at.is_some() {
+        // It aborts by itself (or ends, if the operation never reaches that point).
+        wait_exit(&mut child, Duration::from_secs(120));
+    } else {
+        wait_for(&lines, "STARTED");
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..window_ms)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     let (mut committed, mut completed) = (0u64, false);
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
         if let Some(n) = line.split("COMMITTED ").nth(1) {
@@ -291,43 +369,70 @@ fn crash_iteration(seed: u64, mode: &'static str, window_ms: u64, tally: &mut Ta
         completed |= line.ends_with("COMPLETED");
     }
     tally.iterations += 1;
+    tally.aimed += u64::from(at.is_some());
     *tally.per_mode.entry(mode).or_default() += 1;
     tally.completed_before_kill += u64::from(completed);
     let before = tally.failures.len();
-    check_after_kill(&db_path, mode, committed, completed, tally);
+    let outcome_committed = at.map(|p| after_outcome(mode, p));
+    check_after_kill(
+        &db_path,
+        mode,
+        committed,
+        completed,
+        outcome_committed,
+        tally,
+    );
     if tally.failures.len() > before {
+        tally.failing_seeds.push(seed);
         let kept = dir.keep();
+        let at = at.map_or_else(String::new, |p| format!(" at {p}"));
         for f in &mut tally.failures[before..] {
             *f = format!(
-                "seed {seed} {mode}: {f} (database kept at {})",
+                "seed {seed} {mode}{at}: {f} (database kept at {})",
                 kept.display()
             );
         }
     }
 }
 
-fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool, t: &mut Tally) {
+/// Waits for a child to exit by itself, killing it after `limit`.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checks the database after the kill. `outcome_committed`: for an abort at a boundary,
+/// whether the operation's outcome had committed there.
+fn check_after_kill(
+    db_path: &Path,
+    mode: &str,
+    committed: u64,
+    completed: bool,
+    outcome_committed: Option<bool>,
+    t: &mut Tally,
+) {
     let db = match open(db_path, 0) {
         Ok(db) => db,
         Err(e) => {
-            t.corrupt_opens += 1;
-            t.failures.push(format!(
-                "reopening failed: {e} (code {})",
-                e.code().as_u32()
-            ));
+            let e = format!("reopening failed: {e} (code {})", e.code().as_u32());
+            t.fail(|t| &mut t.corrupt_opens, e);
             return;
         }
     };
     let verify = |db: &Database, when: &str, t: &mut Tally| match db.verify() {
         Ok(r) if r.is_ok() => {}
-        Ok(r) => {
-            t.verify_failures += 1;
-            t.failures.push(format!("verify {when}: {r}"));
-        }
-        Err(e) => {
-            t.verify_failures += 1;
-            t.failures.push(format!("verify {when} failed: {e}"));
-        }
+        Ok(r) => t.fail(|t| &mut t.verify_failures, format!("verify {when}: {r}")),
+        Err(e) => t.fail(
+            |t| &mut t.verify_failures,
+            format!("verify {when} failed: {e}"),
+        ),
     };
     verify(&db, "after the kill", t);
     // What must hold right after the kill, for each mode.
@@ -338,8 +443,10 @@ fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool,
             "remove_source" if completed => documents.saturating_sub(PER_FOLDER as u64),
             "remove_source" => {
                 if documents != PASSAGES && documents != PER_FOLDER as u64 {
-                    t.failures
-                        .push(format!("{documents} documents: a removal was half applied"));
+                    t.fail(
+                        |t| &mut t.half_applied,
+                        format!("{documents} documents: a removal was half applied"),
+                    );
                 }
                 0
             }
@@ -356,22 +463,28 @@ fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool,
     match (&col, mode) {
         (Err(_), "delete") => {}
         (Err(e), _) => {
-            t.failures.push(format!("the collection is gone: {e}"));
+            t.fail(
+                |t| &mut t.wrong_final_state,
+                format!("the collection is gone: {e}"),
+            );
             return;
         }
         (Ok(_), "delete") if completed => {
-            t.lost_committed += 1;
-            t.failures.push("a completed delete came back".into());
+            t.fail(
+                |t| &mut t.lost_committed,
+                "a completed delete came back".into(),
+            );
         }
         (Ok(col), _) => match check_invariants(col) {
             Ok(documents) => expect(documents, t),
-            Err(e) => {
-                t.invariant_failures += 1;
-                t.failures.push(format!("after the kill: {e}"));
-            }
+            Err(e) => t.fail(
+                |t| &mut t.invariant_failures,
+                format!("after the kill: {e}"),
+            ),
         },
     }
-    // The operation is either complete or interrupted; an interrupted one is retried.
+    // The operation is either complete or interrupted, as its effect says; an interrupted
+    // one is retried.
     let ops: Vec<_> = db
         .operations(OperationFilter::all())
         .unwrap()
@@ -379,19 +492,39 @@ fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool,
         .filter(|o| mode == "compact" || o.kind != OperationKind::Compact)
         .collect();
     let Some(last) = ops.iter().max_by_key(|o| o.created_at) else {
-        t.failures.push("no operation recorded".into());
+        t.fail(|t| &mut t.wrong_outcome, "no operation recorded".into());
         return;
     };
+    let must_be_completed = completed || outcome_committed == Some(true);
     match last.status {
+        OperationStatus::Completed if outcome_committed == Some(false) => t.fail(
+            |t| &mut t.wrong_outcome,
+            "recorded completed, though the kill came before its outcome".into(),
+        ),
         OperationStatus::Completed => {}
+        OperationStatus::Failed if must_be_completed => t.fail(
+            |t| &mut t.wrong_outcome,
+            format!(
+                "recorded failed, though {}: {:?}",
+                if completed {
+                    "it had completed"
+                } else {
+                    "its outcome had committed"
+                },
+                last.error
+            ),
+        ),
         OperationStatus::Failed => {
             let op = db.operation(last.id).unwrap();
             match op.retry().and_then(|r| r.wait(None)) {
                 Ok(_) => t.retried += 1,
-                Err(e) => t.failures.push(format!("the retry failed: {e}")),
+                Err(e) => t.fail(|t| &mut t.retry_failed, format!("the retry failed: {e}")),
             }
         }
-        other => t.failures.push(format!("operation left {other:?}")),
+        other => t.fail(
+            |t| &mut t.wrong_outcome,
+            format!("operation left {other:?}"),
+        ),
     }
     verify(&db, "after the retry", t);
     let want = match mode {
@@ -401,38 +534,61 @@ fn check_after_kill(db_path: &Path, mode: &str, committed: u64, completed: bool,
     };
     match (db.collection("crash"), want) {
         (Err(_), None) => {}
-        (Ok(col), Some(n)) => match check_invariants(&col) {
-            Ok(documents) if documents == n => {}
-            Ok(documents) => t.failures.push(format!(
-                "{documents} documents after the retry, expected {n}"
-            )),
-            Err(e) => {
-                t.invariant_failures += 1;
-                t.failures.push(format!("after the retry: {e}"));
+        (Ok(col), Some(n)) => {
+            match check_invariants(&col) {
+                Ok(documents) if documents == n => {}
+                Ok(documents) => t.fail(
+                    |t| &mut t.wrong_final_state,
+                    format!("{documents} documents after the retry, expected {n}"),
+                ),
+                Err(e) => t.fail(
+                    |t| &mut t.invariant_failures,
+                    format!("after the retry: {e}"),
+                ),
             }
-        },
-        (c, _) => t.failures.push(format!(
-            "after the retry the collection {}",
-            if c.is_ok() { "exists" } else { "is gone" }
-        )),
+            // A purge a crash cut short is finished by the next operation's housekeeping.
+            if db.verify().is_ok_and(|r| r.retired > 0) {
+                let next = col.append().and_then(|op| op.wait(None));
+                match (next, db.verify()) {
+                    (Ok(_), Ok(r)) if r.retired == 0 && r.is_ok() => {}
+                    (next, r) => t.fail(
+                        |t| &mut t.wrong_final_state,
+                        format!("a retired generation was left after the next operation: {next:?}, {r:?}"),
+                    ),
+                }
+            }
+        }
+        (c, _) => t.fail(
+            |t| &mut t.wrong_final_state,
+            format!(
+                "after the retry the collection {}",
+                if c.is_ok() { "exists" } else { "is gone" }
+            ),
+        ),
     }
 }
 
-fn run_soak(per_mode: u64, base: u64) -> Tally {
+/// `per_mode` kills of each kind, from seed `base`; one in `aim` (0: none) aborts at one of
+/// the kind's boundaries instead of a random moment.
+fn run_soak(per_mode: u64, base: u64, aim: u64) -> Tally {
     let mut tally = Tally::default();
     for i in 0..per_mode {
         for (m, (mode, window)) in MODES.iter().enumerate() {
             let seed = base.wrapping_add(i * MODES.len() as u64 + m as u64);
-            crash_iteration(seed, mode, *window, &mut tally);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(!seed);
+            let points = boundaries(mode);
+            let at = (aim > 0 && rng.random_range(0..aim) == 0)
+                .then(|| points[rng.random_range(0..points.len())]);
+            crash_iteration(seed, mode, *window, at, &mut tally);
         }
     }
     tally
 }
 
-/// Two kills per operation kind, run by `make test`.
+/// Two kills per operation kind at random moments, run by `make test`.
 #[test]
 fn killed_during_each_operation_recovers() {
-    let tally = run_soak(2, 0);
+    let tally = run_soak(2, 0, 0);
     assert!(
         !tally.failed(),
         "{}\n{}",
@@ -441,7 +597,27 @@ fn killed_during_each_operation_recovers() {
     );
 }
 
-/// The soak: many kills at random moments; one JSON line of figures.
+/// One abort at each boundary of each operation kind: before its outcome commits the
+/// operation is interrupted and its retry completes; after, it is completed and nothing is
+/// left to retry (a purge cut short is finished by the next operation).
+#[test]
+fn aborted_at_each_operation_boundary_recovers() {
+    let mut tally = Tally::default();
+    for (i, (mode, window)) in MODES.iter().enumerate() {
+        for at in boundaries(mode) {
+            crash_iteration(i as u64, mode, *window, Some(at), &mut tally);
+        }
+    }
+    println!("{}", tally.json());
+    assert!(
+        !tally.failed(),
+        "{}\n{}",
+        tally.json(),
+        tally.failures.join("\n")
+    );
+}
+
+/// The soak: many kills, at random moments and at the boundaries; one JSON line of figures.
 #[test]
 #[ignore = "soak: make soak"]
 fn soak_killed_during_each_operation_recovers() {
@@ -449,8 +625,12 @@ fn soak_killed_during_each_operation_recovers() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
-    let base: u64 = rand::rng().random();
-    let tally = run_soak(n.div_ceil(MODES.len() as u64), base);
+    let base: u64 = std::env::var("SEMANTIK_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    println!("CRASH_SEED {base}");
+    let tally = run_soak(n.div_ceil(MODES.len() as u64), base, 3);
     println!("CRASH_SOAK {}", tally.json());
     assert!(!tally.failed(), "{}", tally.failures.join("\n"));
 }

@@ -277,3 +277,49 @@ fn searches_run_while_an_operation_inserts_and_builds() {
     let stats = col.index_stats().unwrap();
     assert_eq!((stats.vectors, stats.graph_segments), (2400, 2));
 }
+
+/// A cancellation that arrives after an operation's outcome committed (here while the index
+/// builds the graph segment its vectors call for) neither undoes nor misreports it: the
+/// operation is completed, every vector is searchable, and the next operation builds what
+/// the cancelled build left.
+#[test]
+fn a_cancel_after_the_outcome_committed_leaves_the_operation_completed() {
+    let (_dir, db) = crate::common::temp_db();
+    let col = db.create_collection(config("late-cancel", 500)).unwrap();
+    let vectors = unit_vectors(4000, 11);
+    let op = col
+        .add_vectors(
+            (0..vectors.len()).map(|i| format!("v{i}")).collect(),
+            vectors.clone(),
+            vec![String::new(); vectors.len()],
+            Vec::new(),
+        )
+        .unwrap();
+    for event in op.events() {
+        if let semantik_core::EventKind::Progress { progress } = &event.kind
+            && progress.phase() == Phase::Indexing
+        {
+            op.cancel();
+        }
+    }
+    let info = op.wait(None).unwrap();
+    assert_eq!(info.status, semantik_core::OperationStatus::Completed);
+    assert_eq!(info.progress.documents_indexed(), 4000);
+    assert_eq!(
+        col.info().unwrap().status,
+        semantik_core::CollectionStatus::Ready
+    );
+    let rows: Vec<usize> = (0..vectors.len()).collect();
+    let queries = unit_vectors(20, 12);
+    assert!(recall(&col, &vectors, &rows, &queries) >= 0.95);
+    assert_eq!(col.index_stats().unwrap().vectors, 4000);
+    // The next operation (one more vector) builds the segment if the cancel stopped it.
+    let more = unit_vectors(1, 13);
+    add(&col, &more, 4000);
+    let stats = col.index_stats().unwrap();
+    assert_eq!(stats.vectors, 4001);
+    assert!(
+        stats.graph_segments >= 1 && stats.exact_vectors < 500,
+        "{stats:?}"
+    );
+}
