@@ -68,6 +68,9 @@ testdata:
 
 test: model testdata test-rust test-c test-py
 
+# No test reaches a model hub: downloads are tested against a local server a test starts.
+test test-rust test-c test-py soak: export HF_HUB_OFFLINE=1
+
 test-rust:
 	$(CARGO) test --workspace --features semantik-core/testing
 	$$(scripts/built-example.sh quickstart $(CARGO) test --workspace --features semantik-core/testing) $$(mktemp -d)/db

@@ -1,4 +1,7 @@
 //! semantik quickstart in Rust: create a collection, add texts, search.
+//!
+//! The collection uses the default model, sentence-transformers/all-MiniLM-L6-v2: found in the
+//! Hugging Face cache (or semantik's, filled by `make model`), else downloaded from the Hub.
 
 use semantik_core::{CollectionConfig, Database};
 
@@ -9,9 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = Database::open(&dir)?;
     let notes = match db.collection("notes") {
         Ok(c) => c,
-        Err(_) => db.create_collection(
-            CollectionConfig::new("notes").with_model("semantik-test/hash-256"),
-        )?,
+        Err(_) => db.create_collection(CollectionConfig::new("notes"))?,
     };
     let op = notes.add_texts([
         "sled is an embedded database written in Rust",

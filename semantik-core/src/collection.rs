@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::chunk::ChunkingConfig;
 use crate::db::Engine;
 use crate::document::{Chunk, Document, DocumentInput, Metadata};
-use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL};
+use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL, ModelSpec, Precision};
 use crate::error::{Error, Result};
 use crate::index::IndexConfig;
 use crate::keyword::KeywordConfig;
@@ -87,6 +87,12 @@ pub struct CollectionConfig {
     pub description: String,
     /// Embedding model name, or [`EXTERNAL_MODEL`] for caller-supplied vectors.
     pub model: String,
+    /// The model's revision (a commit, tag or branch) to pin; once the collection is created,
+    /// the commit its model was found at (`None`: a model folder outside the Hugging Face
+    /// cache), so a reopened collection never switches weights.
+    pub model_revision: Option<String>,
+    /// The precision the model runs at.
+    pub model_precision: Precision,
     /// Vector dimension: required for external vectors, checked against the model otherwise.
     pub dimension: Option<usize>,
     /// How documents are split.
@@ -105,6 +111,8 @@ impl Default for CollectionConfig {
             name: String::new(),
             description: String::new(),
             model: DEFAULT_MODEL.to_string(),
+            model_revision: None,
+            model_precision: Precision::Float32,
             dimension: None,
             chunking: ChunkingConfig::default(),
             index: IndexConfig::default(),
@@ -139,6 +147,25 @@ impl CollectionConfig {
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = model.into();
         self
+    }
+
+    /// Pins the model's revision (a commit, tag or branch).
+    pub fn with_model_revision(mut self, revision: impl Into<String>) -> Self {
+        self.model_revision = Some(revision.into());
+        self
+    }
+
+    /// Sets the precision the model runs at.
+    pub fn with_model_precision(mut self, precision: Precision) -> Self {
+        self.model_precision = precision;
+        self
+    }
+
+    /// The model as a [`ModelSpec`]: name, revision, precision.
+    pub fn model_spec(&self) -> ModelSpec {
+        ModelSpec::new(self.model.clone())
+            .with_revision(self.model_revision.clone())
+            .with_precision(self.model_precision)
     }
 
     /// Makes the collection store caller-supplied vectors of `dimension`.
@@ -488,6 +515,8 @@ impl Collection {
         Reindex {
             collection: self.clone(),
             model: None,
+            revision: None,
+            precision: None,
             dimension: None,
             chunking: None,
             index: None,
@@ -577,15 +606,15 @@ impl Collection {
     /// [`Error::InvalidState`](crate::Error) for external-vector collections; model errors;
     /// [`Error::CollectionNotFound`](crate::Error).
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let model = self.engine.record(self.id)?.config.model;
-        if model == EXTERNAL_MODEL {
+        let config = self.engine.record(self.id)?.config;
+        if config.model == EXTERNAL_MODEL {
             return Err(crate::Error::InvalidState {
                 message: "this collection stores external vectors: it has no model to embed with"
                     .into(),
             });
         }
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        self.engine.embedder(&model)?.embed(&texts)
+        self.engine.embedder(&config.model_spec())?.embed(&texts)
     }
 
     /// Starts a search for `query`, embedded with the collection's model.
@@ -674,6 +703,8 @@ impl Collection {
 pub struct Reindex {
     collection: Collection,
     model: Option<String>,
+    revision: Option<String>,
+    precision: Option<Precision>,
     dimension: Option<usize>,
     chunking: Option<ChunkingConfig>,
     index: Option<IndexConfig>,
@@ -684,6 +715,16 @@ impl Reindex {
     /// The new embedding model (its dimension may differ).
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
+        self
+    }
+    /// The revision of the model to pin (a commit, tag or branch).
+    pub fn model_revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
+        self
+    }
+    /// The precision the model runs at.
+    pub fn model_precision(mut self, precision: Precision) -> Self {
+        self.precision = Some(precision);
         self
     }
     /// The new dimension, checked against the model (for external vectors: must stay).
@@ -719,9 +760,16 @@ impl Reindex {
         let mut config = self.collection.info()?.config;
         if let Some(m) = self.model {
             config.model = m;
+            config.model_revision = None;
             config.dimension = self.dimension;
         } else if let Some(d) = self.dimension {
             config.dimension = Some(d);
+        }
+        if let Some(r) = self.revision {
+            config.model_revision = Some(r);
+        }
+        if let Some(p) = self.precision {
+            config.model_precision = p;
         }
         if let Some(c) = self.chunking {
             config.chunking = c;

@@ -60,6 +60,9 @@ pub struct Config {
     pub default_collection_name: String,
     /// Where embedding models run (default the CPU).
     pub device: embed::Device,
+    /// Where models come from: the Hub, its cache, the offline switch (default: from the
+    /// environment, see [`HubConfig::from_env`](embed::HubConfig::from_env)).
+    pub hub: embed::HubConfig,
     /// Faults injected into storage (tests only).
     #[cfg(feature = "testing")]
     pub(crate) faults: Option<crate::Faults>,
@@ -74,6 +77,7 @@ impl Default for Config {
             max_collection_bytes: None,
             default_collection_name: "default".into(),
             device: embed::Device::Cpu,
+            hub: embed::HubConfig::from_env(),
             #[cfg(feature = "testing")]
             faults: None,
         }
@@ -108,6 +112,17 @@ impl Config {
     /// Sets where embedding models run.
     pub fn with_device(mut self, device: embed::Device) -> Self {
         self.device = device;
+        self
+    }
+    /// Sets where models come from.
+    pub fn with_hub(mut self, hub: embed::HubConfig) -> Self {
+        self.hub = hub;
+        self
+    }
+    /// Never downloads models: one missing from the caches is [`Error::ModelNotFound`]
+    /// (also set by `HF_HUB_OFFLINE=1`).
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.hub.offline = offline;
         self
     }
     /// Sets the default collection's name.
@@ -447,7 +462,10 @@ pub(crate) struct Engine {
     /// records, taken exclusively once by a purge so that it waits for the reads that started
     /// before the generation was retired. (Apart from `runtimes`, which a panic may reset.)
     leases: Mutex<HashMap<uuid::Uuid, Arc<RwLock<()>>>>,
+    /// Embedders the host registered, by model name.
     embedders: Mutex<HashMap<String, Arc<dyn Embedder>>>,
+    /// Models loaded, by the spec they were loaded for.
+    models: Mutex<HashMap<embed::ModelSpec, Arc<dyn Embedder>>>,
     ops: Mutex<HashMap<OperationId, Arc<OpState>>>,
     pub(crate) bus: EventBus,
     pub(crate) scheduler: Scheduler,
@@ -515,6 +533,7 @@ impl Engine {
             runtimes: Mutex::new(HashMap::new()),
             leases: Mutex::new(HashMap::new()),
             embedders: Mutex::new(HashMap::new()),
+            models: Mutex::new(HashMap::new()),
             ops: Mutex::new(HashMap::new()),
             bus: EventBus::default(),
             closed: AtomicBool::new(false),
@@ -680,36 +699,35 @@ impl Engine {
 
     /// Checks `config`'s chunking and index settings and sets its dimension from its model
     /// (checking a given one against it).
+    /// Checks a new collection's settings and resolves its model: loaded (downloaded if
+    /// needed), its commit recorded and its dimension checked or taken.
     fn resolve_config(&self, config: &mut CollectionConfig) -> Result<()> {
         config.chunking.validate()?;
         config.index.validate()?;
         config.keyword.validate()?;
-        let registered = self
-            .embedders
-            .lock()
-            .expect("embedders lock")
-            .get(&config.model)
-            .map(|e| e.dimension());
-        let known = registered.or_else(|| embed::model_dimension(&config.model));
-        let dimension = match (config.model.as_str(), config.dimension, known) {
-            (EXTERNAL_MODEL, None, _) => {
-                return Err(Error::invalid(
+        if config.model == EXTERNAL_MODEL {
+            return match config.dimension {
+                None => Err(Error::invalid(
                     "a collection of external vectors needs a dimension",
-                ));
+                )),
+                Some(0) => Err(Error::invalid("dimension must be at least 1")),
+                Some(_) => Ok(()),
+            };
+        }
+        let (embedder, spec) = self.load_model(&config.model_spec())?;
+        config.model_revision = spec.revision;
+        let known = embedder.dimension();
+        match config.dimension {
+            Some(0) => Err(Error::invalid("dimension must be at least 1")),
+            Some(d) if d != known => Err(Error::DimensionMismatch {
+                expected: known,
+                got: d,
+            }),
+            _ => {
+                config.dimension = Some(known);
+                Ok(())
             }
-            (_, Some(0), _) => return Err(Error::invalid("dimension must be at least 1")),
-            (_, Some(d), Some(k)) if d != k => {
-                return Err(Error::DimensionMismatch {
-                    expected: k,
-                    got: d,
-                });
-            }
-            (_, Some(d), _) => d,
-            (_, None, Some(k)) => k,
-            (model, None, None) => self.embedder(model)?.dimension(),
-        };
-        config.dimension = Some(dimension);
-        Ok(())
+        }
     }
 
     fn create_collection(&self, mut config: CollectionConfig) -> Result<CollectionId> {
@@ -1469,18 +1487,36 @@ impl Engine {
 
     // ----- embedding, index and search -----
 
-    pub(crate) fn embedder(&self, model: &str) -> Result<Arc<dyn Embedder>> {
-        if let Some(e) = self.embedders.lock().expect("embedders lock").get(model) {
-            return Ok(e.clone());
-        }
-        let e = embed::resolve(model, self.config.device)?;
-        Ok(self
+    /// The embedder of `spec` (a collection's model, its revision the recorded commit).
+    pub(crate) fn embedder(&self, spec: &embed::ModelSpec) -> Result<Arc<dyn Embedder>> {
+        Ok(self.load_model(spec)?.0)
+    }
+
+    /// Loads `spec`'s model unless it is loaded or registered; returns it with the spec of
+    /// what was loaded (its revision the commit found, when the model came from the Hub).
+    pub(crate) fn load_model(
+        &self,
+        spec: &embed::ModelSpec,
+    ) -> Result<(Arc<dyn Embedder>, embed::ModelSpec)> {
+        if let Some(e) = self
             .embedders
             .lock()
             .expect("embedders lock")
-            .entry(model.to_string())
-            .or_insert(e)
-            .clone())
+            .get(&spec.name)
+        {
+            return Ok((e.clone(), spec.clone()));
+        }
+        if let Some(e) = self.models.lock().expect("models lock").get(spec) {
+            return Ok((e.clone(), spec.clone()));
+        }
+        let (e, location) = embed::resolve(spec, self.config.device, &self.config.hub)?;
+        let loaded = spec
+            .clone()
+            .with_revision(location.and_then(|l| l.revision).or(spec.revision.clone()));
+        let mut models = self.models.lock().expect("models lock");
+        let e = models.entry(loaded.clone()).or_insert(e).clone();
+        models.entry(spec.clone()).or_insert_with(|| e.clone());
+        Ok((e, loaded))
     }
 
     /// Drops the in-memory state of a collection's generations; it is rebuilt from storage on

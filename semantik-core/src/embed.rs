@@ -1,26 +1,33 @@
 //! Embedding: the [`Embedder`] trait, model names and their resolution.
 //!
-//! A collection names its model. [`resolve`] turns the name into an embedder; [`model_dimension`]
-//! tells a model's dimension without loading it when it is known. Collections that bring their own
-//! vectors use [`EXTERNAL_MODEL`] and never embed.
+//! A collection names its model ([`ModelSpec`]: name, revision, precision). [`resolve`] turns
+//! it into an embedder, finding the model's files with [`locate_model`] (a folder, semantik's
+//! cache, the Hugging Face cache, or a download from the Hub). Collections that bring their
+//! own vectors use [`EXTERNAL_MODEL`] and never embed.
 
-mod bert;
 mod candle;
 #[cfg(any(test, feature = "testing"))]
 mod hash;
+mod hub;
 mod kernels;
+mod linear;
 mod locate;
 mod sentence;
+mod transformer;
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 pub use candle::CandleEmbedder;
 #[cfg(any(test, feature = "testing"))]
 pub use hash::HashEmbedder;
-pub use locate::{cache_dir, model_dir};
+pub use hub::{DownloadProgress, HubConfig};
+pub use locate::{ModelLocation, cache_dir, locate_model, model_dir};
 pub use sentence::{EmbedStream, Pooling, SentenceEmbedder};
 
 /// The model name of collections whose callers supply their own vectors.
@@ -85,6 +92,104 @@ impl Device {
     }
 }
 
+/// The numeric precision a model's weights and products run at.
+///
+/// `Float16` halves the memory of the weights (products still accumulate in f32); `Int8`
+/// quantizes the weights of the linear layers per output channel and each product's input
+/// per row, with 32-bit accumulation, and quarters their memory.
+///
+/// ```
+/// use semantik_core::embed::Precision;
+/// assert_eq!("int8".parse::<Precision>().unwrap(), Precision::Int8);
+/// assert_eq!(Precision::default().to_string(), "float32");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Precision {
+    /// 32-bit floats (the default).
+    #[default]
+    Float32,
+    /// 16-bit float weights.
+    Float16,
+    /// 8-bit integer weights and inputs of the linear layers.
+    Int8,
+}
+
+impl Precision {
+    /// Its name: `float32`, `float16` or `int8`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Float16 => "float16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "float32" | "f32" | "fp32" => Ok(Precision::Float32),
+            "float16" | "f16" | "fp16" => Ok(Precision::Float16),
+            "int8" | "i8" => Ok(Precision::Int8),
+            _ => Err(Error::invalid(format!(
+                "unknown precision {s:?}: expected float32, float16 or int8"
+            ))),
+        }
+    }
+}
+
+/// A model as a collection names it: its name (a Hub id or a folder), the revision pinned
+/// (a commit, tag or branch; a collection records the commit it resolved to) and the
+/// precision it runs at.
+///
+/// ```
+/// use semantik_core::embed::{ModelSpec, Precision};
+/// let spec = ModelSpec::new("intfloat/multilingual-e5-small").with_precision(Precision::Int8);
+/// assert_eq!(spec.revision, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ModelSpec {
+    /// The model name or folder.
+    pub name: String,
+    /// The revision: `None` for what is installed, else `main`.
+    pub revision: Option<String>,
+    /// The precision.
+    pub precision: Precision,
+}
+
+impl ModelSpec {
+    /// The model `name`, any revision, float32.
+    pub fn new(name: impl Into<String>) -> Self {
+        ModelSpec {
+            name: name.into(),
+            revision: None,
+            precision: Precision::Float32,
+        }
+    }
+
+    /// Pins a revision.
+    pub fn with_revision(mut self, revision: Option<String>) -> Self {
+        self.revision = revision;
+        self
+    }
+
+    /// Sets the precision.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+}
+
 /// Turns texts into vectors of a fixed dimension.
 ///
 /// Implementations are shared between threads; `embed` may be called concurrently.
@@ -124,47 +229,50 @@ pub trait Embedder: Send + Sync + fmt::Debug {
     }
 }
 
-/// The dimension of a model, when semantik knows it without loading the weights: for known
-/// names, and for models whose folder is found (read from its `config.json`).
-///
-/// ```
-/// assert_eq!(semantik_core::embed::model_dimension("sentence-transformers/all-MiniLM-L6-v2"), Some(384));
-/// assert_eq!(semantik_core::embed::model_dimension("unknown/model"), None);
-/// ```
-pub fn model_dimension(model: &str) -> Option<usize> {
-    match model {
-        "sentence-transformers/all-MiniLM-L6-v2" | "all-MiniLM-L6-v2" => Some(384),
-        #[cfg(any(test, feature = "testing"))]
-        m if HashEmbedder::parse_name(m).is_some() => HashEmbedder::parse_name(m),
-        _ => {
-            let dir = model_dir(model).ok()?;
-            let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            v["hidden_size"].as_u64().map(|d| d as usize)
-        }
-    }
-}
-
-/// Loads the embedder for `model`, running on `device`.
+/// Loads the embedder of `spec` on `device`, finding its files as [`locate_model`] does with
+/// `hub` (downloading them if needed); returns it with the location it was loaded from.
 ///
 /// # Errors
-/// [`Error::ModelNotFound`] when no embedder for the model is available in this build or on
-/// this machine; [`Error::InvalidState`] for [`EXTERNAL_MODEL`], which never embeds; as
-/// [`Device::open`] for a GPU.
-pub fn resolve(model: &str, device: Device) -> Result<Arc<dyn Embedder>> {
-    if model == EXTERNAL_MODEL {
+/// As [`locate_model`]; [`Error::Model`] when the files cannot be loaded;
+/// [`Error::InvalidState`] for [`EXTERNAL_MODEL`], which never embeds; as [`Device::open`]
+/// for a GPU.
+pub fn resolve(
+    spec: &ModelSpec,
+    device: Device,
+    hub: &HubConfig,
+) -> Result<(Arc<dyn Embedder>, Option<ModelLocation>)> {
+    if spec.name == EXTERNAL_MODEL {
         return Err(Error::InvalidState {
             message: "this collection stores external vectors: pass vectors, not texts".into(),
         });
     }
     #[cfg(any(test, feature = "testing"))]
-    if let Some(dim) = HashEmbedder::parse_name(model) {
-        return Ok(Arc::new(HashEmbedder::new(dim)));
+    if let Some(dim) = HashEmbedder::parse_name(&spec.name) {
+        return Ok((Arc::new(HashEmbedder::new(dim)), None));
     }
-    Ok(match device {
-        Device::Cpu => Arc::new(SentenceEmbedder::load(model)?),
-        gpu => Arc::new(CandleEmbedder::load_on(model, 32, gpu)?),
-    })
+    let location = locate_model(&spec.name, spec.revision.as_deref(), hub, &mut |_| {})?;
+    let embedder: Arc<dyn Embedder> = match device {
+        Device::Cpu => Arc::new(SentenceEmbedder::load_dir(
+            &spec.name,
+            &location.dir,
+            spec.precision,
+        )?),
+        gpu => {
+            if spec.precision != Precision::Float32 {
+                return Err(Error::invalid(format!(
+                    "precision {} runs on the CPU only",
+                    spec.precision
+                )));
+            }
+            Arc::new(CandleEmbedder::load_dir(
+                &spec.name,
+                &location.dir,
+                32,
+                gpu,
+            )?)
+        }
+    };
+    Ok((embedder, Some(location)))
 }
 
 /// Scales `v` to unit length (leaves a zero vector as it is).

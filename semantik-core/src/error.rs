@@ -155,6 +155,15 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A model could not be downloaded: the network or the Hub failed, the model is gated,
+    /// or a file did not match its hash (it was removed).
+    #[error("model download failed: {name}: {message}")]
+    ModelDownload {
+        /// The model name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The operation was cancelled.
     #[error("operation cancelled: {reason}")]
     Cancelled {
@@ -257,6 +266,8 @@ pub enum ErrorCode {
     ModelNotFound = 400,
     /// [`Error::Model`].
     Model = 401,
+    /// [`Error::ModelDownload`].
+    ModelDownload = 402,
     /// [`Error::Cancelled`].
     Cancelled = 500,
     /// [`Error::TimedOut`].
@@ -300,6 +311,7 @@ impl ErrorCode {
         ErrorCode::NotADatabase,
         ErrorCode::ModelNotFound,
         ErrorCode::Model,
+        ErrorCode::ModelDownload,
         ErrorCode::Cancelled,
         ErrorCode::TimedOut,
         ErrorCode::Interrupted,
@@ -340,6 +352,7 @@ impl ErrorCode {
             ErrorCode::NotADatabase => "not a semantik database",
             ErrorCode::ModelNotFound => "model not found",
             ErrorCode::Model => "model error",
+            ErrorCode::ModelDownload => "model download failed",
             ErrorCode::Cancelled => "operation cancelled",
             ErrorCode::TimedOut => "operation timed out",
             ErrorCode::Interrupted => "operation interrupted",
@@ -379,6 +392,7 @@ impl Error {
             Error::UnsupportedFormat { .. } => ErrorCode::UnsupportedFormat,
             Error::NotADatabase { .. } => ErrorCode::NotADatabase,
             Error::ModelNotFound { .. } => ErrorCode::ModelNotFound,
+            Error::ModelDownload { .. } => ErrorCode::ModelDownload,
             Error::Model { .. } => ErrorCode::Model,
             Error::Cancelled { .. } => ErrorCode::Cancelled,
             Error::TimedOut { .. } => ErrorCode::TimedOut,
@@ -472,6 +486,7 @@ mod tests {
             (ErrorCode::NotADatabase, 303),
             (ErrorCode::ModelNotFound, 400),
             (ErrorCode::Model, 401),
+            (ErrorCode::ModelDownload, 402),
             (ErrorCode::Cancelled, 500),
             (ErrorCode::TimedOut, 501),
             (ErrorCode::Interrupted, 502),

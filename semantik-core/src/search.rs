@@ -409,7 +409,9 @@ pub(crate) fn embed_query(
                 .into(),
         });
     }
-    engine.embedder(&record.config.model)?.embed_query(text)
+    engine
+        .embedder(&record.config.model_spec())?
+        .embed_query(text)
 }
 
 /// One search result: a chunk and where it came from.

@@ -51,6 +51,8 @@ pub const SK_NOT_A_DATABASE: sk_status = 303;
 pub const SK_MODEL_NOT_FOUND: sk_status = 400;
 /// Model error.
 pub const SK_MODEL: sk_status = 401;
+/// A model could not be downloaded (network, HTTP, gated model, hash mismatch).
+pub const SK_MODEL_DOWNLOAD: sk_status = 402;
 /// Operation cancelled.
 pub const SK_CANCELLED: sk_status = 500;
 /// Operation timed out.
@@ -188,6 +190,7 @@ pub(crate) const ALL: &[(semantik_core::ErrorCode, sk_status)] = &[
     (semantik_core::ErrorCode::NotADatabase, SK_NOT_A_DATABASE),
     (semantik_core::ErrorCode::ModelNotFound, SK_MODEL_NOT_FOUND),
     (semantik_core::ErrorCode::Model, SK_MODEL),
+    (semantik_core::ErrorCode::ModelDownload, SK_MODEL_DOWNLOAD),
     (semantik_core::ErrorCode::Cancelled, SK_CANCELLED),
     (semantik_core::ErrorCode::TimedOut, SK_TIMED_OUT),
     (semantik_core::ErrorCode::Interrupted, SK_INTERRUPTED),

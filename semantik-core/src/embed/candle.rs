@@ -45,8 +45,21 @@ impl CandleEmbedder {
     /// As [`SentenceEmbedder::load`]; [`Error::InvalidArgument`] for a device this build was
     /// compiled without; [`Error::Model`] when the device cannot be opened.
     pub fn load_on(name: &str, batch_size: usize, device: super::Device) -> Result<Self> {
+        Self::load_dir(name, &super::model_dir(name)?, batch_size, device)
+    }
+
+    /// Loads the model in folder `dir` (named `name`) on `device`.
+    ///
+    /// # Errors
+    /// As [`CandleEmbedder::load_on`].
+    pub fn load_dir(
+        name: &str,
+        dir: &std::path::Path,
+        batch_size: usize,
+        device: super::Device,
+    ) -> Result<Self> {
         let device = device.open()?;
-        let inner = SentenceEmbedder::load(name)?;
+        let inner = SentenceEmbedder::load_dir(name, dir, super::Precision::Float32)?;
         let dir = inner.dir().to_path_buf();
         let err = |e: candle_core::Error| Error::Model {
             name: name.to_string(),

@@ -71,6 +71,45 @@ fn layer_norm_body(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
+#[inline(always)]
+fn rms_norm_body(row: &mut [f32], weight: &[f32], eps: f32) {
+    let n = row.len() as f32;
+    let inv = 1.0 / (sum_by(row, |x| x * x) / n + eps).sqrt();
+    for (x, w) in row.iter_mut().zip(weight) {
+        *x = *x * inv * w;
+    }
+}
+
+#[inline(always)]
+fn gelu_tanh_body(xs: &mut [f32]) {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    for x in xs.iter_mut() {
+        let u = C * (*x + 0.044_715 * *x * *x * *x);
+        // tanh(u) = 1 - 2 / (exp(2u) + 1)
+        let t = 1.0 - 2.0 / (exp(2.0 * u) + 1.0);
+        *x = 0.5 * *x * (1.0 + t);
+    }
+}
+
+#[inline(always)]
+fn silu_body(xs: &mut [f32]) {
+    for x in xs.iter_mut() {
+        *x /= 1.0 + exp(-*x);
+    }
+}
+
+crate::simd::dispatch!(
+    /// RMS norm of one row in place (`x / rms(x) * weight`).
+    rms_norm, rms_norm_avx2, rms_norm_avx512, (row: &mut [f32], weight: &[f32], eps: f32), rms_norm_body
+);
+crate::simd::dispatch!(
+    /// GELU (tanh approximation) in place.
+    gelu_tanh, gelu_tanh_avx2, gelu_tanh_avx512, (xs: &mut [f32]), gelu_tanh_body
+);
+crate::simd::dispatch!(
+    /// SiLU (`x * sigmoid(x)`) in place.
+    silu, silu_avx2, silu_avx512, (xs: &mut [f32]), silu_body
+);
 crate::simd::dispatch!(
     /// GELU (erf form) in place.
     gelu, gelu_avx2, gelu_avx512, (xs: &mut [f32]), gelu_body
@@ -135,6 +174,24 @@ mod tests {
         layer_norm(&mut row, &[1.0; 4], &[0.5; 4], 1e-12);
         let mean: f32 = row.iter().sum::<f32>() / 4.0;
         assert!((mean - 0.5).abs() < 1e-6);
+        let mut row = vec![1.0, -2.0, 3.0, -4.0];
+        rms_norm(&mut row, &[2.0; 4], 0.0);
+        let rms = (30.0f32 / 4.0).sqrt();
+        for (a, b) in row.iter().zip([1.0, -2.0, 3.0, -4.0]) {
+            assert!((a - 2.0 * b / rms).abs() < 1e-6);
+        }
+        let mut xs = vec![-3.0, -1.0, 0.0, 1.0, 3.0];
+        gelu_tanh(&mut xs);
+        let want = [-0.003_637_4, -0.158_808, 0.0, 0.841_192, 2.996_363];
+        for (a, b) in xs.iter().zip(want) {
+            assert!((a - b).abs() < 2e-6, "{a} vs {b}");
+        }
+        let mut xs = vec![-3.0, 0.0, 2.0];
+        silu(&mut xs);
+        let want = [-0.142_277_37, 0.0, 1.761_594_2];
+        for (a, b) in xs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
         let mut xs = vec![-3.0, -1.0, 0.0, 1.0, 3.0];
         gelu(&mut xs);
         let want = [-0.004_049_7, -0.158_655_25, 0.0, 0.841_344_8, 2.995_950_3];

@@ -1,13 +1,16 @@
-//! Model resolution: a model name or path becomes a directory of model files.
+//! Model resolution: a model name (and revision) becomes a directory of model files.
 //!
-//! Looked up in order: the name as a directory path; `$SEMANTIK_MODEL_DIR/<name>`; the Hugging
-//! Face cache (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`, layout
-//! `models--org--name/snapshots/<revision>/`); semantik's own cache
-//! (`$SEMANTIK_CACHE_DIR`, `$XDG_CACHE_HOME/semantik` or `~/.cache/semantik`, layout
-//! `models/<org>/<name>/`, filled by `make model`).
+//! Looked up in order: the name as a directory path; `$SEMANTIK_MODEL_DIR/<name>`; semantik's
+//! own cache (`$SEMANTIK_CACHE_DIR`, `$XDG_CACHE_HOME/semantik` or `~/.cache/semantik`, layout
+//! `models/<org>/<name>/`, filled by `make model`); the Hugging Face cache
+//! ([`HubConfig::cache_dir`], layout `models--org--name/snapshots/<commit>/`); and, unless
+//! offline, a download from the Hub into that cache. A pinned revision is looked up in the
+//! Hugging Face cache only. Folders of the first three places have no commit; the others
+//! report the commit they hold, which a collection records so that it never switches weights.
 
 use std::path::{Path, PathBuf};
 
+use super::hub::{self, DownloadProgress, HubConfig};
 use crate::error::{Error, Result};
 
 /// semantik's cache directory.
@@ -21,100 +24,79 @@ pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("semantik"))
 }
 
-fn hf_hub_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("HF_HUB_CACHE") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("HF_HOME") {
-        return Some(PathBuf::from(d).join("hub"));
-    }
-    std::env::var_os("HOME").map(|h| {
-        PathBuf::from(h)
-            .join(".cache")
-            .join("huggingface")
-            .join("hub")
-    })
-}
-
 /// A directory that holds a model (it has a `config.json`).
 fn is_model_dir(p: &Path) -> bool {
     p.join("config.json").is_file()
 }
 
-/// The snapshot of `name` in a Hugging Face hub cache: the one `refs/main` names, else the
-/// only (or newest) snapshot.
-fn hf_snapshot(hub: &Path, name: &str) -> Option<PathBuf> {
-    let repo = hub.join(format!("models--{}", name.replace('/', "--")));
-    let snapshots = repo.join("snapshots");
-    if let Ok(rev) = std::fs::read_to_string(repo.join("refs").join("main")) {
-        let p = snapshots.join(rev.trim());
-        if is_model_dir(&p) {
-            return Some(p);
-        }
-    }
-    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&snapshots)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| is_model_dir(p))
-        .map(|p| {
-            (
-                p.metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(std::time::UNIX_EPOCH),
-                p,
-            )
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop().map(|(_, p)| p)
+/// Where a model's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelLocation {
+    /// The folder holding `config.json`, the tokenizer and the weights.
+    pub dir: PathBuf,
+    /// The Hub commit of those files; `None` for a folder outside the Hugging Face cache.
+    pub revision: Option<String>,
 }
 
-/// Finds the directory of model `name` (a name like `sentence-transformers/all-MiniLM-L6-v2`
-/// or a path).
+/// Finds the files of model `name` (a Hub id like `sentence-transformers/all-MiniLM-L6-v2`,
+/// or a path) at `revision` (a commit, tag or branch; `None`: whatever is installed, else
+/// `main`), downloading them unless `hub` is offline, with `progress` told of each file's
+/// bytes.
 ///
 /// # Errors
-/// [`Error::ModelNotFound`] listing the places searched.
-pub fn model_dir(name: &str) -> Result<PathBuf> {
-    let mut tried = Vec::new();
+/// [`Error::InvalidArgument`] for a revision with a path or a name that is neither a folder
+/// nor a Hub id; [`Error::ModelNotFound`] when no place holds it and it cannot be
+/// downloaded; [`Error::ModelDownload`] when a download fails.
+pub fn locate_model(
+    name: &str,
+    revision: Option<&str>,
+    hub: &HubConfig,
+    progress: &mut dyn FnMut(&DownloadProgress),
+) -> Result<ModelLocation> {
+    if let Some(r) = revision {
+        hub::check_revision(r)?;
+    }
+    let local = |dir: PathBuf| ModelLocation {
+        dir,
+        revision: None,
+    };
     let direct = Path::new(name);
-    if is_model_dir(direct) {
-        return Ok(direct.to_path_buf());
+    if revision.is_none() && is_model_dir(direct) {
+        return Ok(local(direct.to_path_buf()));
     }
-    tried.push(direct.display().to_string());
-    if let Some(root) = std::env::var_os("SEMANTIK_MODEL_DIR") {
-        let p = PathBuf::from(root).join(name);
-        if is_model_dir(&p) {
-            return Ok(p);
-        }
-        tried.push(p.display().to_string());
+    if hub::check_name(name).is_err() {
+        return Err(Error::ModelNotFound {
+            name: name.to_string(),
+            reason: "neither a model folder (with a config.json) nor a Hugging Face model id"
+                .into(),
+        });
     }
-    if !name.contains("..") && name.split('/').count() <= 2 {
-        if let Some(hub) = hf_hub_dir() {
-            if let Some(p) = hf_snapshot(&hub, name) {
-                return Ok(p);
-            }
-            tried.push(
-                hub.join(format!("models--{}", name.replace('/', "--")))
-                    .display()
-                    .to_string(),
-            );
-        }
-        if let Some(cache) = cache_dir() {
-            let p = cache.join("models").join(name);
+    if revision.is_none() {
+        let installed = std::env::var_os("SEMANTIK_MODEL_DIR")
+            .map(|root| PathBuf::from(root).join(name))
+            .into_iter()
+            .chain(cache_dir().map(|c| c.join("models").join(name)));
+        for p in installed {
             if is_model_dir(&p) {
-                return Ok(p);
+                return Ok(local(p));
             }
-            tried.push(p.display().to_string());
         }
     }
-    Err(Error::ModelNotFound {
-        name: name.to_string(),
-        reason: format!(
-            "no model directory found (looked in: {}); `make model` installs the default model",
-            tried.join(", ")
-        ),
+    let snapshot = hub::fetch(name, revision, hub, progress)?;
+    Ok(ModelLocation {
+        dir: snapshot.dir,
+        revision: Some(snapshot.commit),
     })
+}
+
+/// The folder of model `name` as [`locate_model`] finds it with the environment's
+/// [`HubConfig`] (downloading it if needed).
+///
+/// # Errors
+/// As [`locate_model`].
+pub fn model_dir(name: &str) -> Result<PathBuf> {
+    Ok(locate_model(name, None, &HubConfig::from_env(), &mut |_| {})?.dir)
 }
 
 #[cfg(test)]
@@ -122,24 +104,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_explicit_dirs_and_hf_snapshots() {
+    fn explicit_dirs_are_used_and_offline_misses_are_typed() {
         let root = tempfile::tempdir().unwrap();
         let explicit = root.path().join("m");
         std::fs::create_dir_all(&explicit).unwrap();
         std::fs::write(explicit.join("config.json"), "{}").unwrap();
-        assert_eq!(model_dir(explicit.to_str().unwrap()).unwrap(), explicit);
+        let hub = HubConfig::from_env()
+            .with_cache_dir(root.path().join("hub"))
+            .with_offline(true);
+        let found = locate_model(explicit.to_str().unwrap(), None, &hub, &mut |_| {}).unwrap();
+        assert_eq!(found.dir, explicit);
+        assert_eq!(found.revision, None);
 
-        let hub = root.path().join("hub");
-        let snap = hub.join("models--org--tiny/snapshots/abc123");
-        std::fs::create_dir_all(&snap).unwrap();
-        std::fs::write(snap.join("config.json"), "{}").unwrap();
-        std::fs::create_dir_all(hub.join("models--org--tiny/refs")).unwrap();
-        std::fs::write(hub.join("models--org--tiny/refs/main"), "abc123\n").unwrap();
-        assert_eq!(hf_snapshot(&hub, "org/tiny").unwrap(), snap);
-        assert!(hf_snapshot(&hub, "org/other").is_none());
-
-        let err = model_dir("nobody/nothing-here").unwrap_err();
+        let err = locate_model("nobody/nothing-here", None, &hub, &mut |_| {}).unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::ModelNotFound);
-        assert!(err.to_string().contains("make model"));
+        assert!(err.to_string().contains("HF_HUB_OFFLINE"), "{err}");
+        let err = locate_model("org/m", Some("../../etc"), &hub, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidArgument);
+        let err = locate_model("/no/such/dir", None, &hub, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::ModelNotFound);
     }
 }

@@ -1,11 +1,13 @@
-//! Sentence embedders: a BERT encoder, its tokenizer and the sentence-transformers pooling.
+//! Sentence embedders: an encoder, its tokenizer and the sentence-transformers modules after it.
 //!
-//! `SentenceEmbedder::load` reads a sentence-transformers model folder: `config.json` and
-//! `model.safetensors` (the encoder), `tokenizer.json`, `modules.json` (which modules run:
-//! pooling, normalisation), `1_Pooling/config.json` (mean, CLS, max or mean-sqrt-len pooling)
-//! and `sentence_bert_config.json` (`max_seq_length`). Texts are tokenized (truncated to
-//! `max_seq_length`, never padded), sorted by token count, and encoded one sequence per task on
-//! rayon's pool; results come back in input order.
+//! `SentenceEmbedder::load_dir` reads a sentence-transformers model folder: `config.json` and
+//! the safetensors weights (the encoder, any family of [`super::transformer`], or a static
+//! embedding table: model2vec and `StaticEmbedding`), `tokenizer.json`, `modules.json`
+//! (which modules run: pooling, dense layers, normalisation), the pooling config (CLS, mean,
+//! max, mean-sqrt-len, weighted mean or last token), `sentence_bert_config.json`
+//! (`max_seq_length`) and `config_sentence_transformers.json` (query and document prompts).
+//! Texts are tokenized (truncated to `max_seq_length`, never padded), sorted by token count,
+//! and encoded one sequence per task on rayon's pool; results come back in input order.
 
 use std::path::{Path, PathBuf};
 
@@ -13,56 +15,65 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use super::Embedder;
-use super::bert::BertModel;
+use super::hub::{ModuleEntry, read_modules};
+use super::linear::Linear;
+use super::transformer::{Arch, Transformer, Weights};
+use super::{Embedder, Precision};
 use crate::error::{Error, Result};
 
 /// How token vectors become one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Pooling {
     /// Mean of every token's vector.
     Mean,
-    /// The `[CLS]` token's vector.
+    /// The first token's (`[CLS]`) vector.
     Cls,
     /// Element-wise maximum over tokens.
     Max,
     /// Sum divided by the square root of the token count.
     MeanSqrtLen,
+    /// Mean weighted by position (the i-th token, from 1, weighs i).
+    WeightedMean,
+    /// The last token's vector (decoders such as Qwen3).
+    LastToken,
 }
 
 impl Pooling {
     /// Pools `n` rows of `dim` values.
     pub(crate) fn apply(self, hidden: &[f32], n: usize, dim: usize) -> Vec<f32> {
+        if n == 0 {
+            return vec![0.0; dim];
+        }
         let rows = hidden[..n * dim].chunks_exact(dim);
         match self {
             Pooling::Cls => hidden[..dim].to_vec(),
+            Pooling::LastToken => hidden[(n - 1) * dim..n * dim].to_vec(),
             Pooling::Max => rows.fold(vec![f32::NEG_INFINITY; dim], |mut acc, r| {
                 acc.iter_mut().zip(r).for_each(|(a, x)| *a = a.max(*x));
                 acc
             }),
-            Pooling::Mean | Pooling::MeanSqrtLen => {
+            Pooling::Mean | Pooling::MeanSqrtLen | Pooling::WeightedMean => {
                 let mut acc = vec![0.0f32; dim];
-                for r in rows {
-                    acc.iter_mut().zip(r).for_each(|(a, x)| *a += x);
+                let mut total = 0.0f32;
+                for (i, r) in rows.enumerate() {
+                    let w = if self == Pooling::WeightedMean {
+                        (i + 1) as f32
+                    } else {
+                        1.0
+                    };
+                    total += w;
+                    acc.iter_mut().zip(r).for_each(|(a, x)| *a += w * x);
                 }
-                let div = if self == Pooling::Mean {
-                    n as f32
-                } else {
-                    (n as f32).sqrt()
+                let div = match self {
+                    Pooling::MeanSqrtLen => (n as f32).sqrt(),
+                    _ => total,
                 };
                 acc.iter_mut().for_each(|a| *a /= div);
                 acc
             }
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct ModuleEntry {
-    #[serde(default)]
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -75,6 +86,19 @@ struct PoolingConfig {
     pooling_mode_max_tokens: bool,
     #[serde(default)]
     pooling_mode_mean_sqrt_len_tokens: bool,
+    #[serde(default)]
+    pooling_mode_weightedmean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_lasttoken: bool,
+    /// sentence-transformers 6's form: one mode name (or a list).
+    #[serde(default)]
+    pooling_mode: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    include_prompt: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,7 +106,35 @@ struct SentenceBertConfig {
     max_seq_length: Option<usize>,
 }
 
-/// A BERT sentence embedder on the CPU.
+/// What turns token ids into token vectors.
+#[derive(Debug)]
+enum Encoder {
+    Transformer(Box<Transformer>),
+    /// A lookup table (model2vec, `StaticEmbedding`): `vocab x dim`.
+    Static {
+        table: Vec<f32>,
+        dim: usize,
+    },
+}
+
+/// A module after pooling.
+#[derive(Debug)]
+enum Post {
+    /// A dense layer and its activation (sentence-transformers' `Dense`).
+    Dense(Linear, DenseAct),
+    /// Scaling to unit length.
+    Normalize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DenseAct {
+    Identity,
+    Tanh,
+    Relu,
+    Sigmoid,
+}
+
+/// A sentence embedder on the CPU: any encoder family semantik runs, or static embeddings.
 ///
 /// ```no_run
 /// use semantik_core::embed::{Embedder, SentenceEmbedder};
@@ -98,9 +150,13 @@ pub struct SentenceEmbedder {
     tokenizer: Tokenizer,
     /// The tokenizer without truncation, for counting the tokens of whole documents.
     counter: Tokenizer,
-    model: BertModel,
+    encoder: Encoder,
+    /// Whether texts get the tokenizer's special tokens (static embeddings do not).
+    special_tokens: bool,
     pooling: Pooling,
-    normalize: bool,
+    post: Vec<Post>,
+    dimension: usize,
+    precision: Precision,
     max_seq_length: usize,
     /// Instructions prepended to queries and to passages (`config_sentence_transformers.json`
     /// `prompts`), empty for models without them.
@@ -109,58 +165,127 @@ pub struct SentenceEmbedder {
 }
 
 impl SentenceEmbedder {
-    /// Loads the model `name` (a name or a directory; see [`model_dir`](super::model_dir)).
+    /// Loads the model `name` (a folder, or a Hub id found or fetched as
+    /// [`model_dir`](super::model_dir) does).
     ///
     /// # Errors
-    /// [`Error::ModelNotFound`] when no directory holds it; [`Error::Model`] for a missing or
-    /// malformed file, a non-float tensor, or an architecture other than BERT.
+    /// As [`locate_model`](super::locate_model); [`Error::Model`] for a missing or malformed
+    /// file, a non-float tensor, or an unsupported architecture (named in the message).
     pub fn load(name: &str) -> Result<Self> {
         let dir = super::model_dir(name)?;
-        Self::load_dir(name, &dir)
+        Self::load_dir(name, &dir, Precision::Float32)
     }
 
-    fn load_dir(name: &str, dir: &Path) -> Result<Self> {
+    /// Loads the sentence-transformers model in folder `dir` (called `name`), its linear
+    /// layers at `precision`.
+    ///
+    /// # Errors
+    /// [`Error::Model`] for a missing or malformed file, a non-float tensor, or an
+    /// unsupported architecture (named in the message).
+    pub fn load_dir(name: &str, dir: &Path, precision: Precision) -> Result<Self> {
         let model_err = |message: String| Error::Model {
             name: name.to_string(),
             message,
         };
-        let model = BertModel::load(dir)?;
+        let config: serde_json::Value = read_json(dir, "config.json", &model_err)?
+            .ok_or_else(|| model_err("config.json is missing".into()))?;
+        let modules = if dir.join("modules.json").is_file() {
+            read_modules(name, &dir.join("modules.json"))?
+        } else {
+            let mut m = vec![ModuleEntry {
+                path: String::new(),
+                kind: "sentence_transformers.models.Transformer".into(),
+            }];
+            if dir.join("1_Pooling").is_dir() {
+                m.push(ModuleEntry {
+                    path: "1_Pooling".into(),
+                    kind: "sentence_transformers.models.Pooling".into(),
+                });
+            }
+            m
+        };
+        let is_static = modules
+            .first()
+            .is_some_and(|m| m.kind.ends_with("StaticEmbedding"))
+            || config["model_type"].as_str() == Some("model2vec");
+        let (encoder, max_positions, mut normalize_static) = if is_static {
+            let sub = modules
+                .first()
+                .filter(|m| m.kind.ends_with("StaticEmbedding"))
+                .map_or_else(|| dir.to_path_buf(), |m| dir.join(&m.path));
+            let (table, dim) = load_static(name, dir, &sub, precision)?;
+            let normalize = config["normalize"].as_bool().unwrap_or(false)
+                && !modules
+                    .first()
+                    .is_some_and(|m| m.kind.ends_with("StaticEmbedding"));
+            (Encoder::Static { table, dim }, usize::MAX, normalize)
+        } else {
+            let arch = Arch::from_config(name, &config)?;
+            let model = Transformer::load(name, dir, arch, precision)?;
+            let max = model.max_positions();
+            (Encoder::Transformer(Box::new(model)), max, false)
+        };
+        let mut dimension = match &encoder {
+            Encoder::Transformer(t) => t.hidden_size(),
+            Encoder::Static { dim, .. } => *dim,
+        };
         let mut pooling = Pooling::Mean;
-        let mut normalize = false;
-        let modules_path = dir.join("modules.json");
-        if modules_path.is_file() {
-            let text = std::fs::read_to_string(&modules_path)
-                .map_err(|e| model_err(format!("modules.json: {e}")))?;
-            let modules: Vec<ModuleEntry> =
-                serde_json::from_str(&text).map_err(|e| model_err(format!("modules.json: {e}")))?;
-            for m in &modules {
-                match m.kind.rsplit('.').next().unwrap_or("") {
-                    "Transformer" => {}
-                    "Pooling" => pooling = read_pooling(&dir.join(&m.path), &model_err)?,
-                    "Normalize" => normalize = true,
-                    other => {
-                        return Err(model_err(format!(
-                            "unsupported sentence-transformers module {other}"
-                        )));
-                    }
+        let mut post = Vec::new();
+        for m in modules
+            .iter()
+            .skip(usize::from(modules.first().is_some_and(|m| {
+                m.kind.ends_with("Transformer") || m.kind.ends_with("StaticEmbedding")
+            })))
+        {
+            let kind = m.kind.rsplit('.').next().unwrap_or("");
+            let path = dir.join(&m.path);
+            match kind {
+                "Transformer" | "StaticEmbedding" => {
+                    return Err(model_err(format!(
+                        "modules.json: {kind} must be the first module"
+                    )));
+                }
+                "Pooling" => pooling = read_pooling(&path, &model_err)?,
+                "Dense" => {
+                    let (dense, act) = load_dense(name, &path, dimension, precision)?;
+                    dimension = dense.outputs;
+                    post.push(Post::Dense(dense, act));
+                }
+                "Normalize" => {
+                    post.push(Post::Normalize);
+                    normalize_static = false;
+                }
+                other => {
+                    return Err(model_err(format!(
+                        "unsupported sentence-transformers module {other}"
+                    )));
                 }
             }
-        } else {
-            let p = dir.join("1_Pooling");
-            if p.is_dir() {
-                pooling = read_pooling(&p, &model_err)?;
-            }
         }
-        let mut max_seq_length = model.max_positions();
-        let sbert = dir.join("sentence_bert_config.json");
-        if sbert.is_file() {
-            let text = std::fs::read_to_string(&sbert)
-                .map_err(|e| model_err(format!("sentence_bert_config.json: {e}")))?;
-            let c: SentenceBertConfig = serde_json::from_str(&text)
-                .map_err(|e| model_err(format!("sentence_bert_config.json: {e}")))?;
-            if let Some(m) = c.max_seq_length {
-                max_seq_length = m.min(model.max_positions());
+        if normalize_static {
+            post.push(Post::Normalize);
+        }
+        // sentence_bert_config.json's max_seq_length, else the tokenizer's model_max_length
+        // (as sentence-transformers 6 reads it), within what the model's positions allow.
+        let configured = match read_json(dir, "sentence_bert_config.json", &model_err)? {
+            Some(c) => {
+                serde_json::from_value::<SentenceBertConfig>(c)
+                    .map_err(|e| model_err(format!("sentence_bert_config.json: {e}")))?
+                    .max_seq_length
             }
+            None => None,
+        };
+        let configured = match configured {
+            Some(m) => Some(m),
+            None if !is_static => read_json(dir, "tokenizer_config.json", &model_err)?
+                .and_then(|t| t["model_max_length"].as_u64())
+                .map(|m| m as usize),
+            None => None,
+        };
+        let mut max_seq_length = configured.map_or(max_positions, |m| m.min(max_positions));
+        if max_seq_length == usize::MAX {
+            // Static embeddings read any length; a bound keeps one text's work bounded.
+            max_seq_length = 1 << 20;
         }
         let (query_prompt, passage_prompt) = read_prompts(dir, &model_err)?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -186,9 +311,12 @@ impl SentenceEmbedder {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             tokenizer,
-            model,
+            special_tokens: !is_static,
+            encoder,
             pooling,
-            normalize,
+            post,
+            dimension,
+            precision,
             max_seq_length,
             query_prompt,
             passage_prompt,
@@ -205,9 +333,30 @@ impl SentenceEmbedder {
         self.pooling
     }
 
-    /// Whether vectors are scaled to unit length (the model has a `Normalize` module).
+    /// Whether vectors are scaled to unit length (the model ends with a `Normalize` module).
     pub fn normalizes(&self) -> bool {
-        self.normalize
+        matches!(self.post.last(), Some(Post::Normalize))
+    }
+
+    /// The precision the model runs at.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Bytes the model's weights take in memory.
+    pub fn weight_bytes(&self) -> usize {
+        let post: usize = self
+            .post
+            .iter()
+            .map(|p| match p {
+                Post::Dense(l, _) => l.weight_bytes(),
+                Post::Normalize => 0,
+            })
+            .sum();
+        post + match &self.encoder {
+            Encoder::Transformer(t) => t.weight_bytes(),
+            Encoder::Static { table, .. } => table.len() * 4,
+        }
     }
 
     /// Longest input in tokens (longer texts are truncated).
@@ -215,19 +364,23 @@ impl SentenceEmbedder {
         self.max_seq_length
     }
 
-    /// Token ids of each text, as the model sees them (with `[CLS]`/`[SEP]`, truncated).
+    /// Token ids of each text, as the model sees them (with the tokenizer's special tokens,
+    /// except for static embeddings; truncated).
     ///
     /// # Errors
     /// [`Error::Model`] when tokenization fails.
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(texts.to_vec(), self.special_tokens)
             .map_err(|e| Error::Model {
                 name: self.name.clone(),
                 message: format!("tokenization failed: {e}"),
             })?;
-        let vocab = self.model.vocab_size() as u32;
+        let vocab = match &self.encoder {
+            Encoder::Transformer(t) => t.vocab_size(),
+            Encoder::Static { table, dim } => table.len() / dim,
+        } as u32;
         encodings
             .into_iter()
             .map(|e| {
@@ -249,11 +402,10 @@ impl SentenceEmbedder {
         // Longest first, so the parallel tail is short.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let dim = self.model.hidden_size();
         let mut vectors: Vec<(usize, Vec<f32>)> = order
             .into_par_iter()
             .with_max_len(1)
-            .map(|i| (i, self.embed_one(&ids[i], dim)))
+            .map(|i| (i, self.embed_one(&ids[i])))
             .collect();
         vectors.sort_unstable_by_key(|(i, _)| *i);
         vectors.into_iter().map(|(_, v)| v).collect()
@@ -310,12 +462,31 @@ impl SentenceEmbedder {
         (!batch.is_empty()).then_some(Ok(batch))
     }
 
-    fn embed_one(&self, ids: &[u32], dim: usize) -> Vec<f32> {
-        let mut v = self
-            .model
-            .forward(ids, |hidden| self.pooling.apply(hidden, ids.len(), dim));
-        if self.normalize {
-            super::normalize(&mut v);
+    fn embed_one(&self, ids: &[u32]) -> Vec<f32> {
+        let mut v = match &self.encoder {
+            Encoder::Transformer(t) => t.forward(ids, |hidden| {
+                self.pooling.apply(hidden, ids.len(), t.hidden_size())
+            }),
+            Encoder::Static { table, dim } => {
+                // Token rows gathered, then pooled (the mean, for static models).
+                let rows: Vec<f32> = ids
+                    .iter()
+                    .flat_map(|&id| &table[id as usize * dim..(id as usize + 1) * dim])
+                    .copied()
+                    .collect();
+                self.pooling.apply(&rows, ids.len(), *dim)
+            }
+        };
+        for p in &self.post {
+            match p {
+                Post::Dense(layer, act) => {
+                    let mut out = vec![0.0; layer.outputs];
+                    layer.forward(&v, 1, &mut out);
+                    act.apply(&mut out);
+                    v = out;
+                }
+                Post::Normalize => super::normalize(&mut v),
+            }
         }
         v
     }
@@ -354,11 +525,39 @@ fn read_pooling(dir: &Path, model_err: &dyn Fn(String) -> Error) -> Result<Pooli
         .map_err(|e| model_err(format!("{}: {e}", path.display())))?;
     let c: PoolingConfig =
         serde_json::from_str(&text).map_err(|e| model_err(format!("{}: {e}", path.display())))?;
+    if !c.include_prompt {
+        return Err(model_err(
+            "pooling config excludes the prompt (include_prompt false): not supported".into(),
+        ));
+    }
+    if let Some(mode) = &c.pooling_mode {
+        let names: Vec<&str> = match mode {
+            serde_json::Value::String(m) => vec![m.as_str()],
+            serde_json::Value::Array(ms) => ms.iter().filter_map(|m| m.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        return match names[..] {
+            [name] => Ok(match name {
+                "cls" => Pooling::Cls,
+                "max" => Pooling::Max,
+                "mean" => Pooling::Mean,
+                "mean_sqrt_len_tokens" => Pooling::MeanSqrtLen,
+                "weightedmean" => Pooling::WeightedMean,
+                "lasttoken" => Pooling::LastToken,
+                other => return Err(model_err(format!("unsupported pooling mode {other:?}"))),
+            }),
+            _ => Err(model_err(format!(
+                "pooling mode {mode}: exactly one mode is supported"
+            ))),
+        };
+    }
     let modes = [
         (c.pooling_mode_mean_tokens, Pooling::Mean),
         (c.pooling_mode_cls_token, Pooling::Cls),
         (c.pooling_mode_max_tokens, Pooling::Max),
         (c.pooling_mode_mean_sqrt_len_tokens, Pooling::MeanSqrtLen),
+        (c.pooling_mode_weightedmean_tokens, Pooling::WeightedMean),
+        (c.pooling_mode_lasttoken, Pooling::LastToken),
     ];
     let chosen: Vec<Pooling> = modes
         .iter()
@@ -380,7 +579,7 @@ impl Embedder for SentenceEmbedder {
     }
 
     fn dimension(&self) -> usize {
-        self.model.hidden_size()
+        self.dimension
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
@@ -413,6 +612,92 @@ impl Embedder for SentenceEmbedder {
         starts.sort_unstable();
         Ok(starts)
     }
+}
+
+impl DenseAct {
+    fn parse(name: &str) -> Option<DenseAct> {
+        Some(match name.rsplit('.').next().unwrap_or("") {
+            "Identity" | "" => DenseAct::Identity,
+            "Tanh" => DenseAct::Tanh,
+            "ReLU" => DenseAct::Relu,
+            "Sigmoid" => DenseAct::Sigmoid,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, xs: &mut [f32]) {
+        match self {
+            DenseAct::Identity => {}
+            DenseAct::Tanh => xs.iter_mut().for_each(|x| *x = x.tanh()),
+            DenseAct::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+            DenseAct::Sigmoid => xs.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
+        }
+    }
+}
+
+/// A JSON file of the model folder, `None` when absent.
+fn read_json(
+    dir: &Path,
+    file: &str,
+    model_err: &dyn Fn(String) -> Error,
+) -> Result<Option<serde_json::Value>> {
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| model_err(format!("{file}: {e}")))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| model_err(format!("{file}: {e}")))
+}
+
+/// A sentence-transformers `Dense` module in folder `dir`, reading `inputs` values.
+fn load_dense(
+    name: &str,
+    dir: &Path,
+    inputs: usize,
+    precision: Precision,
+) -> Result<(Linear, DenseAct)> {
+    let model_err = |message: String| Error::Model {
+        name: name.to_string(),
+        message,
+    };
+    let c = read_json(dir, "config.json", &model_err)?
+        .ok_or_else(|| model_err(format!("{}: config.json is missing", dir.display())))?;
+    let act_name = c["activation_function"].as_str().unwrap_or("Identity");
+    let act = DenseAct::parse(act_name)
+        .ok_or_else(|| model_err(format!("unsupported Dense activation {act_name:?}")))?;
+    if c["in_features"].as_u64() != Some(inputs as u64) {
+        return Err(model_err(format!(
+            "Dense module reads {} features, the pooled vector has {inputs}",
+            c["in_features"]
+        )));
+    }
+    let outputs = c["out_features"]
+        .as_u64()
+        .filter(|&o| o > 0 && o <= 1 << 16)
+        .ok_or_else(|| model_err("Dense module: out_features is missing or out of range".into()))?
+        as usize;
+    let w = Weights::open(name, dir, precision)?;
+    Ok((w.dense("linear", inputs, outputs)?, act))
+}
+
+/// The table of a static embedding model in `sub` (model2vec's `embeddings`, or
+/// `StaticEmbedding`'s `embedding.weight`) and its width.
+fn load_static(
+    name: &str,
+    dir: &Path,
+    sub: &Path,
+    precision: Precision,
+) -> Result<(Vec<f32>, usize)> {
+    let _ = dir;
+    let w = Weights::open(name, sub, precision)?;
+    w.table(&[
+        "embeddings",
+        "embedding.weight",
+        "emb_bag.weight",
+        "embedding.embeddings.weight",
+    ])
 }
 
 /// The query and passage instructions of a sentence-transformers model

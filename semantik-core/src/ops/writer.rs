@@ -179,7 +179,7 @@ impl<'a> Writer<'a> {
         embed: bool,
     ) -> Result<Self> {
         let embedder = if embed && config.model != EXTERNAL_MODEL {
-            Some(engine.embedder(&config.model)?)
+            Some(engine.embedder(&config.model_spec())?)
         } else {
             None
         };

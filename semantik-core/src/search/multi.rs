@@ -114,12 +114,12 @@ impl MultiSearch {
             }
         }
         // The query embedded once per model, before any lease is taken.
-        let mut vectors: HashMap<String, Result<Vec<f32>>> = HashMap::new();
+        let mut vectors: HashMap<crate::embed::ModelSpec, Result<Vec<f32>>> = HashMap::new();
         if self.request.mode != SearchMode::Keyword {
             for (_, id) in &targets {
                 if let Ok(record) = self.engine.record(*id) {
                     vectors
-                        .entry(record.config.model.clone())
+                        .entry(record.config.model_spec())
                         .or_insert_with(|| embed_query(&self.engine, &record, &self.query));
                 }
             }
@@ -130,7 +130,7 @@ impl MultiSearch {
                 let vector = if self.request.mode == SearchMode::Keyword {
                     None
                 } else {
-                    Some(match vectors.get(&record.config.model) {
+                    Some(match vectors.get(&record.config.model_spec()) {
                         Some(v) => v.as_ref().map_err(Error::clone)?.clone(),
                         // Reindexed to another model since: embedded for it now.
                         None => embed_query(&self.engine, record, &self.query)?,
