@@ -1,17 +1,21 @@
 //! Embedding throughput and latency (`make bench-embed` runs it beside sentence-transformers).
 //!
-//! Usage: `embed MODE PASSAGES.jsonl` with MODE `native` (semantik's forward pass), `stock`
-//! (candle's `BertModel`, batch 32), `query` (latency of a 10-word query) or `vector-search`
-//! (latency of `search_by_vector`, limit 10, over the passages stored as external vectors; the
-//! Rust side of `make bench-py`). Prints one JSON object. Each mode runs in its own process so
-//! that peak RSS is its own.
+//! Usage: `embed MODE PASSAGES.jsonl [--model NAME_OR_DIR] [--precision P] [--limit N]` with
+//! MODE `native` (semantik's forward pass at precision P, default float32), `stock` (candle's
+//! `BertModel`, batch 32), `query` (latency of a 10-word query), `cosine` (vectors at
+//! precision P against float32: min and mean cosine) or `vector-search` (latency of
+//! `search_by_vector`, limit 10, over the passages stored as external vectors; the Rust side of
+//! `make bench-py`). The model defaults to all-MiniLM-L6-v2; the first N passages are used.
+//! Prints one JSON object. Each mode runs in its own process so that peak RSS is its own.
 
 use std::time::Instant;
 
 #[path = "proc.rs"]
 mod proc;
 use proc::rss_mb;
-use semantik_core::embed::{CandleEmbedder, DEFAULT_MODEL, Embedder, SentenceEmbedder};
+use semantik_core::embed::{
+    CandleEmbedder, DEFAULT_MODEL, Embedder, Precision, SentenceEmbedder, model_dir,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -19,13 +23,27 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let [mode, path] = [&args[0], &args[1]];
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let model = option("--model").unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let precision: Precision = option("--precision")
+        .map_or(Ok(Precision::Float32), |p| p.parse())
+        .expect("precision");
+    let limit: usize = option("--limit").map_or(usize::MAX, |n| n.parse().expect("limit"));
     let passages: Vec<String> = std::fs::read_to_string(path)
         .expect("passages file")
         .lines()
+        .take(limit)
         .map(|l| serde_json::from_str(l).expect("a JSON string per line"))
         .collect();
     let texts: Vec<&str> = passages.iter().map(String::as_str).collect();
-    let native = SentenceEmbedder::load(DEFAULT_MODEL).expect("model (run `make model`)");
+    let dir = model_dir(&model).expect("model (run `make model`)");
+    let load = |p: Precision| SentenceEmbedder::load_dir(&model, &dir, p).expect("model");
+    let native = load(precision);
     let tokens: usize = native.tokenize(&texts).unwrap().iter().map(Vec::len).sum();
     let threads = rayon::current_num_threads();
     let result = match mode.as_str() {
@@ -35,7 +53,7 @@ fn main() {
             } else {
                 Box::new(CandleEmbedder::load(DEFAULT_MODEL, 32).unwrap())
             };
-            embedder.embed(&texts[..64]).unwrap();
+            embedder.embed(&texts[..64.min(texts.len())]).unwrap();
             let runs = if mode == "native" { 3 } else { 1 };
             let mut best = f64::INFINITY;
             for _ in 0..runs {
@@ -48,6 +66,28 @@ fn main() {
                 "mode": mode, "tokens": tokens, "passages": texts.len(), "seconds": best,
                 "tokens_per_s": tokens as f64 / best, "passages_per_s": texts.len() as f64 / best,
                 "peak_rss_mb": rss_mb("VmHWM:"), "threads": threads,
+                "precision": precision.as_str(),
+            })
+        }
+        "cosine" => {
+            let reference = load(Precision::Float32).embed(&texts).unwrap();
+            let got = native.embed(&texts).unwrap();
+            let cos: Vec<f64> = reference
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| {
+                    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum();
+                    let na: f64 = a.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+                    let nb: f64 = b.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+                    dot / (na * nb)
+                })
+                .collect();
+            serde_json::json!({
+                "mode": "cosine", "precision": precision.as_str(), "passages": cos.len(),
+                "min_cosine": cos.iter().copied().fold(1.0, f64::min),
+                "mean_cosine": cos.iter().sum::<f64>() / cos.len() as f64,
+                "weight_mb": native.weight_bytes() as f64 / 1e6,
+                "float32_weight_mb": load(Precision::Float32).weight_bytes() as f64 / 1e6,
             })
         }
         "query" => {

@@ -1,5 +1,7 @@
-"""sentence-transformers side of `make bench-embed`: the same passages, torch on the CPU with
-2 threads, batch 32. Prints one JSON object."""
+"""sentence-transformers side of `make bench-embed`: the same passages (the first LIMIT, when
+given), torch on the CPU with 2 threads, batch 32. Prints one JSON object.
+
+Usage: embed_st.py MODEL_DIR PASSAGES.jsonl [THREADS [LIMIT]]"""
 
 import json
 import resource
@@ -13,8 +15,9 @@ from sentence_transformers import SentenceTransformer
 def main():
     model_dir, passages_path = sys.argv[1], sys.argv[2]
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
     torch.set_num_threads(threads)
-    passages = [json.loads(line) for line in open(passages_path, encoding="utf-8")]
+    passages = [json.loads(line) for line in open(passages_path, encoding="utf-8")][:limit]
     model = SentenceTransformer(model_dir, device="cpu")
     tokens = sum(len(model.tokenizer(p, truncation=True, max_length=model.max_seq_length)["input_ids"]) for p in passages)
     model.encode(passages[:64], batch_size=32)  # warm-up

@@ -129,6 +129,13 @@ fn main() {
             )
         })
         .unwrap_or_default();
+    // The model's precision: float32 unless `--precision P` is given.
+    let precision: semantik_core::embed::Precision = args
+        .iter()
+        .position(|a| a == "--precision")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(Default::default()), |p| p.parse())
+        .expect("precision");
     let (dataset, out) = (Path::new(dataset), Path::new(out));
     std::fs::create_dir_all(out).expect("out dir");
     let db_dir = out.join("db");
@@ -139,7 +146,11 @@ fn main() {
     let col = match db.collection("eval") {
         Ok(c) => c,
         Err(_) => db
-            .create_collection(CollectionConfig::new("eval").with_chunking(chunking))
+            .create_collection(
+                CollectionConfig::new("eval")
+                    .with_chunking(chunking)
+                    .with_model_precision(precision),
+            )
             .expect("collection"),
     };
     let mut ingest_s = 0.0;
@@ -252,12 +263,15 @@ fn main() {
     let hybrid_ms = time(SearchMode::Hybrid);
     let keyword_ms = time(SearchMode::Keyword);
     let semantic_ms = time(SearchMode::Semantic);
-    let embedder =
-        semantik_core::embed::SentenceEmbedder::load(&col.info().expect("info").config.model)
-            .expect("model");
+    let (embedder, _) = semantik_core::embed::resolve(
+        &col.info().expect("info").config.model_spec(),
+        semantik_core::embed::Device::Cpu,
+        &semantik_core::embed::HubConfig::from_env(),
+    )
+    .expect("model");
     let query_vectors: Vec<Vec<f32>> = texts
         .iter()
-        .map(|t| semantik_core::Embedder::embed_query(&embedder, t).expect("embed query"))
+        .map(|t| embedder.embed_query(t).expect("embed query"))
         .collect();
     let mut vector_ms = Vec::new();
     for v in &query_vectors {

@@ -96,7 +96,18 @@ typedef struct sk_database_options {
   uint32_t max_collections;
   // Most bytes of source content one collection may hold (default 0: no limit).
   uint64_t max_collection_bytes;
+  // Non-zero: never download models, use the model caches only (default: 1 when the
+  // environment sets `HF_HUB_OFFLINE=1`, else 0).
+  uint32_t offline;
 } sk_database_options;
+
+// Called as a model download progresses: the file being fetched (a NUL-terminated string,
+// valid during the call), the bytes received and its size. Runs on the calling thread of
+// `sk_database_fetch_model`.
+typedef void (*sk_download_callback)(void *userdata,
+                                     const char *file,
+                                     uint64_t bytes,
+                                     uint64_t total);
 
 // What an event reports: one of the `SK_EVENT_*` constants.
 typedef uint32_t sk_event_type;
@@ -313,6 +324,9 @@ typedef struct sk_search_failure {
 // Model error.
 #define SK_MODEL 401
 
+// A model could not be downloaded (network, HTTP, gated model, hash mismatch).
+#define SK_MODEL_DOWNLOAD 402
+
 // Operation cancelled.
 #define SK_CANCELLED 500
 
@@ -461,7 +475,11 @@ void sk_string_free(char *s);
 // Creates a collection from a JSON configuration and writes its handle to `*out`. Fields left
 // out take their defaults: `{"name": "docs"}` embeds with the default model
 // (sentence-transformers/all-MiniLM-L6-v2); `{"name": "v", "model": "external",
-// "dimension": 3}` stores caller-computed vectors. Other fields: `description`, `chunking`
+// "dimension": 3}` stores caller-computed vectors. `model` is a Hugging Face model id
+// (downloaded into the Hugging Face cache unless it is there, or unless the database is
+// offline) or a folder; `model_revision` pins a commit, tag or branch (the commit found is
+// recorded); `model_precision` is `"float32"` (default), `"float16"` or `"int8"`. Other
+// fields: `description`, `chunking`
 // (`{"unit": "tokens", "max_size": 256, "overlap": 0}`), `index`, `keyword`
 // (`{"language": "english", "k1": 1.5, "b": 0.75}`), `metadata`.
 //
@@ -610,8 +628,8 @@ sk_status sk_collection_delete_documents(const struct sk_collection *col,
 
 // Starts a blue/green reindex: a new generation is built with the settings of `settings_json`
 // (NULL or `{}`: the same settings), checked, and swapped in with one write, while searches
-// go on against the current one. Fields: `model`, `dimension`, `chunking`, `index`,
-// `keyword`, as in `sk_collection_create`. Writes the operation to `*out_op`.
+// go on against the current one. Fields: `model`, `model_revision`, `model_precision`,
+// `dimension`, `chunking`, `index`, `keyword`, as in `sk_collection_create`. Writes the operation to `*out_op`.
 //
 // # Safety
 // `col` is NULL or a live handle; `settings_json` NULL or a NUL-terminated string; `out_op`
@@ -718,6 +736,24 @@ sk_status sk_database_list_operations(const struct sk_database *db,
 sk_status sk_database_get_operation(const struct sk_database *db,
                                     const char *id,
                                     struct sk_operation **out);
+
+// Finds model `name` at `revision` (a commit, tag or branch; NULL: what is installed, else
+// `main`) as collections do, downloading it into the Hugging Face cache unless the database
+// is offline; `callback` (may be NULL) is told of each file's bytes as they arrive. Writes
+// the commit found to `*out_revision` (free it with `sk_string_free`; NULL for a model
+// folder outside the Hugging Face cache); `out_revision` may be NULL. Creating a collection
+// fetches its model too: call this first to show a download's progress.
+//
+// # Safety
+// `db` is NULL or a live handle; `name` NULL or a NUL-terminated string; `revision` NULL or
+// a NUL-terminated string; `callback` NULL or a function safe to call with `userdata`;
+// `out_revision` NULL or writable.
+sk_status sk_database_fetch_model(const struct sk_database *db,
+                                  const char *name,
+                                  const char *revision,
+                                  sk_download_callback callback,
+                                  void *userdata,
+                                  char **out_revision);
 
 // A static description of a status code ("ok" for `SK_OK`, "unknown status" for others).
 const char *sk_status_str(sk_status status);

@@ -22,10 +22,11 @@ fi
 cargo build -q --release -p semantik-core --bench eval
 bin=$(ls -t target/release/deps/eval-* | grep -v '\.d$' | head -1)
 name=$(basename "$(cd "$dataset" && pwd)")
-out=".cache/eval/$name"
+# EVAL_PRECISION=float16|int8 runs the model at that precision (its own output folder).
+out=".cache/eval/$name${EVAL_PRECISION:+-$EVAL_PRECISION}"
 mkdir -p "$out"
 export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-2}"
-ours=$("$bin" "$dataset" "$out" ${EVAL_REUSE:+--reuse})
+ours=$("$bin" "$dataset" "$out" ${EVAL_REUSE:+--reuse} ${EVAL_PRECISION:+--precision "$EVAL_PRECISION"})
 "$venv/bin/python" benches/eval_bm25s.py "$dataset" "$out/run-bm25s.json"
 exclude=()
 [ -f "$dataset/self.tsv" ] && exclude=(--exclude "$dataset/self.tsv")

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use semantik_core::{
-    ChunkingConfig, Collection, CollectionConfig, CollectionInfo, Database, DocumentStatus, Error,
-    ErrorInfo, Operation, OperationFilter, SourceOptions,
+    ChunkingConfig, Collection, CollectionConfig, CollectionInfo, Config, Database, DocumentStatus,
+    Error, ErrorInfo, Operation, OperationFilter, SourceOptions,
 };
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ use crate::output::{
     collection_json, document_json, error_text, name_of, operation_json, snippet, write_json,
     write_table,
 };
-use crate::progress::{FailedDocument, Outcome, follow};
+use crate::progress::{self, FailedDocument, Outcome, follow};
 use crate::{
     AddArgs, ChunkArgs, Cli, Command, CreateArgs, DocsArgs, OpsArgs, ReindexArgs, RemoveSourceArgs,
     SearchArgs, VerifyArgs,
@@ -91,7 +91,9 @@ pub fn run(cli: Cli) -> CliResult {
     if matches!(cli.command, Command::Verify(_)) && !path.exists() {
         return Err(Error::NotADatabase { path }.into());
     }
-    let db = Database::open(&path)?;
+    let config = Config::new();
+    let offline = cli.offline || config.hub.offline;
+    let db = Database::open_with(&path, config.with_offline(offline))?;
     let mut out = io::stdout().lock();
     let ctx = Ctx {
         db: &db,
@@ -155,6 +157,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// Fetches `model` (unless it is external vectors), with a download bar when progress
+    /// is shown and anything is downloaded.
+    fn fetch(&self, model: &str, revision: Option<&str>) -> CliResult {
+        if model == semantik_core::embed::EXTERNAL_MODEL {
+            return Ok(());
+        }
+        let bar = progress::DownloadBar::new(model, self.progress);
+        let fetched = self.db.fetch_model(model, revision, &mut |p| bar.update(p));
+        bar.finish();
+        fetched?;
+        Ok(())
+    }
+
     /// `verify`: the report, as text or JSON; violations fail the command.
     fn verify(&self, json: bool, out: &mut impl Write) -> CliResult {
         let report = self.db.verify()?;
@@ -173,10 +188,15 @@ impl Ctx<'_> {
     /// `create`: a new collection, printed.
     fn create(&self, a: CreateArgs, out: &mut impl Write) -> CliResult {
         let mut config = CollectionConfig::new(a.name)
-            .with_chunking(chunking(ChunkingConfig::new(), &a.chunking));
+            .with_chunking(chunking(ChunkingConfig::new(), &a.chunking))
+            .with_model_precision(a.precision);
         if let Some(m) = a.model {
             config = config.with_model(m);
         }
+        if let Some(r) = a.revision {
+            config = config.with_model_revision(r);
+        }
+        self.fetch(&config.model, config.model_revision.as_deref())?;
         if let Some(d) = a.dimension {
             config = config.with_dimension(d);
         }
@@ -360,8 +380,15 @@ impl Ctx<'_> {
     fn reindex(&self, a: ReindexArgs, out: &mut impl Write) -> CliResult {
         let collection = self.db.collection(&a.name)?;
         let mut reindex = collection.reindex();
-        if let Some(m) = a.model {
+        if let Some(m) = &a.model {
+            self.fetch(m, a.revision.as_deref())?;
             reindex = reindex.model(m);
+        }
+        if let Some(r) = a.revision {
+            reindex = reindex.model_revision(r);
+        }
+        if let Some(p) = a.precision {
+            reindex = reindex.model_precision(p);
         }
         if let Some(d) = a.dimension {
             reindex = reindex.dimension(d);
@@ -474,6 +501,10 @@ fn chunking(base: ChunkingConfig, a: &ChunkArgs) -> ChunkingConfig {
 fn write_collection(out: &mut impl Write, c: &CollectionInfo) -> CliResult {
     writeln!(out, "  id:          {}", c.id)?;
     writeln!(out, "  model:       {}", c.config.model)?;
+    if let Some(r) = &c.config.model_revision {
+        writeln!(out, "  revision:    {r}")?;
+    }
+    writeln!(out, "  precision:   {}", c.config.model_precision)?;
     writeln!(out, "  dimension:   {}", c.dimension())?;
     let ch = &c.config.chunking;
     writeln!(

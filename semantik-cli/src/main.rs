@@ -36,6 +36,9 @@ pub struct Cli {
     /// Never show progress bars (they are hidden anyway when stderr is not a terminal)
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Never download models: use the model caches only (also HF_HUB_OFFLINE=1)
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -132,9 +135,16 @@ pub struct ChunkArgs {
 pub struct CreateArgs {
     /// Collection name
     pub name: String,
-    /// Embedding model: a name in the model caches or a folder [default: sentence-transformers/all-MiniLM-L6-v2]
+    /// Embedding model: a Hugging Face model id (downloaded into the Hugging Face cache unless
+    /// it is there) or a folder [default: sentence-transformers/all-MiniLM-L6-v2]
     #[arg(long, value_name = "M")]
     pub model: Option<String>,
+    /// The model's revision to pin: a commit, tag or branch [default: main]
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// The model's precision: float32, float16 or int8
+    #[arg(long, value_name = "P", default_value = "float32")]
+    pub precision: semantik_core::embed::Precision,
     /// Expected vector dimension (checked against the model)
     #[arg(long, value_name = "D")]
     pub dimension: Option<usize>,
@@ -217,6 +227,12 @@ pub struct ReindexArgs {
     /// The new embedding model
     #[arg(long, value_name = "M")]
     pub model: Option<String>,
+    /// The model's revision to pin: a commit, tag or branch
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// The model's precision: float32, float16 or int8
+    #[arg(long, value_name = "P")]
+    pub precision: Option<semantik_core::embed::Precision>,
     /// The new vector dimension (checked against the model)
     #[arg(long, value_name = "D")]
     pub dimension: Option<usize>,

@@ -43,6 +43,8 @@ pub fn collection_json(c: &CollectionInfo) -> Value {
         "name": c.name(),
         "description": c.config.description,
         "model": c.config.model,
+        "model_revision": c.config.model_revision,
+        "model_precision": c.config.model_precision,
         "dimension": c.dimension(),
         "status": name_of(&c.status),
         "status_message": c.status_message,

@@ -117,3 +117,51 @@ impl Bar {
         self.bar.finish_and_clear();
     }
 }
+
+/// A bar of a model's download: bytes of the file being fetched (drawing nothing when hidden
+/// or when nothing is downloaded).
+#[derive(Debug)]
+pub struct DownloadBar {
+    bar: ProgressBar,
+    file: std::cell::RefCell<String>,
+}
+
+impl DownloadBar {
+    /// A bar for `model`, visible when `show` is set and stderr is a terminal.
+    pub fn new(model: &str, show: bool) -> DownloadBar {
+        let target = if show && std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            )
+            .expect("download template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("downloading {model}"));
+        DownloadBar {
+            bar,
+            file: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    /// Shows a download report.
+    pub fn update(&self, p: &semantik_core::embed::DownloadProgress) {
+        if *self.file.borrow() != p.file {
+            self.bar.reset();
+            self.bar.set_message(p.file.clone());
+            *self.file.borrow_mut() = p.file.clone();
+        }
+        self.bar.set_length(p.total);
+        self.bar.set_position(p.bytes);
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

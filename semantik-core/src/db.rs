@@ -319,6 +319,32 @@ impl Database {
         self.engine().list_operations(filter)
     }
 
+    /// Finds model `name` at `revision` (a commit, tag or branch; `None`: what is installed,
+    /// else `main`) as collections do, downloading it from the Hub into the Hugging Face cache
+    /// unless this database is offline ([`Config::with_offline`]); `progress` is told of each
+    /// file's bytes as they arrive. Creating a collection fetches its model too; call this
+    /// first to show a download's progress or to fetch a model ahead of time.
+    ///
+    /// ```no_run
+    /// let db = semantik_core::Database::open("db")?;
+    /// let found = db.fetch_model("sentence-transformers/all-MiniLM-L6-v2", None, &mut |p| {
+    ///     eprintln!("{}: {} of {} bytes", p.file, p.bytes, p.total);
+    /// })?;
+    /// println!("{} at {:?}", found.dir.display(), found.revision);
+    /// # Ok::<(), semantik_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`embed::locate_model`].
+    pub fn fetch_model(
+        &self,
+        name: &str,
+        revision: Option<&str>,
+        progress: &mut dyn FnMut(&embed::DownloadProgress),
+    ) -> Result<embed::ModelLocation> {
+        embed::locate_model(name, revision, &self.engine().config.hub, progress)
+    }
+
     /// Makes `embedder` the implementation of its [`Embedder::model_name`] for this database:
     /// collections that name that model embed with it. Use it to bring your own model.
     ///

@@ -10,10 +10,11 @@ mod candle;
 mod hash;
 mod hub;
 mod kernels;
-mod linear;
+pub(crate) mod linear;
 mod locate;
+mod quant;
 mod sentence;
-mod transformer;
+pub(crate) mod transformer;
 
 use std::fmt;
 use std::str::FromStr;

@@ -79,7 +79,11 @@ unsafe fn start(
 /// Creates a collection from a JSON configuration and writes its handle to `*out`. Fields left
 /// out take their defaults: `{"name": "docs"}` embeds with the default model
 /// (sentence-transformers/all-MiniLM-L6-v2); `{"name": "v", "model": "external",
-/// "dimension": 3}` stores caller-computed vectors. Other fields: `description`, `chunking`
+/// "dimension": 3}` stores caller-computed vectors. `model` is a Hugging Face model id
+/// (downloaded into the Hugging Face cache unless it is there, or unless the database is
+/// offline) or a folder; `model_revision` pins a commit, tag or branch (the commit found is
+/// recorded); `model_precision` is `"float32"` (default), `"float16"` or `"int8"`. Other
+/// fields: `description`, `chunking`
 /// (`{"unit": "tokens", "max_size": 256, "overlap": 0}`), `index`, `keyword`
 /// (`{"language": "english", "k1": 1.5, "b": 0.75}`), `metadata`.
 ///
@@ -433,6 +437,8 @@ pub unsafe extern "C" fn sk_collection_delete_documents(
 #[serde(deny_unknown_fields)]
 struct ReindexJson {
     model: Option<String>,
+    model_revision: Option<String>,
+    model_precision: Option<semantik_core::embed::Precision>,
     dimension: Option<usize>,
     chunking: Option<ChunkingConfig>,
     index: Option<IndexConfig>,
@@ -441,8 +447,8 @@ struct ReindexJson {
 
 /// Starts a blue/green reindex: a new generation is built with the settings of `settings_json`
 /// (NULL or `{}`: the same settings), checked, and swapped in with one write, while searches
-/// go on against the current one. Fields: `model`, `dimension`, `chunking`, `index`,
-/// `keyword`, as in `sk_collection_create`. Writes the operation to `*out_op`.
+/// go on against the current one. Fields: `model`, `model_revision`, `model_precision`,
+/// `dimension`, `chunking`, `index`, `keyword`, as in `sk_collection_create`. Writes the operation to `*out_op`.
 ///
 /// # Safety
 /// `col` is NULL or a live handle; `settings_json` NULL or a NUL-terminated string; `out_op`
@@ -461,6 +467,12 @@ pub unsafe extern "C" fn sk_collection_reindex(
                 let s: ReindexJson = from_json(json, "settings_json")?;
                 if let Some(m) = s.model {
                     reindex = reindex.model(m);
+                }
+                if let Some(r) = s.model_revision {
+                    reindex = reindex.model_revision(r);
+                }
+                if let Some(p) = s.model_precision {
+                    reindex = reindex.model_precision(p);
                 }
                 if let Some(d) = s.dimension {
                     reindex = reindex.dimension(d);

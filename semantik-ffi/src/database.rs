@@ -1,14 +1,14 @@
 //! `sk_database`: an open database, its options, and what spans collections (operations,
 //! multi-collection search).
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use semantik_core::{Config, Database};
 
 use crate::error::{guard, sk_status};
+use crate::ffi::{act, c_string, get, json_string, opt_str_arg};
 use crate::ffi::{free_handle, handle, new_handle, out_arg, str_arg, write_out};
-use crate::ffi::{get, json_string};
 use crate::operation::{self, sk_operation};
 
 /// An open database. Thread-safe: any function may be called on it from several threads at
@@ -34,6 +34,9 @@ pub struct sk_database_options {
     pub max_collections: u32,
     /// Most bytes of source content one collection may hold (default 0: no limit).
     pub max_collection_bytes: u64,
+    /// Non-zero: never download models, use the model caches only (default: 1 when the
+    /// environment sets `HF_HUB_OFFLINE=1`, else 0).
+    pub offline: u32,
 }
 
 /// Writes the default options to `*out`.
@@ -50,6 +53,7 @@ pub unsafe extern "C" fn sk_database_options_init(out: *mut sk_database_options)
             operation_timeout_ms: 0,
             max_collections: c.max_collections.try_into().unwrap_or(u32::MAX),
             max_collection_bytes: c.max_collection_bytes.unwrap_or(0),
+            offline: u32::from(c.hub.offline),
         };
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, options) };
@@ -100,7 +104,8 @@ pub unsafe extern "C" fn sk_database_open_with(
                 .with_max_collections(o.max_collections as usize)
                 .with_max_collection_bytes(
                     (o.max_collection_bytes > 0).then_some(o.max_collection_bytes),
-                );
+                )
+                .with_offline(o.offline != 0);
         }
         let db = Database::open_with(path, config)?;
         // SAFETY: checked non-NULL above.
@@ -182,6 +187,56 @@ pub unsafe extern "C" fn sk_database_get_operation(
     unsafe {
         get(db, "db", out, "out", |db| {
             Ok(operation::boxed(db.operation(str_arg(id, "id")?.parse()?)?))
+        })
+    }
+}
+
+/// Called as a model download progresses: the file being fetched (a NUL-terminated string,
+/// valid during the call), the bytes received and its size. Runs on the calling thread of
+/// `sk_database_fetch_model`.
+pub type sk_download_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, file: *const c_char, bytes: u64, total: u64),
+>;
+
+/// Finds model `name` at `revision` (a commit, tag or branch; NULL: what is installed, else
+/// `main`) as collections do, downloading it into the Hugging Face cache unless the database
+/// is offline; `callback` (may be NULL) is told of each file's bytes as they arrive. Writes
+/// the commit found to `*out_revision` (free it with `sk_string_free`; NULL for a model
+/// folder outside the Hugging Face cache); `out_revision` may be NULL. Creating a collection
+/// fetches its model too: call this first to show a download's progress.
+///
+/// # Safety
+/// `db` is NULL or a live handle; `name` NULL or a NUL-terminated string; `revision` NULL or
+/// a NUL-terminated string; `callback` NULL or a function safe to call with `userdata`;
+/// `out_revision` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_fetch_model(
+    db: *const sk_database,
+    name: *const c_char,
+    revision: *const c_char,
+    callback: sk_download_callback,
+    userdata: *mut c_void,
+    out_revision: *mut *mut c_char,
+) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe {
+        act(db, "db", |db| {
+            let name = str_arg(name, "name")?;
+            let revision = opt_str_arg(revision, "revision")?;
+            let found = db.fetch_model(name, revision, &mut |p| {
+                if let Some(cb) = callback {
+                    let file = c_string(&p.file);
+                    // SAFETY: the caller's callback, with its own userdata.
+                    cb(userdata, file.as_ptr(), p.bytes, p.total);
+                }
+            })?;
+            if !out_revision.is_null() {
+                let r = found
+                    .revision
+                    .map_or(std::ptr::null_mut(), |r| c_string(&r).into_raw());
+                write_out(out_revision, r);
+            }
+            Ok(())
         })
     }
 }

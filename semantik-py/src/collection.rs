@@ -8,7 +8,7 @@ use semantik_core::{
 };
 
 use crate::convert::{
-    array, detached, float_rows, from_object, invalid, opt_arg, status_filter, to_object,
+    array, detached, float_rows, from_object, invalid, opt_arg, status_filter, to_object, to_py,
 };
 use crate::operation::Operation;
 use crate::search::{Options, apply_options, hits};
@@ -206,11 +206,15 @@ impl Collection {
 
     /// Builds a new generation with other settings (model, dimension, chunking, index,
     /// keyword; those not given stay) and swaps it in when it is checked, while searches go on.
-    #[pyo3(signature = (*, model = None, dimension = None, chunking = None, index = None, keyword = None))]
+    #[pyo3(signature = (*, model = None, model_revision = None, model_precision = None,
+        dimension = None, chunking = None, index = None, keyword = None))]
+    #[allow(clippy::too_many_arguments)]
     fn reindex(
         &self,
         py: Python<'_>,
         model: Option<String>,
+        model_revision: Option<String>,
+        model_precision: Option<String>,
         dimension: Option<usize>,
         chunking: Option<&Bound<'_, PyAny>>,
         index: Option<&Bound<'_, PyAny>>,
@@ -222,6 +226,12 @@ impl Collection {
         let mut r = self.col.reindex();
         if let Some(m) = model {
             r = r.model(m);
+        }
+        if let Some(rev) = model_revision {
+            r = r.model_revision(rev);
+        }
+        if let Some(p) = model_precision {
+            r = r.model_precision(p.parse().map_err(|e| to_py(py, e))?);
         }
         if let Some(d) = dimension {
             r = r.dimension(d);

@@ -36,7 +36,7 @@ impl Database {
     /// Opens (creating if needed) the database in directory `path`.
     #[new]
     #[pyo3(signature = (path, *, max_concurrent_operations = None, operation_timeout = None,
-        max_collections = None, max_collection_bytes = None))]
+        max_collections = None, max_collection_bytes = None, offline = None))]
     fn new(
         py: Python<'_>,
         path: String,
@@ -44,8 +44,12 @@ impl Database {
         operation_timeout: Option<f64>,
         max_collections: Option<usize>,
         max_collection_bytes: Option<u64>,
+        offline: Option<bool>,
     ) -> PyResult<Self> {
         let mut config = Config::default();
+        if let Some(o) = offline {
+            config = config.with_offline(o);
+        }
         if let Some(n) = max_concurrent_operations {
             config = config.with_max_concurrent_operations(n);
         }
@@ -91,17 +95,51 @@ impl Database {
         }
     }
 
-    /// Creates a collection. `model`: an embedding model name (default
-    /// sentence-transformers/all-MiniLM-L6-v2) or "external" with `dimension` for
-    /// caller-computed vectors; `chunking`, `index`, `keyword`: settings dicts.
-    #[pyo3(signature = (name, *, model = None, dimension = None, description = String::new(),
-        chunking = None, index = None, keyword = None, metadata = None))]
+    /// Finds model `name` at `revision` (a commit, tag or branch) as collections do,
+    /// downloading it into the Hugging Face cache unless the database is offline; `progress`,
+    /// if given, is called with a dict (`model`, `file`, `bytes`, `total`, `done`) as bytes
+    /// arrive (`semantik.progress.download` shows them in a tqdm bar). Returns
+    /// `{"dir": folder, "revision": commit or None}`.
+    #[pyo3(signature = (name, revision = None, progress = None))]
+    fn fetch_model(
+        &self,
+        py: Python<'_>,
+        name: String,
+        revision: Option<String>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let db = self.db(py)?;
+        let found = detached(py, move || {
+            db.fetch_model(&name, revision.as_deref(), &mut |p| {
+                if let Some(cb) = &progress {
+                    // A failing callback does not stop the download; Python prints it.
+                    Python::attach(|py| {
+                        if let Err(e) = to_object(py, p).and_then(|d| cb.call1(py, (d,))) {
+                            e.print(py);
+                        }
+                    });
+                }
+            })
+        })?;
+        to_object(py, &found)
+    }
+
+    /// Creates a collection. `model`: a Hugging Face model id (fetched into the Hugging Face
+    /// cache unless it is there; default sentence-transformers/all-MiniLM-L6-v2), a model
+    /// folder, or "external" with `dimension` for caller-computed vectors; `model_revision`:
+    /// a commit, tag or branch to pin (the commit found is recorded); `model_precision`:
+    /// "float32", "float16" or "int8"; `chunking`, `index`, `keyword`: settings dicts.
+    #[pyo3(signature = (name, *, model = None, model_revision = None, model_precision = None,
+        dimension = None, description = String::new(), chunking = None, index = None,
+        keyword = None, metadata = None))]
     #[allow(clippy::too_many_arguments)]
     fn create_collection(
         &self,
         py: Python<'_>,
         name: String,
         model: Option<String>,
+        model_revision: Option<String>,
+        model_precision: Option<String>,
         dimension: Option<usize>,
         description: String,
         chunking: Option<&Bound<'_, PyAny>>,
@@ -113,6 +151,12 @@ impl Database {
         let mut config = CollectionConfig::new(name).with_description(description);
         if let Some(m) = model {
             config = config.with_model(m);
+        }
+        if let Some(r) = model_revision {
+            config = config.with_model_revision(r);
+        }
+        if let Some(p) = model_precision {
+            config = config.with_model_precision(p.parse().map_err(|e| to_py(py, e))?);
         }
         if let Some(d) = dimension {
             config = config.with_dimension(d);

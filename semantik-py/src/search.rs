@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyList};
 use semantik_core::rerank::{CrossEncoder, Reranker};
 use semantik_core::{Embedder as CoreEmbedder, Error, Filter, Fusion, Hit as CoreHit, SearchMode};
 
-use crate::convert::{array, detached, from_object, invalid, to_object};
+use crate::convert::{array, detached, from_object, invalid, to_object, to_py};
 
 /// One search result.
 #[pyclass(module = "semantik._semantik", frozen, get_all)]
@@ -297,7 +297,8 @@ macro_rules! apply_options {
 }
 pub(crate) use apply_options;
 
-/// An embedding model on its own: `Embedder("sentence-transformers/all-MiniLM-L6-v2")`.
+/// An embedding model on its own: `Embedder("sentence-transformers/all-MiniLM-L6-v2")`, at
+/// `revision` and `precision`, found or fetched as collections do.
 #[pyclass(module = "semantik._semantik", frozen)]
 pub(crate) struct Embedder {
     inner: Arc<dyn CoreEmbedder>,
@@ -306,10 +307,27 @@ pub(crate) struct Embedder {
 #[pymethods]
 impl Embedder {
     #[new]
-    #[pyo3(signature = (model = "sentence-transformers/all-MiniLM-L6-v2".to_string()))]
-    fn new(py: Python<'_>, model: String) -> PyResult<Self> {
-        let inner = detached(py, move || {
-            semantik_core::embed::resolve(&model, semantik_core::embed::Device::Cpu)
+    #[pyo3(signature = (model = "sentence-transformers/all-MiniLM-L6-v2".to_string(), *,
+        revision = None, precision = None))]
+    fn new(
+        py: Python<'_>,
+        model: String,
+        revision: Option<String>,
+        precision: Option<String>,
+    ) -> PyResult<Self> {
+        let precision = match precision {
+            Some(p) => p.parse().map_err(|e| to_py(py, e))?,
+            None => semantik_core::embed::Precision::Float32,
+        };
+        let spec = semantik_core::embed::ModelSpec::new(model)
+            .with_revision(revision)
+            .with_precision(precision);
+        let (inner, _) = detached(py, move || {
+            semantik_core::embed::resolve(
+                &spec,
+                semantik_core::embed::Device::Cpu,
+                &semantik_core::embed::HubConfig::from_env(),
+            )
         })?;
         Ok(Embedder { inner })
     }

@@ -175,6 +175,48 @@ static void test_collections(sk_database *db) {
   sk_collection_free(col);
 }
 
+static void count_download(void *userdata, const char *file, uint64_t bytes, uint64_t total) {
+  (void)file, (void)bytes, (void)total;
+  (*(int *)userdata)++;
+}
+
+/* Models: fetching (from the caches here: tests never reach a hub), revisions, precision. */
+static void test_models(sk_database *db) {
+  int reports = 0;
+  char *revision = NULL;
+  EXPECT_OK(sk_database_fetch_model(db, "sentence-transformers/all-MiniLM-L6-v2", NULL, count_download,
+                                    &reports, &revision));
+  EXPECT(reports == 0);     /* installed by `make model`: nothing downloaded */
+  EXPECT(revision == NULL); /* a folder outside the Hugging Face cache has no commit */
+  EXPECT_OK(sk_database_fetch_model(db, "sentence-transformers/all-MiniLM-L6-v2", NULL, NULL, NULL, NULL));
+  EXPECT_STATUS(sk_database_fetch_model(db, "sentence-transformers/all-MiniLM-L6-v2", "../../etc", NULL, NULL,
+                                        &revision),
+                SK_INVALID_ARGUMENT);
+  EXPECT(revision == NULL);
+  EXPECT_STATUS(sk_database_fetch_model(db, NULL, NULL, NULL, NULL, NULL), SK_INVALID_ARGUMENT);
+  EXPECT_STATUS(sk_database_fetch_model(NULL, "x/y", NULL, NULL, NULL, NULL), SK_INVALID_ARGUMENT);
+
+  sk_collection *col = NULL;
+  EXPECT_STATUS(sk_collection_create(db, "{\"name\": \"q\", \"model_precision\": \"int4\"}", &col),
+                SK_INVALID_ARGUMENT);
+  EXPECT_OK(sk_collection_create(db, "{\"name\": \"q\", \"model_precision\": \"int8\"}", &col));
+  char *json = NULL;
+  EXPECT_OK(sk_collection_info(col, &json));
+  EXPECT(strstr(json, "\"model_precision\":\"int8\"") != NULL);
+  sk_string_free(json);
+  const char *texts[] = {"int8 weights and products"};
+  float v[384];
+  EXPECT_OK(sk_collection_embed(col, texts, 1, v, 384));
+  float norm = 0;
+  for (int i = 0; i < 384; i++) norm += v[i] * v[i];
+  EXPECT(fabsf(norm - 1.0f) < 1e-3f);
+  sk_operation *op = NULL;
+  EXPECT_OK(sk_collection_delete(db, "q", &op));
+  EXPECT_OK(sk_operation_wait(op, -1));
+  sk_operation_free(op);
+  sk_collection_free(col);
+}
+
 static void test_texts_and_documents(sk_collection *col) {
   const char *texts[] = {"sled is an embedded database that stores the data on disk",
                          "candle runs the embedding model on the CPU",
@@ -828,6 +870,7 @@ int main(int argc, char **argv) {
   EXPECT(second == NULL);
 
   test_collections(db);
+  test_models(db);
   sk_collection *col = NULL;
   EXPECT_OK(sk_collection_get(db, "notes", &col));
   test_texts_and_documents(col);

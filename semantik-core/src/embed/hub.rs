@@ -124,7 +124,7 @@ impl Default for HubConfig {
 }
 
 /// Progress of a model download, reported per file as bytes arrive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DownloadProgress {
     /// The model.

@@ -5,6 +5,11 @@
 //! its destination, which the caller pre-fills with the bias and, where it folds one in, the
 //! residual.
 
+use half::slice::HalfFloatSliceExt;
+
+use super::Precision;
+use super::quant::QuantMatrix;
+
 /// `dst (m x n) = beta * lhs (m x k) * rhs (k x n) (+ dst when `read_dst`)`, all row-major
 /// with the given row strides (`rhs_cs` the column stride of `rhs`, so a transposed operand
 /// is read through swapped strides).
@@ -56,30 +61,57 @@ pub(crate) fn matmul_acc(
     }
 }
 
-/// A dense layer: `y = x * W + b` with `W` stored `inputs x outputs`.
+/// A layer's weights at the model's precision.
+#[derive(Debug)]
+enum Weight {
+    /// `inputs x outputs`, row-major.
+    F32(Vec<f32>),
+    /// The same in f16, widened to f32 for each product.
+    F16(Vec<half::f16>),
+    Int8(QuantMatrix),
+}
+
+/// A dense layer: `y = x * W + b`.
 #[derive(Debug)]
 pub(crate) struct Linear {
-    w: Vec<f32>,
+    w: Weight,
     pub(crate) bias: Option<Vec<f32>>,
     pub(crate) inputs: usize,
     pub(crate) outputs: usize,
 }
 
+thread_local! {
+    /// Each thread's f32 copy of an f16 weight, for one product.
+    static WIDENED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Linear {
-    /// From PyTorch's `outputs x inputs` weight (row-major) and an optional bias.
+    /// From PyTorch's `outputs x inputs` weight (row-major) and an optional bias, kept at
+    /// `precision`.
     pub(crate) fn from_torch(
         weight: &[f32],
         outputs: usize,
         inputs: usize,
         bias: Option<Vec<f32>>,
+        precision: Precision,
     ) -> Self {
         debug_assert_eq!(weight.len(), outputs * inputs);
-        let mut w = vec![0.0; inputs * outputs];
-        for o in 0..outputs {
-            for i in 0..inputs {
-                w[i * outputs + o] = weight[o * inputs + i];
+        let transposed = || {
+            let mut w = vec![0.0; inputs * outputs];
+            for o in 0..outputs {
+                for i in 0..inputs {
+                    w[i * outputs + o] = weight[o * inputs + i];
+                }
             }
-        }
+            w
+        };
+        let w = match precision {
+            Precision::Float32 => Weight::F32(transposed()),
+            Precision::Float16 => {
+                Weight::F16(transposed().into_iter().map(half::f16::from_f32).collect())
+            }
+            Precision::Int8 => Weight::Int8(QuantMatrix::from_torch(weight, outputs, inputs)),
+        };
         Linear {
             w,
             bias,
@@ -115,20 +147,32 @@ impl Linear {
     /// As [`Linear::forward_acc`], the rows of `x` `x_rs` apart (its first `inputs` columns
     /// are read).
     pub(crate) fn forward_acc_rs(&self, x: &[f32], x_rs: usize, n: usize, out: &mut [f32]) {
-        matmul_acc(
-            n,
-            self.outputs,
-            self.inputs,
-            out,
-            self.outputs,
-            x,
-            x_rs,
-            &self.w,
-            self.outputs,
-            1,
-            1.0,
-            true,
-        );
+        let f32_product = |w: &[f32], out: &mut [f32]| {
+            matmul_acc(
+                n,
+                self.outputs,
+                self.inputs,
+                out,
+                self.outputs,
+                x,
+                x_rs,
+                w,
+                self.outputs,
+                1,
+                1.0,
+                true,
+            )
+        };
+        match &self.w {
+            Weight::F32(w) => f32_product(w, out),
+            Weight::F16(w) => WIDENED.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.resize(w.len(), 0.0);
+                w.convert_to_f32_slice(&mut buf);
+                f32_product(&buf, out);
+            }),
+            Weight::Int8(q) => q.matmul_acc(x, x_rs, n, out),
+        }
     }
 
     /// `out = x * W + b`.
@@ -139,7 +183,11 @@ impl Linear {
 
     /// Bytes its weights take.
     pub(crate) fn weight_bytes(&self) -> usize {
-        self.w.len() * 4
+        match &self.w {
+            Weight::F32(w) => w.len() * 4,
+            Weight::F16(w) => w.len() * 2,
+            Weight::Int8(q) => q.bytes(),
+        }
     }
 }
 
@@ -151,7 +199,7 @@ mod tests {
     fn linear_matches_a_direct_product() {
         // torch weight 3 x 2 (outputs x inputs)
         let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let l = Linear::from_torch(&w, 3, 2, Some(vec![0.5, -0.5, 1.0]));
+        let l = Linear::from_torch(&w, 3, 2, Some(vec![0.5, -0.5, 1.0]), Precision::Float32);
         let x = [1.0, -1.0, 2.0, 0.5];
         let mut out = vec![0.0; 6];
         l.forward(&x, 2, &mut out);

@@ -30,7 +30,7 @@ fn is_model_dir(p: &Path) -> bool {
 }
 
 /// Where a model's files are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ModelLocation {
     /// The folder holding `config.json`, the tokenizer and the weights.

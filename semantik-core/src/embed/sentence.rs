@@ -679,7 +679,8 @@ fn load_dense(
         .ok_or_else(|| model_err("Dense module: out_features is missing or out of range".into()))?
         as usize;
     let w = Weights::open(name, dir, precision)?;
-    Ok((w.dense("linear", inputs, outputs)?, act))
+    let bias = c["bias"].as_bool().unwrap_or(true);
+    Ok((w.dense("linear", inputs, outputs, bias)?, act))
 }
 
 /// The table of a static embedding model in `sub` (model2vec's `embeddings`, or

@@ -93,7 +93,8 @@ pub(crate) struct Arch {
     kv_heads: usize,
     head_dim: usize,
     intermediate: usize,
-    pub(crate) vocab: usize,
+    /// The vocabulary `config.json` declares (the embedding table may be larger).
+    pub(crate) vocab: Option<usize>,
     pub(crate) max_positions: usize,
     eps: f32,
     act: Act,
@@ -209,7 +210,15 @@ impl Arch {
             }
             None => 4 * hidden,
         };
-        let vocab = c.need(&["vocab_size"], MAX_VOCAB)?;
+        let vocab = match c.usize(&["vocab_size"]) {
+            Some(v) if v == 0 || v > MAX_VOCAB => {
+                return Err(model_err(
+                    name,
+                    format!("config.json: vocab_size = {v} is out of range (1 to {MAX_VOCAB})"),
+                ));
+            }
+            v => v,
+        };
         let max_positions = c
             .usize(&["max_position_embeddings", "n_positions"])
             .unwrap_or(512);
@@ -410,9 +419,11 @@ struct Layer {
 #[derive(Debug)]
 pub(crate) struct Transformer {
     pub(crate) arch: Arch,
-    word: Vec<f32>,
+    /// The word embeddings, f16 below float32 precision (a large vocabulary's table is a
+    /// large share of a model).
+    word: Table,
     position: Option<Vec<f32>>,
-    /// Row 0 of the token type table, added to every token.
+    /// The token type table (`types x hidden`); type 0 unless a pair says otherwise.
     token_type: Option<Vec<f32>>,
     emb_norm: Option<Norm>,
     layers: Vec<Layer>,
@@ -463,6 +474,12 @@ impl Weights {
             prefix: String::new(),
             precision,
         })
+    }
+
+    /// The same weights, names read without a prefix.
+    fn unprefixed(mut self) -> Self {
+        self.prefix.clear();
+        self
     }
 
     fn has(&self, full: &str) -> bool {
@@ -602,19 +619,32 @@ impl Weights {
             }
             outputs += hi - lo;
         }
-        let _ = self.precision;
         Ok(Linear::from_torch(
             &weight,
             outputs,
             inputs,
             any_bias.then_some(bias),
+            self.precision,
         ))
     }
 }
 
 impl Weights {
-    /// The linear layer `base` (`outputs x inputs`, bias optional).
-    pub(crate) fn dense(&self, base: &str, inputs: usize, outputs: usize) -> Result<Linear> {
+    /// The linear layer `base` (`outputs x inputs`); `bias`: whether it must have one (else
+    /// it may).
+    pub(crate) fn dense(
+        &self,
+        base: &str,
+        inputs: usize,
+        outputs: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        if bias && !self.exists(&format!("{base}.bias")) {
+            return Err(model_err(
+                &self.name,
+                format!("missing tensor {}{base}.bias", self.prefix),
+            ));
+        }
         let l = self.linear(&[part(base, 0..outputs)], inputs)?;
         if l.outputs != outputs {
             return Err(model_err(&self.name, format!("{base} has other sizes")));
@@ -631,6 +661,41 @@ impl Weights {
                 &self.name,
                 format!("embedding table has shape {shape:?}"),
             )),
+        }
+    }
+}
+
+/// A table of rows of `hidden` values.
+#[derive(Debug)]
+enum Table {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        match self {
+            Table::F32(t) => t.len(),
+            Table::F16(t) => t.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Table::F32(t) => t.len() * 4,
+            Table::F16(t) => t.len() * 2,
+        }
+    }
+
+    /// Row `i` (of `out.len()` values) into `out`.
+    fn row(&self, i: usize, out: &mut [f32]) {
+        let h = out.len();
+        match self {
+            Table::F32(t) => out.copy_from_slice(&t[i * h..(i + 1) * h]),
+            Table::F16(t) => {
+                use half::slice::HalfFloatSliceExt;
+                t[i * h..(i + 1) * h].convert_to_f32_slice(out);
+            }
         }
     }
 }
@@ -702,6 +767,17 @@ fn ensure(buf: &mut Vec<f32>, len: usize) {
 impl Transformer {
     /// Loads the encoder in `dir`, whose `config.json` says `arch`.
     pub(crate) fn load(name: &str, dir: &Path, arch: Arch, precision: Precision) -> Result<Self> {
+        Ok(Self::load_with_weights(name, dir, arch, precision)?.0)
+    }
+
+    /// As [`Transformer::load`], with the checkpoint's weights (for a head beside the encoder)
+    /// and the prefix the encoder's names carry.
+    pub(crate) fn load_with_weights(
+        name: &str,
+        dir: &Path,
+        arch: Arch,
+        precision: Precision,
+    ) -> Result<(Self, Weights, String)> {
         let w = Weights::open(name, dir, precision)?;
         let h = arch.hidden;
         let (q_dim, kv_dim) = (arch.heads * arch.head_dim, arch.kv_heads * arch.head_dim);
@@ -723,15 +799,17 @@ impl Transformer {
                 "0.auto_model.",
             ],
         )?;
-        let word = w.expect(word_names, &[arch.vocab, h]).or_else(|e| {
-            // Some checkpoints pad their vocabulary beyond config.json's size.
-            let (v, shape) = w.get_any(word_names)?;
-            if shape.len() == 2 && shape[1] == h && shape[0] >= arch.vocab {
-                Ok(v)
-            } else {
-                Err(e)
-            }
-        })?;
+        // The table may be larger than config.json's vocabulary (padded checkpoints).
+        let (word, shape) = w.get_any(word_names)?;
+        if shape.len() != 2 || shape[1] != h || shape[0] < arch.vocab.unwrap_or(1) {
+            return Err(model_err(
+                name,
+                format!(
+                    "word embeddings have shape {shape:?}, expected {:?} x {h}",
+                    arch.vocab
+                ),
+            ));
+        }
         let position = match arch.positions {
             Positions::Absolute { .. } => Some(w.expect(
                 &["embeddings.position_embeddings.weight"],
@@ -747,7 +825,7 @@ impl Transformer {
                     format!("token type embeddings have shape {shape:?}"),
                 ));
             }
-            Some(t[..h].to_vec())
+            Some(t)
         } else {
             None
         };
@@ -785,18 +863,24 @@ impl Transformer {
                 .map(|i| (1.0 / theta.powf(2.0 * i as f64 / d as f64)) as f32)
                 .collect()
         };
-        Ok(Transformer {
+        let prefix = w.prefix.clone();
+        let model = Transformer {
             inv_freq: freqs(arch.rope_theta),
             local_inv_freq: freqs(arch.local_rope_theta),
             arch,
-            word,
+            word: if precision == Precision::Float32 {
+                Table::F32(word)
+            } else {
+                Table::F16(word.into_iter().map(half::f16::from_f32).collect())
+            },
             position,
             token_type,
             emb_norm,
             layers,
             final_norm,
             relative_bias,
-        })
+        };
+        Ok((model, w.unprefixed(), prefix))
     }
 
     pub(crate) fn hidden_size(&self) -> usize {
@@ -823,12 +907,30 @@ impl Transformer {
                     + l.down.weight_bytes()
             })
             .sum();
-        layers + 4 * (self.word.len() + self.position.as_ref().map_or(0, Vec::len))
+        layers + self.word.bytes() + 4 * self.position.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The number of token types (1 without a table).
+    pub(crate) fn token_types(&self) -> usize {
+        self.token_type
+            .as_ref()
+            .map_or(1, |t| t.len() / self.arch.hidden)
     }
 
     /// Runs the encoder on one sequence and hands its last hidden states (`ids.len() x
     /// hidden`, row-major) to `f`.
     pub(crate) fn forward<R>(&self, ids: &[u32], f: impl FnOnce(&[f32]) -> R) -> R {
+        self.forward_typed(ids, None, f)
+    }
+
+    /// As [`Transformer::forward`], with each token's type (a pair's second text has type 1
+    /// in BERT; types below [`Transformer::token_types`]).
+    pub(crate) fn forward_typed<R>(
+        &self,
+        ids: &[u32],
+        types: Option<&[u32]>,
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> R {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let s = &mut *s;
@@ -845,7 +947,7 @@ impl Transformer {
             ensure(&mut s.ctx, n * q_dim.max(h));
             ensure(&mut s.inter, n * up_w);
 
-            self.embed(ids, &mut s.x[..n * h]);
+            self.embed(ids, types, &mut s.x[..n * h]);
             if let Some(norm) = &self.emb_norm {
                 norm.apply(&mut s.x[..n * h], h, a.eps);
             }
@@ -990,12 +1092,12 @@ impl Transformer {
         })
     }
 
-    /// Word (+ position, + token type 0) embeddings of `ids` into `x`.
-    fn embed(&self, ids: &[u32], x: &mut [f32]) {
+    /// Word (+ position, + token type) embeddings of `ids` into `x`.
+    fn embed(&self, ids: &[u32], types: Option<&[u32]>, x: &mut [f32]) {
         let h = self.arch.hidden;
         for (t, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(h)).enumerate() {
             let id = id as usize;
-            row.copy_from_slice(&self.word[id * h..(id + 1) * h]);
+            self.word.row(id, row);
             if let (Some(pos), Positions::Absolute { offset }) =
                 (&self.position, &self.arch.positions)
             {
@@ -1004,7 +1106,9 @@ impl Transformer {
                     .zip(&pos[p * h..(p + 1) * h])
                     .for_each(|(x, p)| *x += p);
             }
-            if let Some(tt) = &self.token_type {
+            if let Some(table) = &self.token_type {
+                let ty = types.map_or(0, |ts| ts[t] as usize);
+                let tt = &table[ty * h..(ty + 1) * h];
                 row.iter_mut().zip(tt).for_each(|(x, t)| *x += t);
             }
         }

@@ -300,3 +300,84 @@ fn malformed_model_files_are_typed_errors() {
     std::fs::write(&path, out).unwrap();
     expect(lying.path(), "safetensors");
 }
+
+/// Lower precisions against the float32 reference: the smallest cosine over the texts.
+fn precision_cosine(family: &str, precision: Precision) -> f32 {
+    let r = reference(family);
+    let model = SentenceEmbedder::load_dir(family, &fixture(family), precision).unwrap();
+    assert_eq!(model.precision(), precision);
+    let texts: Vec<&str> = r["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let want = rows(r.get("document_embeddings").unwrap_or(&r["embeddings"]));
+    model
+        .embed(&texts)
+        .unwrap()
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| compare(g, w).0)
+        .fold(1.0, f32::min)
+}
+
+/// float16 weights give cosine >= 0.99999 to float32 on every family; int8 (per-channel
+/// weights, per-row inputs) >= 0.999 even on these tiny random models.
+#[test]
+fn float16_and_int8_stay_close_to_float32_on_every_family() {
+    for family in [
+        "bert",
+        "xlm_roberta",
+        "qwen3",
+        "nomic_bert",
+        "modernbert",
+        "mpnet",
+        "gte",
+        "static",
+    ] {
+        let f16 = precision_cosine(family, Precision::Float16);
+        let i8 = precision_cosine(family, Precision::Int8);
+        eprintln!("{family}: float16 min cosine {f16:.6}, int8 {i8:.6}");
+        assert!(f16 >= 0.99999, "{family} float16: {f16}");
+        assert!(i8 >= 0.999, "{family} int8: {i8}");
+    }
+}
+
+/// An XLM-RoBERTa cross-encoder (bge-reranker's architecture) scores pairs as
+/// sentence-transformers' `CrossEncoder` does (its logits; the sigmoid it applies by default
+/// keeps their order).
+#[test]
+fn xlm_roberta_reranker_scores_pairs_like_sentence_transformers() {
+    use semantik_core::rerank::{CrossEncoder, Reranker};
+    let family = "xlm_roberta_reranker";
+    let r = reference(family);
+    let ce = CrossEncoder::load_dir(family, &fixture(family), semantik_core::embed::Device::Cpu)
+        .unwrap();
+    let logits: Vec<f32> = r["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_f64().unwrap() as f32)
+        .collect();
+    let pairs = r["pairs"].as_array().unwrap();
+    for (pair, want) in pairs.iter().zip(&logits) {
+        let (q, p) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        let got = ce.score(q, &[p]).unwrap()[0];
+        assert!((got - want).abs() <= 1e-5, "{q:?} / {p:?}: {got} vs {want}");
+    }
+    // Several passages of one query in one call, in input order.
+    let q = pairs[0][0].as_str().unwrap();
+    let same: Vec<(&str, f32)> = pairs
+        .iter()
+        .zip(&logits)
+        .filter(|(p, _)| p[0].as_str() == Some(q))
+        .map(|(p, l)| (p[1].as_str().unwrap(), *l))
+        .collect();
+    let scores = ce
+        .score(q, &same.iter().map(|(p, _)| *p).collect::<Vec<_>>())
+        .unwrap();
+    for (s, (_, want)) in scores.iter().zip(&same) {
+        assert!((s - want).abs() <= 1e-5);
+    }
+}

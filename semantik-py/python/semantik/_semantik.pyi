@@ -16,6 +16,7 @@ class Database:
         operation_timeout: float | None = None,
         max_collections: int | None = None,
         max_collection_bytes: int | None = None,
+        offline: bool | None = None,
     ) -> Database: ...
     def __enter__(self) -> Database: ...
     def __exit__(self, *_exc: object) -> None: ...
@@ -27,6 +28,8 @@ class Database:
         name: str,
         *,
         model: str | None = None,
+        model_revision: str | None = None,
+        model_precision: str | None = None,
         dimension: int | None = None,
         description: str = ...,
         chunking: dict[str, Any] | None = None,
@@ -34,6 +37,12 @@ class Database:
         keyword: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Collection: ...
+    def fetch_model(
+        self,
+        name: str,
+        revision: str | None = None,
+        progress: Callable[[dict[str, Any]], object] | None = None,
+    ) -> dict[str, Any]: ...
     def collections(self) -> list[dict[str, Any]]: ...
     def collection(self, name: str) -> Collection: ...
     def __getitem__(self, key: str, /) -> Collection: ...
@@ -92,6 +101,8 @@ class Collection:
         self,
         *,
         model: str | None = None,
+        model_revision: str | None = None,
+        model_precision: str | None = None,
         dimension: int | None = None,
         chunking: dict[str, Any] | None = None,
         index: dict[str, Any] | None = None,
@@ -194,7 +205,9 @@ class Hit:
 
 @final
 class Embedder:
-    def __new__(cls, model: str = ...) -> Embedder: ...
+    def __new__(
+        cls, model: str = ..., *, revision: str | None = None, precision: str | None = None
+    ) -> Embedder: ...
     @property
     def model(self) -> str: ...
     @property

@@ -1,4 +1,4 @@
-"""A tqdm progress bar for operations, in terminals and notebooks."""
+"""tqdm progress bars for operations and model downloads, in terminals and notebooks."""
 
 from __future__ import annotations
 
@@ -29,3 +29,39 @@ def progress(op: Any, *, desc: str | None = None, **tqdm_args: Any) -> dict[str,
                 bar.set_postfix(phase=p.get("phase"), refresh=False)
                 bar.refresh()
     return op.wait()
+
+
+def download(db: Any, model: str, revision: str | None = None, **tqdm_args: Any) -> dict[str, Any]:
+    """Fetches ``model`` (at ``revision``) with ``db.fetch_model``, showing each downloaded
+    file's bytes in a tqdm bar; returns its result. Nothing is shown for a model already in the
+    caches. Needs ``tqdm`` installed.
+
+    >>> import semantik, tempfile
+    >>> db = semantik.open(tempfile.mkdtemp(), offline=True)
+    >>> try:
+    ...     semantik.progress.download(db, "nobody/absent-model", disable=True)
+    ... except semantik.ModelError as e:
+    ...     print(e.code)
+    400
+    >>> db.close()
+    """
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def report(p: dict[str, Any]) -> None:
+        bar = bars.get(p["file"])
+        if bar is None:
+            bar = bars[p["file"]] = tqdm(
+                desc=p["file"], total=p["total"], unit="B", unit_scale=True, **tqdm_args
+            )
+        bar.n = p["bytes"]
+        bar.refresh()
+        if p["done"]:
+            bar.close()
+
+    try:
+        return db.fetch_model(model, revision, report)
+    finally:
+        for bar in bars.values():
+            bar.close()
