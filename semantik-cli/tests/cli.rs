@@ -185,6 +185,13 @@ fn session_on_a_real_folder() {
 
     let out = semantik(&db, &["create", "kb", "--description", "test corpus"]).ok();
     assert!(out.contains("created collection kb"), "{out}");
+    assert!(out.contains("precision:   float32"), "{out}");
+    let out = semantik(
+        &tmp.path().join("db8"),
+        &["create", "kb8", "--precision", "int8"],
+    )
+    .ok();
+    assert!(out.contains("precision:   int8"), "{out}");
     assert!(out.contains(semantik_core::embed::DEFAULT_MODEL), "{out}");
     semantik(&db, &["create", "kb"]).fails_with(201);
 
@@ -417,7 +424,16 @@ fn invalid_arguments_fail_with_their_codes() {
         semantik(&db, &["ls", "--json"]).json(),
         Value::Array(vec![])
     );
-    semantik(&db, &["create", "kb", "--model", "no-such/model"]).fails_with(400);
+    // Offline (no test reaches a hub), a model in no cache is not found.
+    semantik(
+        &db,
+        &["--offline", "create", "kb", "--model", "no-such/model"],
+    )
+    .fails_with(400);
+    semantik(&db, &["create", "kb", "--revision", "../../etc"]).fails_with(100);
+    let r = semantik(&db, &["create", "q", "--precision", "int4"]);
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(r.stderr.contains("int4"), "{r:#?}");
     let nowhere = tmp.path().join("nowhere");
     semantik(&db, &["verify", nowhere.to_str().unwrap()]).fails_with(303);
     assert!(!nowhere.exists(), "verify creates nothing");

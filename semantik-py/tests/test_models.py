@@ -117,27 +117,30 @@ def test_semantik_downloads_what_huggingface_hub_then_finds_offline(
         info = db.collections()[0]
         assert info["config"]["model_revision"] == COMMIT
         assert info["config"]["model_precision"] == "int8"
-        col.add_texts(["a passage about files", "another about networks"]).wait()
+        col.add(["a passage about files", "another about networks"]).wait()
         assert len(col.search("files", limit=1)) == 1
     # Python's own tool, offline, finds each file in the cache semantik wrote.
     from huggingface_hub import hf_hub_download
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in NEEDED:
-        path = hf_hub_download("org/tiny", name, local_files_only=True)
+        path = hf_hub_download(
+            "org/tiny", name, cache_dir=tmp_path / "hf/hub", local_files_only=True
+        )
         assert pathlib.Path(path).read_bytes() == _Hub.files[name]
 
 
 def test_a_model_huggingface_hub_downloaded_is_used_offline(
     hub: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import huggingface_hub.constants
     from huggingface_hub import hf_hub_download
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    # huggingface_hub read its environment when imported: switch it online here.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     for name in [*NEEDED, "1_Pooling/config.json", "2_Dense/config.json",
                  "2_Dense/model.safetensors", "sentence_bert_config.json",
                  "config_sentence_transformers.json"]:
-        hf_hub_download("org/tiny", name)
+        hf_hub_download("org/tiny", name, cache_dir=tmp_path / "hf/hub", endpoint=hub)
     before = len(_Hub.requests)
     with semantik.open(str(tmp_path / "db"), offline=True) as db:
         col = db.create_collection("c", model="org/tiny")
