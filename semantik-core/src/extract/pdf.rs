@@ -7,10 +7,11 @@
 //! malformed input: every call into them is behind [`catch_unwind`], and a panic becomes
 //! [`crate::Error::DocumentRead`].
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use pdf_extract::{Document, Object, PlainTextOutput};
+use pdf_extract::{Document, Object, ObjectId, PlainTextOutput};
 
 use super::{Extracted, Extractor, read_error};
 use crate::error::Result;
@@ -53,12 +54,12 @@ fn read(bytes: &[u8]) -> std::result::Result<Extracted, String> {
     let mut offsets = Vec::with_capacity(pages.len());
     let mut first_error = None;
     let mut read_pages = 0;
-    for &number in pages.keys() {
+    for (&number, &id) in &pages {
         if !offsets.is_empty() {
             text.push_str("\n\n");
         }
         offsets.push((text.len(), number));
-        match page_text(&doc, number) {
+        match page_text(&doc, number, id) {
             Ok(page) => {
                 push_page(&mut text, &page);
                 read_pages += 1;
@@ -82,22 +83,44 @@ fn read(bytes: &[u8]) -> std::result::Result<Extracted, String> {
 }
 
 /// The text of one page: pdf-extract's, else lopdf's.
-fn page_text(doc: &Document, number: u32) -> std::result::Result<String, String> {
-    let layout = catch_unwind(AssertUnwindSafe(|| {
-        let mut s = String::new();
-        let mut out = PlainTextOutput::new(&mut s);
-        pdf_extract::output_doc_page(doc, &mut out, number).map(|()| s)
-    }));
-    let first = match layout {
-        Ok(Ok(s)) => return Ok(s),
-        Ok(Err(e)) => e.to_string(),
-        Err(panic) => panic_message(&panic),
+fn page_text(doc: &Document, number: u32, id: ObjectId) -> std::result::Result<String, String> {
+    let first = if parents_loop(doc, id) {
+        // pdf-extract looks up inherited attributes without end (a hang found by fuzzing);
+        // lopdf stops at the loop with an error.
+        "its page tree loops".to_string()
+    } else {
+        let layout = catch_unwind(AssertUnwindSafe(|| {
+            let mut s = String::new();
+            let mut out = PlainTextOutput::new(&mut s);
+            pdf_extract::output_doc_page(doc, &mut out, number).map(|()| s)
+        }));
+        match layout {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => panic_message(&panic),
+        }
     };
     match catch_unwind(AssertUnwindSafe(|| doc.extract_text(&[number]))) {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("page {number}: {first}; {e}")),
         Err(panic) => Err(format!("page {number}: {first}; {}", panic_message(&panic))),
     }
+}
+
+/// Whether following `/Parent` up from a page comes back to a node already passed.
+fn parents_loop(doc: &Document, page: ObjectId) -> bool {
+    let mut seen = HashSet::from([page]);
+    let mut node = doc.get_dictionary(page).ok();
+    while let Some(dict) = node {
+        let Ok(parent) = dict.get(b"Parent").and_then(Object::as_reference) else {
+            return false;
+        };
+        if !seen.insert(parent) {
+            return true;
+        }
+        node = doc.get_dictionary(parent).ok();
+    }
+    false
 }
 
 /// Appends a page's text: trailing blank lines and leading line ends dropped, typographic

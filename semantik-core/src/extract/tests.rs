@@ -552,6 +552,14 @@ fn pdf_encrypted_truncated_and_garbage_fail_cleanly() {
 
 #[cfg(feature = "pdf")]
 #[test]
+fn pdf_page_whose_parent_is_itself_fails_cleanly() {
+    // Found by `make fuzz`: the page's /Parent is the page, and pdf-extract 0.12.1 looked for
+    // its inherited /MediaBox without end. Now lopdf reads it, and stops at the loop.
+    assert!(is_read_error(&err("pdf-parent-loop.pdf")));
+}
+
+#[cfg(feature = "pdf")]
+#[test]
 fn pdf_page_that_panics_pdf_extract_falls_back_to_lopdf() {
     // pdf-extract 0.12.1 panics on this file's fonts ("missing unicode map and encoding").
     let path = testdata().join("pdf/latex/pspicture/pspicture.pdf");
