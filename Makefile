@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test test-rust test-c test-py header soak fuzz lint venv ffi install model bench-embed bench-index bench-ingest bench-py eval
+.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -20,7 +20,8 @@ help:
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
 	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
-	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python"
+	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python; prints each step's time"
+	@echo "make wheel  - an abi3 wheel of the Python package (release build) into target/wheels"
 	@echo "make soak   - crash soak (SEMANTIK_CRASH_ITERATIONS kills, default 600) and concurrency soak (SEMANTIK_SOAK_SECONDS, default 600)"
 	@echo "make fuzz [FUZZ_SECONDS=60] - every cargo-fuzz target (extractors, queries, configs, C API) for FUZZ_SECONDS each"
 	@echo "make install PREFIX=dir - install include/semantik.h, libsemantik.so/.a and semantik.pc"
@@ -66,17 +67,26 @@ eval:
 testdata:
 	scripts/fetch-test-data.sh
 
-test: model testdata test-rust test-c test-py
+# Each step in turn, its time printed (CI keeps the log).
+TEST_STEPS := model testdata build test-rust test-c test-py
+test:
+	@scripts/timed-steps.sh "$(MAKE)" $(TEST_STEPS)
 
 # No test reaches a model hub: downloads are tested against a local server a test starts.
-test test-rust test-c test-py soak: export HF_HUB_OFFLINE=1
+test build test-rust test-c test-py soak: export HF_HUB_OFFLINE=1
 
-test-rust:
-	$(CARGO) test --workspace --features semantik-core/testing
-	$$(scripts/built-example.sh quickstart $(CARGO) test --workspace --features semantik-core/testing) $$(mktemp -d)/db
+# One build for every test: the Rust tests, the C library the C tests install and the Python
+# module the Python tests import all come from it, so the dependency tree compiles once, in one
+# profile with one feature set (`cargo test` then finds everything built). The Python module is
+# built as an extension (the interpreter provides libpython's symbols).
+export PYO3_BUILD_EXTENSION_MODULE := 1
+CARGO_TEST := $(CARGO) test --workspace --features semantik-core/testing
+build:
+	$(CARGO) build --workspace --features semantik-core/testing --lib --bins --tests --examples
 
-ffi:
-	$(CARGO) build -p semantik-ffi
+test-rust: build
+	$(CARGO_TEST)
+	$$(scripts/built-example.sh quickstart $(CARGO_TEST)) $$(mktemp -d)/db
 
 # Installs the header, the shared and static libraries and semantik.pc under PREFIX.
 PREFIX ?= /usr/local
@@ -85,6 +95,10 @@ PROFILE_DIR := $(if $(filter release,$(PROFILE)),release,debug)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 install:
 	$(CARGO) build $(if $(filter release,$(PROFILE)),--release) -p semantik-ffi
+	$(MAKE) -s install-built
+
+# Installs what the last build of PROFILE left in target/.
+install-built:
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/semantik.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 target/$(PROFILE_DIR)/libsemantik.so $(DESTDIR)$(PREFIX)/lib/
@@ -100,10 +114,10 @@ SK_LIBS = $$($(C_ENV) pkg-config --libs semantik)
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 VALGRIND := valgrind -q --error-exitcode=1 --suppressions=tests/c/valgrind.supp --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-possibly-lost=no
-test-c:
+test-c: build
 	@for tool in valgrind pkg-config; do command -v $$tool >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq $$tool >/dev/null); done
-	$(MAKE) -s install PREFIX=$(C_PREFIX) PROFILE=debug
+	$(MAKE) -s install-built PREFIX=$(C_PREFIX) PROFILE=debug
 	mkdir -p target/c
 	nm -D --defined-only $(C_PREFIX)/lib/libsemantik.so | awk '$$2 ~ /[TDBRVW]/ {print $$3}' | sort > target/c/exported.txt
 	grep -oE '\bsk_[a-z_]+\(' include/semantik.h | tr -d '(' | sort -u > target/c/declared.txt
@@ -132,12 +146,24 @@ $(VENV)/bin/maturin: semantik-py/pyproject.toml
 
 venv: $(VENV)/bin/maturin
 
-test-py: venv
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop -q -m semantik-py/Cargo.toml
+# The module from `make build`, installed into the venv as `maturin develop` would: the shared
+# library beside the package's Python files, the package on the venv's path.
+# The C program of the options test (Python, CLI and C search alike) is built here too.
+test-py: venv build
+	install -m 755 target/debug/lib_semantik.so semantik-py/python/semantik/_semantik.abi3.so
+	$(MAKE) -s install-built PREFIX=$(C_PREFIX) PROFILE=debug
+	mkdir -p target/c
+	gcc $(CFLAGS_TEST) tests/c/search.c $(SK_CFLAGS) $(SK_LIBS) -Wl,-rpath,$(C_PREFIX)/lib -o target/c/search
+	echo $(abspath semantik-py/python) > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/semantik.pth
 	$(PY) -m pytest -q semantik-py/tests --doctest-modules semantik-py/python/semantik/__init__.py \
 	  semantik-py/python/semantik/progress.py semantik-py/python/semantik/langchain.py; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 	$(PY) examples/quickstart.py $$(mktemp -d)/db
+
+# An abi3 wheel (CPython 3.9 and later) for `pip install` on machines without Rust.
+wheel: venv
+	$(VENV)/bin/maturin build -q --release -m semantik-py/Cargo.toml --out target/wheels
+	@ls target/wheels/semantik-*.whl
 
 header:
 	SEMANTIK_WRITE_HEADER=1 $(CARGO) test -q -p semantik-ffi --test header

@@ -174,7 +174,7 @@ typedef struct sk_search_options {
   size_t limit;
   // Hits to skip first, for paging (default 0).
   size_t offset;
-  // `SK_SEARCH_*` (default `SK_SEARCH_SEMANTIC`).
+  // `SK_SEARCH_*` (default `SK_SEARCH_DEFAULT`: hybrid by text, semantic by vector).
   sk_search_mode mode;
   // `SK_FUSION_*`, for hybrid searches (default `SK_FUSION_ADAPTIVE`).
   sk_fusion fusion;
@@ -193,7 +193,9 @@ typedef struct sk_search_options {
   bool exact;
   // A JSON filter, or NULL (default): `{"source_under": "/docs/howto", "media_type":
   // "text/html" or ["text/html", ...], "metadata_eq": {"lang": "en"}, "metadata_range":
-  // {"year": {"min": 2020, "max": 2024}}}`; every condition given must hold.
+  // {"year": {"min": 2020, "max": 2024}}}`; every condition given must hold. An object
+  // with none of these keys is the shorthand for metadata conditions: `{"lang": "en",
+  // "year": {"min": 2020}}`. The same JSON as Python's `filter` and the CLI's `--filter`.
   const char *filter_json;
   // A reranker for the best candidates, or NULL (default).
   const struct sk_reranker *reranker;
@@ -446,6 +448,10 @@ typedef struct sk_search_failure {
 
 // Both, merged by the options' fusion.
 #define SK_SEARCH_HYBRID 2
+
+// The default: hybrid for a search by text (the mode measured best), semantic for a search
+// by vector.
+#define SK_SEARCH_DEFAULT 3
 
 // Confidence-weighted blend of standardised scores (`fusion_alpha` weighs the semantic side
 // when both are equally confident). The default.

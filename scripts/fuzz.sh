@@ -42,6 +42,9 @@ printf '\x01{"unit":"characters","max_size":12,"overlap":3}' > "$seeds/config/2"
 printf '\x02{"language":"greek","k1":1.2,"b":0.75}' > "$seeds/config/3"
 printf '\x03{"metric":"l2","exact_threshold":2,"m":4}' > "$seeds/config/4"
 printf '\x04{"recursive":true,"include":["*.md"],"symlinks":"follow","max_file_size":10}' > "$seeds/config/5"
+printf '\x05{"mode":"hybrid","limit":3,"fusion":{"rrf":{"k":20}},"filter":{"lang":"en","n":{"min":1}}}' > "$seeds/config/6"
+printf '\x05{"filter":{"source_under":"/d","media_type":["text/plain"],"metadata_eq":{"n":2}},"exact":true}' > "$seeds/config/7"
+printf '\x06{"model_precision":"int8","chunking":{"unit":"characters","max_size":40}}' > "$seeds/config/8"
 head -c 512 /dev/urandom > "$seeds/c_api/1"
 printf '\x01\x01\x00\x03\x01\x02\x02\x01\x01\x05\x03\x01\x03\x02\x00\x00\x01\x02' > "$seeds/c_api/2"
 log=$(mktemp -d)
@@ -74,9 +77,12 @@ for t in "${targets[@]}"; do
   seeded=$(find "$seeds/$t" -type f | wc -l)
   echo "fuzz $t: ${runs:-0} executions, corpus $corpus, crashes $crashes (exit $rc)" >&2
   [ "$crashes" -eq 0 ] || { status=1; tail -40 "$log/$t" >&2; }
-  # A target that never got past its seeds did not fuzz: that fails the run too.
-  if [ "$corpus" -eq 0 ] || [ "${runs:-0}" -le "$seeded" ]; then
-    echo "fuzz $t: did not fuzz ($seeded seeds, ${runs:-0} executions, corpus $corpus)" >&2
+  # A target that never got past loading its inputs (seeds and the corpus kept from earlier
+  # runs; libFuzzer's INITED line counts them) did not fuzz: that fails the run too.
+  loaded=$(sed -n 's/^#\([0-9]*\)[[:space:]]*INITED.*/\1/p' "$log/$t" | head -1)
+  mutated=$(( ${runs:-0} - ${loaded:-${runs:-0}} ))
+  if [ "$corpus" -eq 0 ] || [ "$mutated" -le 0 ]; then
+    echo "fuzz $t: did not fuzz ($seeded seeds, ${loaded:-no} inputs loaded, ${runs:-0} executions, corpus $corpus)" >&2
     status=1
   fi
   summary+=("{\"target\": \"$t\", \"executions\": ${runs:-0}, \"corpus\": $corpus, \"crashes\": $crashes}")

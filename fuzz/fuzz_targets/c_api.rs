@@ -34,10 +34,16 @@ fn db() -> *mut sk_database {
             let config = c"{\"name\": \"base\", \"model\": \"semantik-test/hash-16\"}";
             let mut col = null_mut();
             assert_eq!(sk_collection_create(db, config.as_ptr(), &mut col), SK_OK);
-            let texts = [c"sled stores the data".as_ptr(), c"candle runs the model".as_ptr()];
+            let texts = [
+                c"sled stores the data".as_ptr(),
+                c"candle runs the model".as_ptr(),
+            ];
             let ids = [c"d1".as_ptr(), c"d2".as_ptr()];
             let mut op = null_mut();
-            assert_eq!(sk_collection_add_texts(col, texts.as_ptr(), ids.as_ptr(), 2, &mut op), SK_OK);
+            assert_eq!(
+                sk_collection_add_texts(col, texts.as_ptr(), ids.as_ptr(), 2, &mut op),
+                SK_OK
+            );
             assert_eq!(sk_operation_wait(op, -1), SK_OK);
             sk_operation_free(op);
             sk_collection_free(col);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use semantik_core::{
     ChunkingConfig, Collection, CollectionConfig, CollectionInfo, Config, Database, DocumentStatus,
-    Error, ErrorInfo, Operation, OperationFilter, SourceOptions,
+    Error, ErrorInfo, Filter, Operation, OperationFilter, SearchOptions, SourceOptions,
 };
 use serde_json::Value;
 
@@ -241,12 +241,14 @@ impl Ctx<'_> {
     /// `search`: the hits as text or as one JSON array.
     fn search(&self, a: SearchArgs, out: &mut impl Write) -> CliResult {
         let collection = self.db.collection(&a.name)?;
-        let hits = collection
-            .search(&a.query)
-            .mode(a.mode.into())
-            .limit(a.limit)
-            .offset(a.offset)
-            .run()?;
+        let mut options = SearchOptions::default();
+        options.mode = a.mode.map(Into::into);
+        options.limit = a.limit;
+        options.offset = a.offset;
+        if let Some(json) = &a.filter {
+            options.filter = Filter::from_json(json)?;
+        }
+        let hits = collection.search(&a.query).options(options).run()?;
         if a.json {
             return Ok(write_json(out, &hits)?);
         }

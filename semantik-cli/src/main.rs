@@ -194,15 +194,20 @@ pub struct SearchArgs {
     pub name: String,
     /// What to look for
     pub query: String,
-    /// How to search
-    #[arg(long, value_name = "MODE", default_value = "semantic")]
-    pub mode: ModeArg,
+    /// How to search [default: hybrid, the mode measured best]
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<ModeArg>,
     /// At most this many hits
     #[arg(long, short = 'n', value_name = "N", default_value_t = semantik_core::search::DEFAULT_LIMIT)]
     pub limit: usize,
     /// Skip this many hits first (paging)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: usize,
+    /// Only documents that pass this JSON filter, as the C API and Python take it:
+    /// '{"source_under": "/docs", "media_type": "text/html", "metadata_eq": {"lang": "en"},
+    /// "metadata_range": {"year": {"min": 2020}}}', or metadata alone: '{"lang": "en"}'
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
     /// Print the hits as one JSON array
     #[arg(long)]
     pub json: bool,

@@ -514,13 +514,7 @@ impl Collection {
     pub fn reindex(&self) -> Reindex {
         Reindex {
             collection: self.clone(),
-            model: None,
-            revision: None,
-            precision: None,
-            dimension: None,
-            chunking: None,
-            index: None,
-            keyword: None,
+            settings: ReindexSettings::default(),
         }
     }
 
@@ -697,54 +691,122 @@ impl Collection {
     }
 }
 
+/// What a reindex changes, as data (the C API's and the server's JSON, Python's keywords);
+/// what is left out stays as it is. An unknown key is an error that names it.
+///
+/// ```
+/// use semantik_core::ReindexSettings;
+/// let s: ReindexSettings = serde_json::from_str(r#"{"model_precision": "int8"}"#)?;
+/// assert_eq!(s.model_precision, Some(semantik_core::embed::Precision::Int8));
+/// assert!(serde_json::from_str::<ReindexSettings>(r#"{"modle": "x"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ReindexSettings {
+    /// The new embedding model (its dimension may differ; its revision is then unpinned
+    /// unless `model_revision` pins one).
+    pub model: Option<String>,
+    /// The revision of the model to pin (a commit, tag or branch).
+    pub model_revision: Option<String>,
+    /// The precision the model runs at.
+    pub model_precision: Option<Precision>,
+    /// The new dimension, checked against the model (for external vectors: must stay).
+    pub dimension: Option<usize>,
+    /// The new chunking settings.
+    pub chunking: Option<ChunkingConfig>,
+    /// The new vector index settings.
+    pub index: Option<IndexConfig>,
+    /// The new keyword settings (another language re-analyses every chunk).
+    pub keyword: Option<KeywordConfig>,
+}
+
+impl ReindexSettings {
+    /// Reads settings from JSON.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the key for an unknown key or a value of the wrong
+    /// kind.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::invalid(format!("reindex settings: {e}")))
+    }
+
+    /// `config` with these settings applied.
+    fn apply(self, mut config: CollectionConfig) -> CollectionConfig {
+        if let Some(m) = self.model {
+            config.model = m;
+            config.model_revision = None;
+            config.dimension = self.dimension;
+        } else if let Some(d) = self.dimension {
+            config.dimension = Some(d);
+        }
+        if let Some(r) = self.model_revision {
+            config.model_revision = Some(r);
+        }
+        if let Some(p) = self.model_precision {
+            config.model_precision = p;
+        }
+        if let Some(c) = self.chunking {
+            config.chunking = c;
+        }
+        if let Some(i) = self.index {
+            config.index = i;
+        }
+        if let Some(k) = self.keyword {
+            config.keyword = k;
+        }
+        config
+    }
+}
+
 /// A reindex being set up; [`Reindex::start`] queues it. Settings not given stay as they are.
 #[derive(Debug, Clone)]
 #[must_use = "a reindex does nothing until started"]
 pub struct Reindex {
     collection: Collection,
-    model: Option<String>,
-    revision: Option<String>,
-    precision: Option<Precision>,
-    dimension: Option<usize>,
-    chunking: Option<ChunkingConfig>,
-    index: Option<IndexConfig>,
-    keyword: Option<KeywordConfig>,
+    settings: ReindexSettings,
 }
 
 impl Reindex {
+    /// Every setting at once (`settings` replaces what was set).
+    pub fn settings(mut self, settings: ReindexSettings) -> Self {
+        self.settings = settings;
+        self
+    }
     /// The new embedding model (its dimension may differ).
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = Some(model.into());
+        self.settings.model = Some(model.into());
         self
     }
     /// The revision of the model to pin (a commit, tag or branch).
     pub fn model_revision(mut self, revision: impl Into<String>) -> Self {
-        self.revision = Some(revision.into());
+        self.settings.model_revision = Some(revision.into());
         self
     }
     /// The precision the model runs at.
     pub fn model_precision(mut self, precision: Precision) -> Self {
-        self.precision = Some(precision);
+        self.settings.model_precision = Some(precision);
         self
     }
     /// The new dimension, checked against the model (for external vectors: must stay).
     pub fn dimension(mut self, dimension: usize) -> Self {
-        self.dimension = Some(dimension);
+        self.settings.dimension = Some(dimension);
         self
     }
     /// The new chunking settings.
     pub fn chunking(mut self, chunking: ChunkingConfig) -> Self {
-        self.chunking = Some(chunking);
+        self.settings.chunking = Some(chunking);
         self
     }
     /// The new vector index settings.
     pub fn index(mut self, index: IndexConfig) -> Self {
-        self.index = Some(index);
+        self.settings.index = Some(index);
         self
     }
     /// The new keyword settings (another language re-analyses every chunk).
     pub fn keyword(mut self, keyword: KeywordConfig) -> Self {
-        self.keyword = Some(keyword);
+        self.settings.keyword = Some(keyword);
         self
     }
 
@@ -757,29 +819,7 @@ impl Reindex {
     /// [`Error::InvalidState`] when the collection stores external vectors and the model or
     /// dimension would change.
     pub fn start(self) -> Result<Operation> {
-        let mut config = self.collection.info()?.config;
-        if let Some(m) = self.model {
-            config.model = m;
-            config.model_revision = None;
-            config.dimension = self.dimension;
-        } else if let Some(d) = self.dimension {
-            config.dimension = Some(d);
-        }
-        if let Some(r) = self.revision {
-            config.model_revision = Some(r);
-        }
-        if let Some(p) = self.precision {
-            config.model_precision = p;
-        }
-        if let Some(c) = self.chunking {
-            config.chunking = c;
-        }
-        if let Some(i) = self.index {
-            config.index = i;
-        }
-        if let Some(k) = self.keyword {
-            config.keyword = k;
-        }
+        let config = self.settings.apply(self.collection.info()?.config);
         self.collection.engine.reindex(self.collection.id, config)
     }
 }

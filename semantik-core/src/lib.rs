@@ -48,7 +48,7 @@ mod verify;
 pub use chunk::{ChunkUnit, ChunkingConfig};
 pub use collection::{
     Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionStats, CollectionStatus,
-    MAX_NAME_BYTES, Reindex,
+    MAX_NAME_BYTES, Reindex, ReindexSettings,
 };
 pub use db::{Config, Database};
 pub use document::{Chunk, Document, DocumentInput, DocumentStatus, Metadata};
@@ -62,7 +62,7 @@ pub use ops::{
 };
 pub use search::{
     CollectionFailure, Filter, Fusion, Hit, MultiSearch, MultiSearchResults, Scores, Search,
-    SearchMode,
+    SearchMode, SearchOptions,
 };
 pub use source::{DEFAULT_MAX_FILE_SIZE, SourceOptions, SymlinkPolicy};
 #[cfg(feature = "testing")]

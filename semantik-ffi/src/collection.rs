@@ -4,8 +4,8 @@
 use std::ffi::c_char;
 
 use semantik_core::{
-    ChunkingConfig, Collection, CollectionConfig, DocumentInput, Error, IndexConfig, KeywordConfig,
-    Metadata, Operation, SourceOptions,
+    Collection, CollectionConfig, DocumentInput, Error, Metadata, Operation, ReindexSettings,
+    SourceOptions,
 };
 
 use crate::database::sk_database;
@@ -432,19 +432,6 @@ pub unsafe extern "C" fn sk_collection_delete_documents(
     }
 }
 
-/// What `sk_collection_reindex` may change; what is left out stays as it is.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReindexJson {
-    model: Option<String>,
-    model_revision: Option<String>,
-    model_precision: Option<semantik_core::embed::Precision>,
-    dimension: Option<usize>,
-    chunking: Option<ChunkingConfig>,
-    index: Option<IndexConfig>,
-    keyword: Option<KeywordConfig>,
-}
-
 /// Starts a blue/green reindex: a new generation is built with the settings of `settings_json`
 /// (NULL or `{}`: the same settings), checked, and swapped in with one write, while searches
 /// go on against the current one. Fields: `model`, `model_revision`, `model_precision`,
@@ -462,31 +449,11 @@ pub unsafe extern "C" fn sk_collection_reindex(
     // SAFETY: per the contract.
     unsafe {
         start(col, out_op, |col| {
-            let mut reindex = col.reindex();
-            if let Some(json) = opt_str_arg(settings_json, "settings_json")? {
-                let s: ReindexJson = from_json(json, "settings_json")?;
-                if let Some(m) = s.model {
-                    reindex = reindex.model(m);
-                }
-                if let Some(r) = s.model_revision {
-                    reindex = reindex.model_revision(r);
-                }
-                if let Some(p) = s.model_precision {
-                    reindex = reindex.model_precision(p);
-                }
-                if let Some(d) = s.dimension {
-                    reindex = reindex.dimension(d);
-                }
-                if let Some(c) = s.chunking {
-                    reindex = reindex.chunking(c);
-                }
-                if let Some(i) = s.index {
-                    reindex = reindex.index(i);
-                }
-                if let Some(k) = s.keyword {
-                    reindex = reindex.keyword(k);
-                }
-            }
+            let settings = match opt_str_arg(settings_json, "settings_json")? {
+                Some(json) => ReindexSettings::from_json(json)?,
+                None => ReindexSettings::default(),
+            };
+            let reindex = col.reindex().settings(settings);
             reindex.start()
         })
     }

@@ -1,19 +1,18 @@
 //! Search: options, rerankers, and the owned result set `sk_results` read through accessors.
 
-use std::collections::BTreeMap;
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
 use semantik_core::rerank::{CrossEncoder, Reranker};
-use semantik_core::search::{CollectionFailure, DEFAULT_LIMIT, DEFAULT_RERANK_MULTIPLIER};
-use semantik_core::{Error, Filter, Fusion, Hit, SearchMode};
+use semantik_core::search::{CollectionFailure, DEFAULT_FUSION_ALPHA, DEFAULT_RRF_K};
+use semantik_core::{Error, Filter, Fusion, Hit, SearchMode, SearchOptions};
 
 use crate::collection::{col_arg, sk_collection};
 use crate::database::sk_database;
 use crate::error::{guard, sk_status};
 use crate::ffi::{
-    c_string, free_handle, from_json, handle, handle_arg, invalid_arg, new_handle, opt_str_arg,
-    out_arg, slice_arg, str_arg, str_array, to_json, write_out,
+    c_string, free_handle, handle, handle_arg, invalid_arg, new_handle, opt_str_arg, out_arg,
+    slice_arg, str_arg, str_array, to_json, write_out,
 };
 use crate::ffi::{get, json_string};
 
@@ -25,6 +24,9 @@ pub const SK_SEARCH_SEMANTIC: sk_search_mode = 0;
 pub const SK_SEARCH_KEYWORD: sk_search_mode = 1;
 /// Both, merged by the options' fusion.
 pub const SK_SEARCH_HYBRID: sk_search_mode = 2;
+/// The default: hybrid for a search by text (the mode measured best), semantic for a search
+/// by vector.
+pub const SK_SEARCH_DEFAULT: sk_search_mode = 3;
 
 /// How a hybrid search merges its two lists: one of the `SK_FUSION_*` constants.
 pub type sk_fusion = u32;
@@ -44,7 +46,7 @@ pub struct sk_search_options {
     pub limit: usize,
     /// Hits to skip first, for paging (default 0).
     pub offset: usize,
-    /// `SK_SEARCH_*` (default `SK_SEARCH_SEMANTIC`).
+    /// `SK_SEARCH_*` (default `SK_SEARCH_DEFAULT`: hybrid by text, semantic by vector).
     pub mode: sk_search_mode,
     /// `SK_FUSION_*`, for hybrid searches (default `SK_FUSION_ADAPTIVE`).
     pub fusion: sk_fusion,
@@ -63,7 +65,9 @@ pub struct sk_search_options {
     pub exact: bool,
     /// A JSON filter, or NULL (default): `{"source_under": "/docs/howto", "media_type":
     /// "text/html" or ["text/html", ...], "metadata_eq": {"lang": "en"}, "metadata_range":
-    /// {"year": {"min": 2020, "max": 2024}}}`; every condition given must hold.
+    /// {"year": {"min": 2020, "max": 2024}}}`; every condition given must hold. An object
+    /// with none of these keys is the shorthand for metadata conditions: `{"lang": "en",
+    /// "year": {"min": 2020}}`. The same JSON as Python's `filter` and the CLI's `--filter`.
     pub filter_json: *const c_char,
     /// A reranker for the best candidates, or NULL (default).
     pub reranker: *const sk_reranker,
@@ -79,20 +83,21 @@ pub struct sk_search_options {
 pub unsafe extern "C" fn sk_search_options_init(out: *mut sk_search_options) -> sk_status {
     guard(|| {
         out_arg(out, "out")?;
+        let d = SearchOptions::default();
         let options = sk_search_options {
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-            mode: SK_SEARCH_SEMANTIC,
+            limit: d.limit,
+            offset: d.offset,
+            mode: SK_SEARCH_DEFAULT,
             fusion: SK_FUSION_ADAPTIVE,
-            fusion_k: 60.0,
-            fusion_alpha: 0.7,
+            fusion_k: DEFAULT_RRF_K,
+            fusion_alpha: DEFAULT_FUSION_ALPHA,
             has_score_threshold: false,
             score_threshold: 0.0,
             ef: 0,
-            exact: false,
+            exact: d.exact,
             filter_json: std::ptr::null(),
             reranker: std::ptr::null(),
-            rerank_multiplier: DEFAULT_RERANK_MULTIPLIER,
+            rerank_multiplier: d.rerank_multiplier,
         };
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, options) };
@@ -100,66 +105,10 @@ pub unsafe extern "C" fn sk_search_options_init(out: *mut sk_search_options) -> 
     })
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RangeJson {
-    min: Option<f64>,
-    max: Option<f64>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterJson {
-    source_under: Option<String>,
-    media_type: Option<OneOrMany>,
-    #[serde(default)]
-    metadata_eq: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
-    metadata_range: BTreeMap<String, RangeJson>,
-}
-
-fn parse_filter(json: &str) -> Result<Filter, Error> {
-    let f: FilterJson = from_json(json, "filter_json")?;
-    let mut filter = Filter::new();
-    if let Some(p) = f.source_under {
-        filter = filter.source_under(p);
-    }
-    match f.media_type {
-        Some(OneOrMany::One(m)) => filter = filter.media_type(m),
-        Some(OneOrMany::Many(ms)) => {
-            for m in ms {
-                filter = filter.media_type(m);
-            }
-        }
-        None => {}
-    }
-    for (k, v) in f.metadata_eq {
-        filter = filter.metadata_eq(k, v);
-    }
-    for (k, r) in f.metadata_range {
-        filter = filter.metadata_range(k, r.min, r.max);
-    }
-    Ok(filter)
-}
-
-/// The options in Rust terms, read from C once.
+/// The options in Rust terms, read from C once: the core's options and the reranker.
 struct Options {
-    limit: usize,
-    offset: usize,
-    mode: SearchMode,
-    fusion: Fusion,
-    threshold: Option<f32>,
-    ef: Option<usize>,
-    exact: bool,
-    filter: Option<Filter>,
-    rerank: Option<(Arc<dyn Reranker>, usize)>,
+    search: SearchOptions,
+    rerank: Option<Arc<dyn Reranker>>,
 }
 
 /// Reads an options argument (NULL: the defaults).
@@ -176,9 +125,10 @@ unsafe fn options_arg(options: *const sk_search_options) -> Result<Options, Erro
         .copied()
         .unwrap_or(unsafe { defaults.assume_init() });
     let mode = match o.mode {
-        SK_SEARCH_SEMANTIC => SearchMode::Semantic,
-        SK_SEARCH_KEYWORD => SearchMode::Keyword,
-        SK_SEARCH_HYBRID => SearchMode::Hybrid,
+        SK_SEARCH_DEFAULT => None,
+        SK_SEARCH_SEMANTIC => Some(SearchMode::Semantic),
+        SK_SEARCH_KEYWORD => Some(SearchMode::Keyword),
+        SK_SEARCH_HYBRID => Some(SearchMode::Hybrid),
         other => return Err(invalid_arg(&format!("mode {other} is not a search mode"))),
     };
     let fusion = match o.fusion {
@@ -193,54 +143,37 @@ unsafe fn options_arg(options: *const sk_search_options) -> Result<Options, Erro
     };
     // SAFETY: NULL or a C string, per the contract.
     let filter = match unsafe { opt_str_arg(o.filter_json, "filter_json") }? {
-        Some(json) => Some(parse_filter(json)?),
-        None => None,
+        Some(json) => Filter::from_json(json)?,
+        None => Filter::default(),
     };
     let rerank = if o.reranker.is_null() {
         None
     } else {
         // SAFETY: a live handle, per the contract.
-        let r = unsafe { handle_arg(o.reranker, "reranker") }?;
-        Some((r.clone(), o.rerank_multiplier))
+        Some(unsafe { handle_arg(o.reranker, "reranker") }?.clone())
     };
-    Ok(Options {
-        limit: o.limit,
-        offset: o.offset,
-        mode,
-        fusion,
-        threshold: o.has_score_threshold.then_some(o.score_threshold),
-        ef: (o.ef > 0).then_some(o.ef),
-        exact: o.exact,
-        filter,
-        rerank,
-    })
+    let mut search = SearchOptions::default();
+    search.mode = mode;
+    search.limit = o.limit;
+    search.offset = o.offset;
+    search.fusion = fusion;
+    search.filter = filter;
+    search.score_threshold = o.has_score_threshold.then_some(o.score_threshold);
+    search.ef = (o.ef > 0).then_some(o.ef);
+    search.exact = o.exact;
+    search.rerank_multiplier = o.rerank_multiplier;
+    Ok(Options { search, rerank })
 }
 
 /// Applies [`Options`] to a search builder (`Search` and `MultiSearch` have the same methods).
 macro_rules! apply {
     ($builder:expr, $o:expr) => {{
         let o = $o;
-        let mut b = $builder
-            .limit(o.limit)
-            .offset(o.offset)
-            .mode(o.mode)
-            .fusion(o.fusion);
-        if let Some(t) = o.threshold {
-            b = b.score_threshold(t);
+        let b = $builder.options(o.search);
+        match o.rerank {
+            Some(r) => b.rerank(r),
+            None => b,
         }
-        if let Some(ef) = o.ef {
-            b = b.ef(ef);
-        }
-        if o.exact {
-            b = b.exact();
-        }
-        if let Some(f) = o.filter {
-            b = b.filter(f);
-        }
-        if let Some((r, multiplier)) = o.rerank {
-            b = b.rerank(r).rerank_multiplier(multiplier);
-        }
-        b
     }};
 }
 

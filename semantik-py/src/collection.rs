@@ -1,15 +1,12 @@
 //! `Collection`: documents, the operations that write them, search and embedding.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList};
 use semantik_core::{
-    ChunkingConfig, Collection as CoreCollection, DocumentInput, IndexConfig, KeywordConfig,
-    Metadata, SourceOptions,
+    Collection as CoreCollection, DocumentInput, Metadata, ReindexSettings, SourceOptions,
 };
 
-use crate::convert::{
-    array, detached, float_rows, from_object, invalid, opt_arg, status_filter, to_object, to_py,
-};
+use crate::convert::{array, detached, float_rows, from_object, invalid, status_filter, to_object};
 use crate::operation::Operation;
 use crate::search::{Options, apply_options, hits};
 
@@ -220,31 +217,20 @@ impl Collection {
         index: Option<&Bound<'_, PyAny>>,
         keyword: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Operation> {
-        let chunking: Option<ChunkingConfig> = opt_arg(chunking, "chunking")?;
-        let index: Option<IndexConfig> = opt_arg(index, "index")?;
-        let keyword: Option<KeywordConfig> = opt_arg(keyword, "keyword")?;
-        let mut r = self.col.reindex();
-        if let Some(m) = model {
-            r = r.model(m);
+        let given = PyDict::new(py);
+        given.set_item("model", model)?;
+        given.set_item("model_revision", model_revision)?;
+        given.set_item("model_precision", model_precision)?;
+        given.set_item("dimension", dimension)?;
+        for (key, value) in [
+            ("chunking", chunking),
+            ("index", index),
+            ("keyword", keyword),
+        ] {
+            given.set_item(key, value)?;
         }
-        if let Some(rev) = model_revision {
-            r = r.model_revision(rev);
-        }
-        if let Some(p) = model_precision {
-            r = r.model_precision(p.parse().map_err(|e| to_py(py, e))?);
-        }
-        if let Some(d) = dimension {
-            r = r.dimension(d);
-        }
-        if let Some(c) = chunking {
-            r = r.chunking(c);
-        }
-        if let Some(i) = index {
-            r = r.index(i);
-        }
-        if let Some(k) = keyword {
-            r = r.keyword(k);
-        }
+        let settings: ReindexSettings = from_object(given.as_any(), "reindex settings")?;
+        let r = self.col.reindex().settings(settings);
         detached(py, move || r.start()).map(Operation::new)
     }
 
@@ -282,11 +268,12 @@ impl Collection {
         to_object(py, &docs)
     }
 
-    /// Searches for `query`: mode "semantic", "keyword" or "hybrid"; fusion "adaptive",
+    /// Searches for `query`: mode "semantic", "keyword" or "hybrid" (None, the default:
+    /// hybrid, the mode measured best); fusion "adaptive",
     /// "rrf", "weighted" (or a dict with parameters); filter a dict (see the docs); rerank a
     /// cross-encoder model name or a function (query, passages) -> scores. Runs without the
     /// GIL. Returns a list of `Hit`.
-    #[pyo3(signature = (query, *, limit = 10, offset = 0, mode = "semantic", fusion = None, filter = None,
+    #[pyo3(signature = (query, *, limit = 10, offset = 0, mode = None, fusion = None, filter = None,
         score_threshold = None, rerank = None, rerank_multiplier = None, ef = None, exact = false))]
     #[allow(clippy::too_many_arguments)]
     fn search(
@@ -295,7 +282,7 @@ impl Collection {
         query: String,
         limit: usize,
         offset: usize,
-        mode: &str,
+        mode: Option<&str>,
         fusion: Option<&Bound<'_, PyAny>>,
         filter: Option<&Bound<'_, PyAny>>,
         score_threshold: Option<f32>,
@@ -345,7 +332,7 @@ impl Collection {
             py,
             limit,
             offset,
-            "semantic",
+            None,
             None,
             filter,
             score_threshold,

@@ -244,7 +244,7 @@ impl Database {
     /// Searches several collections and merges their hits by reciprocal rank; returns
     /// `(hits, failures)` where failures maps the collections that could not be searched to
     /// their errors. Keyword arguments as `Collection.search`.
-    #[pyo3(signature = (collections, query, *, limit = 10, offset = 0, mode = "semantic", fusion = None,
+    #[pyo3(signature = (collections, query, *, limit = 10, offset = 0, mode = None, fusion = None,
         filter = None, score_threshold = None, rerank = None, rerank_multiplier = None, ef = None,
         exact = false))]
     #[allow(clippy::too_many_arguments)]
@@ -255,7 +255,7 @@ impl Database {
         query: String,
         limit: usize,
         offset: usize,
-        mode: &str,
+        mode: Option<&str>,
         fusion: Option<&Bound<'_, PyAny>>,
         filter: Option<&Bound<'_, PyAny>>,
         score_threshold: Option<f32>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use semantik_core::rerank::{CrossEncoder, Reranker};
-use semantik_core::{Embedder as CoreEmbedder, Error, Filter, Fusion, Hit as CoreHit, SearchMode};
+use semantik_core::{Embedder as CoreEmbedder, Error, Hit as CoreHit, SearchOptions};
 
 use crate::convert::{array, detached, from_object, invalid, to_object, to_py};
 
@@ -114,75 +114,11 @@ impl Reranker for PyReranker {
     }
 }
 
-/// Search options read from keyword arguments, owned so the search runs without the GIL.
+/// Search options read from keyword arguments, owned so the search runs without the GIL: the
+/// core's options (read as the C API's and the CLI's JSON is) and the reranker.
 pub(crate) struct Options {
-    pub(crate) limit: usize,
-    pub(crate) offset: usize,
-    pub(crate) mode: SearchMode,
-    pub(crate) fusion: Option<Fusion>,
-    pub(crate) filter: Option<Filter>,
-    pub(crate) threshold: Option<f32>,
+    pub(crate) search: SearchOptions,
     pub(crate) rerank: Option<Arc<dyn Reranker>>,
-    pub(crate) rerank_multiplier: Option<usize>,
-    pub(crate) ef: Option<usize>,
-    pub(crate) exact: bool,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilterArg {
-    source_under: Option<String>,
-    media_type: Option<serde_json::Value>,
-    #[serde(default)]
-    metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A filter from a dict: `{"source_under": path, "media_type": str or [str], "metadata":
-/// {key: value or {"min": x, "max": y}}}`; a dict of other keys is taken as metadata equality.
-fn filter_arg(value: &Bound<'_, PyAny>) -> PyResult<Filter> {
-    let py = value.py();
-    let dict = value
-        .cast::<PyDict>()
-        .map_err(|_| invalid(py, "filter must be a dict"))?;
-    let structured = ["source_under", "media_type", "metadata"]
-        .iter()
-        .any(|k| dict.contains(*k).unwrap_or(false));
-    let f: FilterArg = if structured {
-        from_object(value, "filter")?
-    } else {
-        FilterArg {
-            source_under: None,
-            media_type: None,
-            metadata: from_object(value, "filter")?,
-        }
-    };
-    let mut filter = Filter::new();
-    if let Some(p) = f.source_under {
-        filter = filter.source_under(p);
-    }
-    match f.media_type {
-        Some(serde_json::Value::String(m)) => filter = filter.media_type(m),
-        Some(serde_json::Value::Array(ms)) => {
-            for m in ms {
-                let m = m
-                    .as_str()
-                    .ok_or_else(|| invalid(py, "media_type: strings only"))?;
-                filter = filter.media_type(m);
-            }
-        }
-        Some(_) => return Err(invalid(py, "media_type: a string or a list of strings")),
-        None => {}
-    }
-    for (k, v) in f.metadata {
-        filter = match &v {
-            serde_json::Value::Object(range) if range.keys().all(|k| k == "min" || k == "max") => {
-                let bound = |name: &str| range.get(name).and_then(serde_json::Value::as_f64);
-                filter.metadata_range(k, bound("min"), bound("max"))
-            }
-            _ => filter.metadata_eq(k, v),
-        };
-    }
-    Ok(filter)
 }
 
 impl Options {
@@ -191,7 +127,7 @@ impl Options {
         py: Python<'_>,
         limit: usize,
         offset: usize,
-        mode: &str,
+        mode: Option<&str>,
         fusion: Option<&Bound<'_, PyAny>>,
         filter: Option<&Bound<'_, PyAny>>,
         score_threshold: Option<f32>,
@@ -200,40 +136,23 @@ impl Options {
         ef: Option<usize>,
         exact: bool,
     ) -> PyResult<Self> {
-        let mode = match mode {
-            "semantic" => SearchMode::Semantic,
-            "keyword" => SearchMode::Keyword,
-            "hybrid" => SearchMode::Hybrid,
-            other => {
-                return Err(invalid(
-                    py,
-                    format!("mode {other:?} is not one of semantic, keyword, hybrid"),
-                ));
+        let given = PyDict::new(py);
+        given.set_item("limit", limit)?;
+        given.set_item("offset", offset)?;
+        given.set_item("exact", exact)?;
+        given.set_item("mode", mode)?;
+        given.set_item("score_threshold", score_threshold)?;
+        given.set_item("ef", ef)?;
+        for (key, value) in [("fusion", fusion), ("filter", filter)] {
+            if let Some(v) = value.filter(|v| !v.is_none()) {
+                given.set_item(key, v)?;
             }
-        };
-        let fusion = match fusion {
-            None => None,
-            Some(f) if f.is_none() => None,
-            Some(f) => Some(match f.extract::<String>() {
-                Ok(name) => match name.as_str() {
-                    "rrf" => Fusion::Rrf { k: 60.0 },
-                    "weighted" => Fusion::Weighted { alpha: 0.7 },
-                    "adaptive" => Fusion::default(),
-                    other => {
-                        return Err(invalid(
-                            py,
-                            format!("fusion {other:?} is not one of adaptive, rrf, weighted"),
-                        ));
-                    }
-                },
-                // A dict such as {"rrf": {"k": 20}} or {"weighted": {"alpha": 0.5}}.
-                Err(_) => from_object(f, "fusion")?,
-            }),
-        };
-        let filter = match filter {
-            Some(f) if !f.is_none() => Some(filter_arg(f)?),
-            _ => None,
-        };
+        }
+        if let Some(m) = rerank_multiplier {
+            given.set_item("rerank_multiplier", m)?;
+        }
+        let search: SearchOptions = from_object(given.as_any(), "search options")?;
+        search.validate().map_err(|e| to_py(py, e))?;
         let rerank: Option<Arc<dyn Reranker>> = match rerank {
             None => None,
             Some(r) if r.is_none() || r.extract::<bool>().is_ok_and(|b| !b) => None,
@@ -250,18 +169,7 @@ impl Options {
                 }
             }
         };
-        Ok(Options {
-            limit,
-            offset,
-            mode,
-            fusion,
-            filter,
-            threshold: score_threshold,
-            rerank,
-            rerank_multiplier,
-            ef,
-            exact,
-        })
+        Ok(Options { search, rerank })
     }
 }
 
@@ -270,29 +178,11 @@ impl Options {
 macro_rules! apply_options {
     ($builder:expr, $o:expr) => {{
         let o = $o;
-        let mut b = $builder.limit(o.limit).offset(o.offset).mode(o.mode);
-        if let Some(f) = o.fusion {
-            b = b.fusion(f);
+        let b = $builder.options(o.search);
+        match o.rerank {
+            Some(r) => b.rerank(r),
+            None => b,
         }
-        if let Some(f) = o.filter {
-            b = b.filter(f);
-        }
-        if let Some(t) = o.threshold {
-            b = b.score_threshold(t);
-        }
-        if let Some(r) = o.rerank {
-            b = b.rerank(r);
-        }
-        if let Some(m) = o.rerank_multiplier {
-            b = b.rerank_multiplier(m);
-        }
-        if let Some(ef) = o.ef {
-            b = b.ef(ef);
-        }
-        if o.exact {
-            b = b.exact();
-        }
-        b
     }};
 }
 pub(crate) use apply_options;

@@ -50,7 +50,10 @@ def test_collections_and_documents(db, notes):
 
 
 def test_search_modes_filters_and_hits(notes):
-    hits = notes.search("which crate keeps my data on disk?", limit=2)
+    hybrid = notes.search("which crate keeps my data on disk?", limit=2)  # the default mode
+    assert hybrid[0].document_id == "sled"
+    assert hybrid[0].dense_score is not None and hybrid[0].keyword_score is not None
+    hits = notes.search("which crate keeps my data on disk?", limit=2, mode="semantic")
     assert [h.document_id for h in hits][0] == "sled"
     top = hits[0]
     assert isinstance(top, semantik.Hit)
@@ -71,8 +74,17 @@ def test_search_modes_filters_and_hits(notes):
     assert notes.search("data", limit=1, offset=1)[0].document_id == paged[1].document_id
     with pytest.raises(semantik.InvalidArgumentError):
         notes.search("data", mode="fuzzy")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="media_type"):
         notes.search("data", filter={"media_type": 3})
+    # The C API's and the CLI's filter shape; a key beside its keys is named, not a metadata field.
+    assert {h.document_id for h in notes.search("data", filter={"metadata_range": {"year": {"min": 2022}}})} == {
+        "rayon",
+        "tokio",
+    }
+    with pytest.raises(semantik.InvalidArgumentError, match="metadata"):
+        notes.search("data", filter={"source_under": "/x", "metadata": {"lang": "en"}})
+    with pytest.raises(semantik.InvalidArgumentError, match="limt"):
+        notes.search("data", fusion={"rrf": {"limt": 3}})
 
 
 def test_rerank_with_a_python_function(notes):

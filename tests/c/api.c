@@ -257,12 +257,15 @@ static void test_texts_and_documents(sk_collection *col) {
 static void test_search(sk_database *db, sk_collection *col) {
   sk_search_options o;
   EXPECT_OK(sk_search_options_init(&o));
-  EXPECT(o.limit == 10 && o.mode == SK_SEARCH_SEMANTIC && o.fusion == SK_FUSION_ADAPTIVE && o.filter_json == NULL);
+  EXPECT(o.limit == 10 && o.mode == SK_SEARCH_DEFAULT && o.fusion == SK_FUSION_ADAPTIVE && o.filter_json == NULL);
 
-  /* Every mode finds the obvious document. */
+  /* Every mode finds the obvious document; the default is hybrid. */
   sk_hit h = top_hit(col, "which crate keeps my data on disk?", NULL);
   EXPECT(strcmp(h.document_id, "sled") == 0);
-  EXPECT(h.score > 0.3f && !isnan(h.dense_score) && isnan(h.rerank_score) && h.page == -1);
+  EXPECT(!isnan(h.dense_score) && !isnan(h.keyword_score) && isnan(h.rerank_score) && h.page == -1);
+  o.mode = SK_SEARCH_SEMANTIC;
+  h = top_hit(col, "which crate keeps my data on disk?", &o);
+  EXPECT(strcmp(h.document_id, "sled") == 0 && h.score > 0.3f && h.score == h.dense_score && isnan(h.keyword_score));
   o.mode = SK_SEARCH_KEYWORD;
   h = top_hit(col, "asynchronous runtime", &o);
   EXPECT(strcmp(h.document_id, "tokio") == 0 && !isnan(h.keyword_score));
@@ -312,8 +315,11 @@ static void test_search(sk_database *db, sk_collection *col) {
   EXPECT(strcmp(top_hit(col, "data", &o).document_id, "tokio") == 0);
   o.filter_json = "{\"media_type\": [\"text/plain\", \"text/markdown\"]}";
   EXPECT(count_hits(col, "data", &o) == 5);
-  o.filter_json = "{\"no_such_field\": 1}";
+  o.filter_json = "{\"lang\": \"en\", \"year\": {\"min\": 2015}}"; /* the shorthand */
+  EXPECT(strcmp(top_hit(col, "data", &o).document_id, "tokio") == 0 && count_hits(col, "data", &o) == 1);
+  o.filter_json = "{\"metadata_eq\": {\"lang\": \"en\"}, \"no_such_field\": 1}";
   EXPECT_STATUS(sk_collection_search(col, "data", &o, &res), SK_INVALID_ARGUMENT);
+  EXPECT(strstr(sk_last_error_message(), "no_such_field") != NULL);
   sk_search_options_init(&o);
   o.has_score_threshold = true;
   o.score_threshold = 2.0f;

@@ -1,21 +1,23 @@
 //! Merging the semantic and keyword lists of a hybrid search.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Candidate, Scores};
 
-/// How a hybrid search merges its semantic and keyword candidates.
+/// How a hybrid search merges its semantic and keyword candidates. It deserializes from a name
+/// (`"rrf"`, with the named defaults) or with parameters (`{"rrf": {"k": 20}}`), as it
+/// serializes.
 ///
 /// Both lists are taken at least [`HYBRID_CANDIDATES`](super::HYBRID_CANDIDATES) deep, and every
 /// candidate gets both of its scores, whichever list found it: the keyword score of any chunk
 /// is known from the query's postings, and the dense score of a keyword-only candidate is
 /// computed from its stored vector. So fusion never treats "not in the other list" as "worst".
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fusion {
     /// Reciprocal rank fusion: `sum 1 / (k + rank)` over the two rankings of the candidates
-    /// (`k` = 60 is the usual choice).
+    /// ([`DEFAULT_RRF_K`](super::DEFAULT_RRF_K) = 60 is the usual choice).
     Rrf {
         /// The rank offset.
         k: f32,
@@ -43,7 +45,9 @@ pub const CONFIDENCE_DEPTH: usize = 20;
 
 impl Default for Fusion {
     fn default() -> Self {
-        Fusion::Adaptive { alpha: 0.7 }
+        Fusion::Adaptive {
+            alpha: super::DEFAULT_FUSION_ALPHA,
+        }
     }
 }
 

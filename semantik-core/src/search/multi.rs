@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Hit, Request, SearchMode, embed_query, failure, finish, run_served};
+use super::{Hit, Request, SearchMode, SearchOptions, embed_query, failure, finish, run_served};
 use crate::collection::CollectionId;
 use crate::db::Engine;
 use crate::error::{Error, ErrorInfo, Result};
@@ -87,21 +87,23 @@ impl MultiSearch {
                 "a multi-collection search needs a collection",
             ));
         }
-        self.request.validate()?;
+        self.request.options.validate()?;
         let depth = self.request.depth();
         let reranks = self.request.rerank.is_some();
         // Each collection answers its top `depth`, unreranked, above the threshold on its own
         // scores unless a reranker scores the merged list; the merge pages.
         let each = Request {
-            limit: depth,
-            offset: 0,
-            rerank: None,
-            score_threshold: if reranks {
-                None
-            } else {
-                self.request.score_threshold
+            options: SearchOptions {
+                limit: depth,
+                offset: 0,
+                score_threshold: if reranks {
+                    None
+                } else {
+                    self.request.options.score_threshold
+                },
+                ..self.request.options.clone()
             },
-            ..self.request.clone()
+            rerank: None,
         };
         let mut failures = Vec::new();
         // Resolved once per collection (a name given twice is searched once).
@@ -115,7 +117,8 @@ impl MultiSearch {
         }
         // The query embedded once per model, before any lease is taken.
         let mut vectors: HashMap<crate::embed::ModelSpec, Result<Vec<f32>>> = HashMap::new();
-        if self.request.mode != SearchMode::Keyword {
+        let mode = self.request.options.mode_for(false);
+        if mode != SearchMode::Keyword {
             for (_, id) in &targets {
                 if let Ok(record) = self.engine.record(*id) {
                     vectors
@@ -127,7 +130,7 @@ impl MultiSearch {
         let mut lists: Vec<Vec<Hit>> = Vec::new();
         for (name, id) in &targets {
             let answer = self.engine.with_served(*id, |record, _| {
-                let vector = if self.request.mode == SearchMode::Keyword {
+                let vector = if mode == SearchMode::Keyword {
                     None
                 } else {
                     Some(match vectors.get(&record.config.model_spec()) {
@@ -148,14 +151,10 @@ impl MultiSearch {
         failures.sort_by_key(|f| self.collections.iter().position(|c| *c == f.collection));
         let mut merged = merge(lists);
         merged.truncate(depth);
-        let page = Request {
-            score_threshold: if reranks {
-                self.request.score_threshold
-            } else {
-                None
-            },
-            ..self.request.clone()
-        };
+        let mut page = self.request.clone();
+        if !reranks {
+            page.options.score_threshold = None;
+        }
         let hits = finish(merged, &page, Some(&self.query))?;
         Ok(MultiSearchResults { hits, failures })
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use semantik_core::embed::{CandleEmbedder, DEFAULT_MODEL, Embedder, SentenceEmbedder};
-use semantik_core::{CollectionConfig, ErrorCode};
+use semantik_core::{CollectionConfig, ErrorCode, SearchMode};
 
 use crate::common::temp_db;
 
@@ -432,7 +432,12 @@ fn tiny_fixture_model_matches_stock_candle_and_lives_beside_the_real_one() {
         real.search("sorting lists").limit(1).run().unwrap()[0].text,
         "sort a list"
     );
-    let hit = &tiny.search("read the file").limit(1).run().unwrap()[0];
+    let hit = &tiny
+        .search("read the file")
+        .mode(SearchMode::Semantic)
+        .limit(1)
+        .run()
+        .unwrap()[0];
     assert_eq!(hit.text, "read the file");
     assert!((hit.score - 1.0).abs() < 1e-5);
 }

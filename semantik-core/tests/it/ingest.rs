@@ -421,12 +421,13 @@ fn every_format_of_real_files_is_indexed_and_malformed_files_fail_alone() {
             ("docx-truncated.docx".to_string(), 600),
             ("email-garbage.eml".to_string(), 601),
             ("pdf-encrypted.pdf".to_string(), 600),
+            ("pdf-parent-loop.pdf".to_string(), 600),
             ("pdf-truncated.pdf".to_string(), 600),
         ]
     );
     let files = std::fs::read_dir(fixtures()).unwrap().count() as u64;
-    assert_eq!(info.progress.documents_failed(), 6);
-    assert_eq!(info.progress.documents_indexed(), files - 6);
+    assert_eq!(info.progress.documents_failed(), 7);
+    assert_eq!(info.progress.documents_indexed(), files - 7);
     assert_eq!(col.status().unwrap().0, CollectionStatus::Ready);
     let docs = col.documents().unwrap();
     let doc = |name: &str| {

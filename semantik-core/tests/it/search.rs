@@ -573,6 +573,7 @@ fn multi_collection_search_embeds_once_per_model_and_reports_failures() {
         .fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
     let run = |t: f32| {
         db.search(&["a", "b", "c"], "data")
+            .mode(SearchMode::Semantic)
             .score_threshold(t)
             .run()
             .unwrap()
