@@ -1,7 +1,9 @@
 //! Collections: named sets of documents with their own model, chunking and index settings.
 
+mod reads;
+mod writes;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,15 +12,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::chunk::ChunkingConfig;
-use crate::db::Engine;
-use crate::document::{Chunk, Document, DocumentInput, Metadata};
+use crate::document::Metadata;
 use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL, ModelSpec, Precision};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::index::IndexConfig;
 use crate::keyword::KeywordConfig;
 use crate::ops::{Operation, OperationFilter, OperationInfo, Subscription};
 use crate::search::Search;
-use crate::source::SourceOptions;
+use crate::storage::{self, Store, keys};
 
 /// Longest collection name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -309,6 +311,15 @@ pub(crate) struct CollectionRecord {
     pub(crate) retired: Vec<Uuid>,
 }
 
+/// The record of a live (not deleted) collection, read from `store`.
+pub(crate) fn live_record(store: &dyn Store, id: CollectionId) -> Result<CollectionRecord> {
+    storage::get_json::<CollectionRecord>(store, "collection", &keys::collection(id.0))?
+        .filter(|r| !r.deleting)
+        .ok_or_else(|| Error::CollectionNotFound {
+            name: id.to_string(),
+        })
+}
+
 impl CollectionRecord {
     /// The id under which the served generation's records are keyed.
     pub(crate) fn data(&self) -> Uuid {
@@ -389,6 +400,7 @@ impl Collection {
     pub fn set_description(&self, description: &str) -> Result<()> {
         let description = description.to_string();
         self.engine
+            .catalog
             .update_record(self.id, move |r| r.config.description = description)
     }
 
@@ -398,6 +410,7 @@ impl Collection {
     /// As [`Collection::info`].
     pub fn set_metadata(&self, metadata: Metadata) -> Result<()> {
         self.engine
+            .catalog
             .update_record(self.id, move |r| r.config.metadata = metadata)
     }
 
@@ -406,90 +419,7 @@ impl Collection {
     /// # Errors
     /// [`Error::InvalidName`], [`Error::CollectionExists`], and as [`Collection::info`].
     pub fn rename(&self, new_name: &str) -> Result<()> {
-        self.engine.rename_collection(self.id, new_name)
-    }
-
-    /// Adds texts as documents, in the background.
-    ///
-    /// Texts without an id whose content the collection already holds are skipped; texts with
-    /// an existing id replace that document.
-    ///
-    /// # Errors
-    /// [`Error::InvalidState`] for external-vector collections, [`Error::InvalidArgument`] for
-    /// duplicate or empty ids; storage errors. Errors of single documents are reported by the
-    /// operation.
-    pub fn add_texts<I, D>(&self, documents: I) -> Result<Operation>
-    where
-        I: IntoIterator<Item = D>,
-        D: Into<DocumentInput>,
-    {
-        let docs: Vec<DocumentInput> = documents.into_iter().map(Into::into).collect();
-        self.engine.add_texts(self.id, docs)
-    }
-
-    /// Adds caller-computed vectors with their texts and metadata, in the background.
-    /// For collections created with [`CollectionConfig::with_external_vectors`]. An existing id
-    /// is replaced. `metadata` may be empty (no metadata) or have one entry per id.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] when the lengths disagree or ids repeat,
-    /// [`Error::DimensionMismatch`] for a vector of the wrong length, [`Error::InvalidState`]
-    /// when the collection embeds with a model.
-    pub fn add_vectors(
-        &self,
-        ids: Vec<String>,
-        vectors: Vec<Vec<f32>>,
-        texts: Vec<String>,
-        metadata: Vec<Metadata>,
-    ) -> Result<Operation> {
-        self.engine
-            .add_vectors(self.id, ids, vectors, texts, metadata)
-    }
-
-    /// Adds a file or folder and indexes it in the background, walked as `options` say
-    /// (by default recursively, honouring `.gitignore`, without hidden files or symbolic
-    /// links). The source and its options are remembered for [`Collection::append`]. Files
-    /// already indexed and unchanged are skipped; changed ones are replaced.
-    ///
-    /// ```
-    /// use semantik_core::{CollectionConfig, Database, SourceOptions};
-    /// let dir = tempfile::tempdir()?;
-    /// std::fs::write(dir.path().join("a.md"), "# Notes\nsled stores the data")?;
-    /// std::fs::write(dir.path().join("b.txt"), "not read")?;
-    /// let db = Database::open(dir.path().join("db"))?;
-    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
-    /// let only_md = SourceOptions::new().with_include(["*.md"]);
-    /// let done = col.add_source(dir.path(), only_md)?.wait(None)?;
-    /// assert_eq!(done.progress.documents_indexed(), 1);
-    /// assert_eq!(col.sources()?.len(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::PathNotFound`]; [`Error::InvalidArgument`] for a glob that does not parse or a
-    /// path that is not valid UTF-8; [`Error::InvalidState`] for an external-vector
-    /// collection; storage errors.
-    pub fn add_source(&self, path: impl AsRef<Path>, options: SourceOptions) -> Result<Operation> {
-        self.engine.add_source(self.id, path.as_ref(), options)
-    }
-
-    /// The remembered sources and their options, in path order.
-    ///
-    /// # Errors
-    /// As [`Collection::info`].
-    pub fn sources(&self) -> Result<Vec<(PathBuf, SourceOptions)>> {
-        self.engine.sources(self.id)
-    }
-
-    /// Scans every remembered source again, in the background: new files are added, changed
-    /// ones (size or modification time, then content hash) have their chunks replaced
-    /// atomically, unchanged ones are skipped without being read, and the documents of
-    /// deleted files are removed where the source's [`SourceOptions::remove_deleted`] says so.
-    ///
-    /// # Errors
-    /// As [`Collection::info`].
-    pub fn append(&self) -> Result<Operation> {
-        self.engine.append(self.id)
+        self.engine.catalog.rename(self.id, new_name)
     }
 
     /// Starts a blue/green reindex: a new generation of the collection, with the settings
@@ -518,70 +448,6 @@ impl Collection {
         }
     }
 
-    /// Removes every document read from `path` or from below it, in the background, in one
-    /// atomic batch. Sources at or below `path` are forgotten; a remembered source above it
-    /// gains `path` as an exclude glob, so that [`Collection::append`] does not add it back.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn remove_source(&self, path: impl AsRef<Path>) -> Result<Operation> {
-        self.engine.remove_source(self.id, path.as_ref())
-    }
-
-    /// Re-runs only the documents that failed, in the background.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn retry_failed_documents(&self) -> Result<Operation> {
-        self.engine.retry_documents(self.id)
-    }
-
-    /// Removes the documents with these ids (their chunks and vectors), in the background; each
-    /// document goes atomically. Ids the collection does not hold are counted as skipped.
-    ///
-    /// ```
-    /// use semantik_core::{CollectionConfig, Database, DocumentInput};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = Database::open(dir.path())?;
-    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
-    /// col.add_texts([DocumentInput::new("a text").with_id("a")])?.wait(None)?;
-    /// let done = col.delete_documents(["a", "missing"])?.wait(None)?;
-    /// assert_eq!((done.progress.documents_removed(), done.progress.documents_skipped()), (1, 1));
-    /// assert!(col.search("a text").run()?.is_empty());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
-    pub fn delete_documents<I, S>(&self, ids: I) -> Result<Operation>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.engine
-            .delete_documents(self.id, ids.into_iter().map(Into::into).collect())
-    }
-
-    /// A snapshot of the vector index: how many vectors are in graphs or searched exactly, how
-    /// many deleted ones await a compaction, and the memory it holds. Loads the index if needed.
-    ///
-    /// # Errors
-    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
-    pub fn index_stats(&self) -> Result<crate::IndexStats> {
-        self.engine.index_stats(self.id)
-    }
-
-    /// Rebuilds the vector index's graphs from every live vector, in the background. Operations
-    /// that add or remove documents do this by themselves when deleted vectors pass the
-    /// configured share ([`IndexConfig::compact_deleted_share`](crate::IndexConfig)); call it
-    /// to reclaim space and search speed at a moment of your choosing.
-    ///
-    /// # Errors
-    /// [`Error::CollectionNotFound`](crate::Error) and storage errors.
-    pub fn compact(&self) -> Result<Operation> {
-        self.engine.compact(self.id)
-    }
-
     /// Embeds `texts` with the collection's model the way its passages are embedded (with the
     /// model's passage prompt, if it has one): one L2-normalised vector of the collection's
     /// dimension per text, in order. Runs on the caller's thread.
@@ -600,7 +466,7 @@ impl Collection {
     /// [`Error::InvalidState`](crate::Error) for external-vector collections; model errors;
     /// [`Error::CollectionNotFound`](crate::Error).
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let config = self.engine.record(self.id)?.config;
+        let config = self.record()?.config;
         if config.model == EXTERNAL_MODEL {
             return Err(crate::Error::InvalidState {
                 message: "this collection stores external vectors: it has no model to embed with"
@@ -608,7 +474,10 @@ impl Collection {
             });
         }
         let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        self.engine.embedder(&config.model_spec())?.embed(&texts)
+        self.engine
+            .models
+            .embedder(&config.model_spec())?
+            .embed(&texts)
     }
 
     /// Starts a search for `query`, embedded with the collection's model.
@@ -621,73 +490,17 @@ impl Collection {
         Search::vector(self.clone(), vector)
     }
 
-    /// All documents, in id order, including ones still pending.
-    ///
-    /// # Errors
-    /// Storage errors; [`Error::CollectionNotFound`].
-    pub fn documents(&self) -> Result<Vec<Document>> {
-        self.engine.documents(self.id)
-    }
-
-    /// One document.
-    ///
-    /// # Errors
-    /// [`Error::DocumentNotFound`]; storage errors.
-    pub fn document(&self, id: &str) -> Result<Document> {
-        self.engine.document(self.id, id)
-    }
-
-    /// The chunks of document `id`, in order.
-    ///
-    /// ```
-    /// use semantik_core::{ChunkingConfig, CollectionConfig, Database, DocumentInput};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = Database::open(dir.path())?;
-    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64")
-    ///     .with_chunking(ChunkingConfig::characters(20, 0)))?;
-    /// col.add_texts([DocumentInput::new("First paragraph.\n\nSecond paragraph.").with_id("d")])?
-    ///     .wait(None)?;
-    /// let chunks = col.chunks("d")?;
-    /// assert_eq!(chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
-    ///            ["First paragraph.", "Second paragraph."]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::DocumentNotFound`]; storage errors.
-    pub fn chunks(&self, id: &str) -> Result<Vec<Chunk>> {
-        self.engine.chunks(self.id, id)
-    }
-
-    /// The text of document `id` as it was indexed (extracted from its file, or as given).
-    ///
-    /// ```
-    /// use semantik_core::{CollectionConfig, Database, DocumentInput};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = Database::open(dir.path())?;
-    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
-    /// col.add_texts([DocumentInput::new("sled stores the data").with_id("d")])?.wait(None)?;
-    /// assert_eq!(col.text("d")?, "sled stores the data");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::DocumentNotFound`](crate::Error); storage errors.
-    pub fn text(&self, id: &str) -> Result<String> {
-        self.engine.text(self.id, id)
-    }
-
     /// This collection's operations, oldest first.
     ///
     /// # Errors
     /// Storage errors.
     pub fn operations(&self, filter: OperationFilter) -> Result<Vec<OperationInfo>> {
-        self.engine.list_operations(filter.collection(self.id))
+        self.engine.ops.list(filter.collection(self.id))
     }
 
     /// Subscribes to this collection's events (its operations and status changes).
     pub fn events(&self) -> Subscription {
-        self.engine.subscribe_collection(self.id)
+        self.engine.ops.subscribe_collection(self.id)
     }
 }
 
@@ -820,7 +633,7 @@ impl Reindex {
     /// dimension would change.
     pub fn start(self) -> Result<Operation> {
         let config = self.settings.apply(self.collection.info()?.config);
-        self.collection.engine.reindex(self.collection.id, config)
+        self.collection.start_reindex(config)
     }
 }
 

@@ -22,20 +22,26 @@
 //!
 //! Module map: [`error`] (errors and codes), `storage` (sled, keys, format), [`index`] (vector
 //! indexes), [`embed`] (embedders and models), `source` (walking files and folders), `extract`
-//! and `chunk` (documents to passages), [`search`], `ops` (operations, workers, events,
-//! ingestion, reindex), and the facade in `db` and `collection`.
+//! and `chunk` (documents to passages), [`search`], `generation` (the reader of a generation's
+//! records), `ops` (the operation framework: records, queue, workers, events), `jobs` (what
+//! operations do: ingestion, reindex, removal, deletion, purge), `engine` (the shared state in
+//! parts: catalog, generations, models) and the facade in `db` and `collection`.
 #![deny(missing_docs)]
 
 mod chunk;
 mod collection;
+mod config;
 mod db;
 mod document;
 pub mod embed;
+mod engine;
 pub mod error;
 mod extract;
 #[cfg(feature = "testing")]
 pub mod fuzzing;
+mod generation;
 pub mod index;
+mod jobs;
 mod keyword;
 mod ops;
 pub mod rerank;

@@ -8,11 +8,8 @@
 //! [`Event`]s.
 
 mod events;
-mod ingest;
-mod reindex;
-pub(crate) mod runner;
-pub(crate) mod scheduler;
-mod writer;
+pub(crate) mod registry;
+mod scheduler;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,28 +22,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::collection::CollectionId;
-use crate::db::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 
 pub use events::{Event, EventKind, Subscription};
 pub(crate) use events::{EventBus, Filter};
-
-/// Test hook: with the `testing` feature, a process whose `SEMANTIK_CRASH_AT` names `point`
-/// flushes what it wrote and aborts there, as a kill landing at that moment (after the
-/// writes before it reached the disk) would, so that tests place a crash between two writes
-/// deterministically. Without the feature it does nothing.
-#[inline]
-pub(crate) fn crash_point(engine: &Engine, point: &str) {
-    #[cfg(feature = "testing")]
-    if std::env::var_os("SEMANTIK_CRASH_AT").is_some_and(|p| p == point) {
-        if let Ok(store) = engine.store() {
-            let _ = store.flush();
-        }
-        std::process::abort();
-    }
-    #[cfg(not(feature = "testing"))]
-    let _ = (engine, point);
-}
 
 /// Stable id of an operation (a UUIDv7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -465,7 +444,7 @@ impl OpState {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Operation {
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) ops: Arc<registry::Operations>,
     pub(crate) state: Arc<OpState>,
 }
 
@@ -525,14 +504,13 @@ impl Operation {
     /// stops at the next document boundary, keeping every document it committed. Cancelling
     /// an ended operation does nothing.
     pub fn cancel(&self) {
-        self.engine
-            .cancel_operation(&self.state, "cancelled by caller");
+        self.ops.cancel(&self.state, "cancelled by caller");
     }
 
     /// Subscribes to this operation's events: its recent events and current progress first,
     /// then live ones, ending with the event that ends it.
     pub fn events(&self) -> Subscription {
-        self.engine.subscribe_operation(&self.state)
+        self.ops.subscribe(&self.state)
     }
 
     /// Runs a failed or cancelled operation again as a new operation. Documents already
@@ -541,7 +519,7 @@ impl Operation {
     /// # Errors
     /// [`Error::InvalidState`] when the operation has not failed or been cancelled.
     pub fn retry(&self) -> Result<Operation> {
-        self.engine.retry_operation(&self.state)
+        self.ops.retry(&self.state)
     }
 }
 

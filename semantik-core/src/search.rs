@@ -14,14 +14,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Collection, CollectionRecord};
-use crate::db::Engine;
-use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata};
+use crate::document::{Document, DocumentStatus, Metadata};
 use crate::embed::{self, EXTERNAL_MODEL};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
+use crate::generation::Reader;
 use crate::index::Metric;
 use crate::keyword::{self, Analyzer};
 use crate::rerank::Reranker;
-use crate::storage::{self, keys};
 
 mod fusion;
 mod options;
@@ -402,6 +402,7 @@ pub(crate) fn embed_query(
         });
     }
     engine
+        .models
         .embedder(&record.config.model_spec())?
         .embed_query(text)
 }
@@ -461,11 +462,7 @@ struct Allowed(Vec<(u64, u64)>);
 
 impl Allowed {
     fn of(engine: &Engine, data: uuid::Uuid, filter: &Filter) -> Result<Self> {
-        let docs: Vec<Document> = storage::scan_json(
-            engine.store()?.as_ref(),
-            "document",
-            &keys::in_collection(keys::DOCUMENT, data),
-        )?;
+        let docs = Reader::new(engine.store()?, data).documents()?;
         let mut ranges: Vec<(u64, u64)> = docs
             .iter()
             .filter(|d| d.status == DocumentStatus::Indexed && filter.accepts(d))
@@ -534,10 +531,7 @@ pub(crate) fn run_served(
         None => None,
     };
 
-    let (rt, damaged) = engine.ensure_index(record)?;
-    if damaged {
-        engine.compact(record.id)?;
-    }
+    let rt = engine.ensure_index(record)?;
     // Only a search that uses keywords analyses the query.
     let analyzer = keyword_wanted
         .then(|| Analyzer::new(&record.config.keyword))
@@ -548,7 +542,7 @@ pub(crate) fn run_served(
     };
     let store = engine.store()?;
     let keyword_scores: HashMap<u64, f32> = if keyword_wanted {
-        let stats = engine.stats(data)?;
+        let stats = engine.catalog.stats(data)?;
         let corpus = keyword::Corpus {
             chunks: stats.chunks,
             terms: stats.keyword_terms,
@@ -705,24 +699,17 @@ fn resolve(
     record: &CollectionRecord,
     candidates: &[Candidate],
 ) -> Result<Vec<Hit>> {
-    let store = engine.store()?;
-    let data = record.data();
+    let reader = Reader::new(engine.store()?, record.data());
     let mut docs: HashMap<String, Option<Document>> = HashMap::new();
     let mut hits = Vec::with_capacity(candidates.len());
     for c in candidates {
-        let Some(chunk) =
-            storage::get_json::<ChunkRecord>(store.as_ref(), "chunk", &keys::chunk(data, c.id))?
-        else {
+        let Some(chunk) = reader.chunk(c.id)? else {
             continue;
         };
         let doc = match docs.get(&chunk.document_id) {
             Some(d) => d.clone(),
             None => {
-                let d: Option<Document> = storage::get_json(
-                    store.as_ref(),
-                    "document",
-                    &keys::in_collection_with(keys::DOCUMENT, data, chunk.document_id.as_bytes()),
-                )?;
+                let d = reader.document(&chunk.document_id)?;
                 docs.insert(chunk.document_id.clone(), d.clone());
                 d
             }

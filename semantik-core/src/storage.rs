@@ -27,6 +27,30 @@ use crate::error::{Error, Result};
 
 pub(crate) use sled_store::SledStore;
 
+/// The open store of a database, shared by the engine's parts; empty once the database closed.
+#[derive(Debug)]
+pub(crate) struct StoreSlot(std::sync::RwLock<Option<Arc<dyn Store>>>);
+
+impl StoreSlot {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        StoreSlot(std::sync::RwLock::new(Some(store)))
+    }
+
+    /// The store, unless the database is closed.
+    pub(crate) fn get(&self) -> Result<Arc<dyn Store>> {
+        self.0
+            .read()
+            .expect("store lock")
+            .clone()
+            .ok_or(Error::DatabaseClosed)
+    }
+
+    /// Empties the slot (at close); returns what it held.
+    pub(crate) fn take(&self) -> Option<Arc<dyn Store>> {
+        self.0.write().expect("store lock").take()
+    }
+}
+
 /// One key-value pair read from the store.
 pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 

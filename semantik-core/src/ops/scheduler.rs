@@ -4,9 +4,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use super::registry::Job;
 use super::{OpState, OperationId};
 use crate::collection::CollectionId;
-use crate::db::Engine;
 
 #[derive(Debug, Default)]
 struct State {
@@ -34,22 +34,22 @@ impl Scheduler {
         }
     }
 
-    /// Starts the worker threads of `engine`.
-    pub(crate) fn start(engine: &Arc<Engine>) {
-        let mut handles = engine.scheduler.handles.lock().expect("scheduler lock");
-        for i in 0..engine.scheduler.workers {
-            let engine = engine.clone();
+    /// Starts the worker threads: each runs the operations it takes through `run`; a run that
+    /// panics (a bug, or a panicking user embedder) goes through `after_panic`, never ending
+    /// the worker: the collection must not stay busy forever.
+    pub(crate) fn start(self: &Arc<Self>, run: Job, after_panic: Job) {
+        let mut handles = self.handles.lock().expect("scheduler lock");
+        for i in 0..self.workers {
+            let (pool, run, after_panic) = (self.clone(), run.clone(), after_panic.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("semantik-op-{i}"))
                 .spawn(move || {
-                    while let Some(op) = engine.scheduler.next() {
-                        // A panic (a bug, or a panicking user embedder) fails the operation, never
-                        // the worker: the collection must not stay busy forever.
-                        let run = std::panic::AssertUnwindSafe(|| super::runner::run(&engine, &op));
-                        if std::panic::catch_unwind(run).is_err() {
-                            super::runner::fail_after_panic(&engine, &op);
+                    while let Some(op) = pool.next() {
+                        let once = std::panic::AssertUnwindSafe(|| run(&op));
+                        if std::panic::catch_unwind(once).is_err() {
+                            after_panic(&op);
                         }
-                        engine.scheduler.finish(op.collection_id);
+                        pool.finish(op.collection_id);
                     }
                 })
                 .expect("spawn operation worker");

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Hit, Request, SearchMode, SearchOptions, embed_query, failure, finish, run_served};
 use crate::collection::CollectionId;
-use crate::db::Engine;
+use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 
 /// The rank offset of the fusion that merges collections (reciprocal rank fusion).
@@ -109,7 +109,7 @@ impl MultiSearch {
         // Resolved once per collection (a name given twice is searched once).
         let mut targets: Vec<(String, CollectionId)> = Vec::new();
         for name in &self.collections {
-            match self.engine.resolve_name(name) {
+            match self.engine.catalog.resolve_name(name) {
                 Ok(id) if targets.iter().any(|(_, t)| *t == id) => {}
                 Ok(id) => targets.push((name.clone(), id)),
                 Err(e) => failures.push(failure(name, &e)),

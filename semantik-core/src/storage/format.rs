@@ -289,4 +289,47 @@ pub(crate) mod tests {
             Some(id.as_bytes().to_vec())
         );
     }
+
+    // On open, through the database.
+
+    #[test]
+    fn newer_format_on_disk_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::Database::open(dir.path()).unwrap().close().unwrap();
+        {
+            let store = crate::storage::open_sled(&dir.path().join(crate::db::DATA_DIR)).unwrap();
+            let mut b = WriteBatch::new();
+            b.put_json(keys::meta("format_version"), &99u32).unwrap();
+            store.apply(b).unwrap();
+            store.flush().unwrap();
+        }
+        let err = crate::Database::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, crate::Error::UnsupportedFormat { found: 99, .. }),
+            "{err}"
+        );
+        let store = crate::storage::open_sled(&dir.path().join(crate::db::DATA_DIR)).unwrap();
+        assert_eq!(read_version(store.as_ref()).unwrap(), Some(99));
+    }
+
+    #[test]
+    fn format_1_database_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = uuid::Uuid::now_v7();
+        {
+            let store = crate::storage::open_sled(&dir.path().join(crate::db::DATA_DIR)).unwrap();
+            write_v1(store.as_ref(), id, "old");
+            store.flush().unwrap();
+        }
+        let db = crate::Database::open(dir.path()).unwrap();
+        let col = db.collection("old").unwrap();
+        assert_eq!(col.id().0, id);
+        assert_eq!(col.info().unwrap().dimension(), 3);
+        db.close().unwrap();
+        let store = crate::storage::open_sled(&dir.path().join(crate::db::DATA_DIR)).unwrap();
+        assert_eq!(
+            read_version(store.as_ref()).unwrap(),
+            Some(FORMAT_VERSION)
+        );
+    }
 }

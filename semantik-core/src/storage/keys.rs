@@ -74,6 +74,14 @@ pub(crate) fn in_collection_with(tag: u8, collection: Uuid, suffix: &[u8]) -> Ve
     k
 }
 
+/// A staged document: `STAGED | collection | operation | document id` (the operation's prefix
+/// with an empty id).
+pub(crate) fn staged(collection: Uuid, op: Uuid, doc_id: &str) -> Vec<u8> {
+    let mut suffix = op.as_bytes().to_vec();
+    suffix.extend_from_slice(doc_id.as_bytes());
+    in_collection_with(STAGED, collection, &suffix)
+}
+
 pub(crate) fn source(collection: Uuid, path: &std::path::Path) -> Vec<u8> {
     in_collection_with(SOURCE, collection, path.to_string_lossy().as_bytes())
 }

@@ -222,7 +222,7 @@ fn token_chunks_fit_the_model_window_and_cover_a_real_document() {
         .unwrap();
     // A real document: this crate's own module docs and code.
     let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops/ingest.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/jobs/ingest.rs"))
             .unwrap();
     col.add_texts([semantik_core::DocumentInput::new(text.clone()).with_id("ingest.rs")])
         .unwrap()

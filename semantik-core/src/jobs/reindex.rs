@@ -55,7 +55,7 @@ pub(super) fn run(
         .filter(|old| *old != served)
         .collect();
     if !leftovers.is_empty() {
-        engine.update_record(id, |r| {
+        engine.catalog.update_record(id, |r| {
             r.building = r.building.filter(|b| *b == generation);
             r.retired = leftovers.clone();
         })?;
@@ -63,7 +63,7 @@ pub(super) fn run(
             purge_generation(engine, *old)?;
         }
     }
-    engine.update_record(id, |r| {
+    engine.catalog.update_record(id, |r| {
         r.building = Some(generation);
         r.retired.clear();
     })?;
@@ -87,12 +87,12 @@ pub(super) fn run(
         Err(e) => {
             // The served generation was never touched: drop what was built (retired while
             // it is purged).
-            engine.update_record(id, |r| {
+            engine.catalog.update_record(id, |r| {
                 r.building = None;
                 r.retired = vec![generation];
             })?;
             purge_generation(engine, generation)?;
-            engine.update_record(id, |r| r.retired.clear())?;
+            engine.catalog.update_record(id, |r| r.retired.clear())?;
             Err(e)
         }
     }
@@ -218,9 +218,10 @@ fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) 
         if i == 0
             && let Some(e) = &writer.embedder
         {
-            let chunk: crate::document::ChunkRecord =
-                storage::get_json(store, "chunk", &keys::chunk(data, chunk_id))?
-                    .ok_or_else(|| Error::corrupt(format!("chunk {chunk_id} is missing")))?;
+            let chunk = writer
+                .reader
+                .chunk(chunk_id)?
+                .ok_or_else(|| Error::corrupt(format!("chunk {chunk_id} is missing")))?;
             let mut q = e
                 .embed(&[chunk.text.as_str()])?
                 .pop()

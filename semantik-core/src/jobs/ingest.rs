@@ -366,9 +366,9 @@ impl Preparer<'_> {
         external: bool,
     ) -> Result<(Extracted, Option<Vec<f32>>)> {
         let chunk = |c: u64| -> Result<crate::document::ChunkRecord> {
-            storage::get_json(from.store.as_ref(), "chunk", &keys::chunk(from.data, c))?.ok_or_else(
-                || Error::corrupt(format!("chunk {c} of document {} is missing", doc.id)),
-            )
+            from.chunk(c)?.ok_or_else(|| {
+                Error::corrupt(format!("chunk {c} of document {} is missing", doc.id))
+            })
         };
         let base = |text: String| Extracted {
             text,

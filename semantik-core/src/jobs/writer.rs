@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::chunk::{SplitChunker, TextChunk, TokenCounter};
 use crate::collection::{CollectionConfig, CollectionId, CollectionStats};
-use crate::db::Engine;
 use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata, StoredText};
 use crate::embed::{EXTERNAL_MODEL, Embedder, normalize};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 use crate::extract::Extracted;
 use crate::index::{Metric, VectorIndex};
@@ -19,6 +19,7 @@ use crate::keyword::{self, Analyzer};
 use crate::storage::{self, Store, WriteBatch, keys};
 
 use super::runner::Closing;
+pub(crate) use crate::generation::Reader;
 
 /// A document ready to be embedded and committed.
 pub(super) struct Prepared {
@@ -76,83 +77,6 @@ pub(super) struct FailedInfo {
     pub(super) metadata: Metadata,
 }
 
-/// Read-only access to one generation, shared with the thread that prepares documents.
-#[derive(Debug, Clone)]
-pub(super) struct Reader {
-    pub(super) store: Arc<dyn Store>,
-    pub(super) data: Uuid,
-}
-
-impl Reader {
-    pub(super) fn doc_key(&self, doc_id: &str) -> Vec<u8> {
-        keys::document(self.data, doc_id)
-    }
-
-    pub(super) fn path_key(&self, path: &Path) -> Vec<u8> {
-        keys::document_path(self.data, path)
-    }
-
-    pub(super) fn hash_key(&self, hash: &str, doc_id: &str) -> Vec<u8> {
-        keys::document_hash(self.data, hash, doc_id)
-    }
-
-    pub(super) fn get_document(&self, doc_id: &str) -> Result<Option<Document>> {
-        storage::get_json(self.store.as_ref(), "document", &self.doc_key(doc_id))
-    }
-
-    /// The document read from `path`, with its id.
-    pub(super) fn document_at(&self, path: &Path) -> Result<Option<Document>> {
-        match self.store.get(&self.path_key(path))? {
-            Some(id) => self.get_document(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
-        }
-    }
-
-    pub(super) fn stored_text(&self, doc_id: &str) -> Result<Option<StoredText>> {
-        storage::get_json(
-            self.store.as_ref(),
-            "document text",
-            &keys::document_text(self.data, doc_id),
-        )
-    }
-
-    pub(super) fn hash_known(&self, hash: &str) -> bool {
-        let mut prefix = hash.as_bytes().to_vec();
-        prefix.push(0);
-        self.store
-            .scan_prefix(&keys::in_collection_with(
-                keys::DOCUMENT_HASH,
-                self.data,
-                &prefix,
-            ))
-            .next()
-            .is_some()
-    }
-
-    /// Every document of the generation, in id order.
-    pub(super) fn documents(&self) -> Result<Vec<Document>> {
-        storage::scan_json(
-            self.store.as_ref(),
-            "document",
-            &keys::in_collection(keys::DOCUMENT, self.data),
-        )
-    }
-
-    /// `(path, document id)` of every document read from a file at or below `root`.
-    pub(super) fn documents_under(&self, root: &Path) -> Result<Vec<(PathBuf, String)>> {
-        let start = keys::in_collection(keys::DOCUMENT_PATH, self.data).len();
-        let mut out = Vec::new();
-        for entry in self.store.scan_prefix(&self.path_key(root)) {
-            let (k, v) = entry?;
-            let path = PathBuf::from(String::from_utf8_lossy(&k[start..]).into_owned());
-            if path.starts_with(root) {
-                out.push((path, String::from_utf8_lossy(&v).into_owned()));
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// The generation being written, loaded once per operation (its operation is its only writer).
 pub(super) struct Writer<'a> {
     pub(super) engine: &'a Engine,
@@ -179,7 +103,7 @@ impl<'a> Writer<'a> {
         embed: bool,
     ) -> Result<Self> {
         let embedder = if embed && config.model != EXTERNAL_MODEL {
-            Some(engine.embedder(&config.model_spec())?)
+            Some(engine.models.embedder(&config.model_spec())?)
         } else {
             None
         };
@@ -198,7 +122,7 @@ impl<'a> Writer<'a> {
         let store = engine.store()?;
         Ok(Writer {
             analyzer: Analyzer::new(&config.keyword)?,
-            stats: engine.stats(data)?,
+            stats: engine.catalog.stats(data)?,
             reader: Reader { store, data },
             engine,
             config,
@@ -268,7 +192,7 @@ impl<'a> Writer<'a> {
         added: Vec<(u64, Vec<f32>)>,
     ) -> Result<Closing> {
         batch.put_json(keys::stats(self.reader.data), &self.stats)?;
-        let rt = self.engine.runtime(self.reader.data);
+        let rt = self.engine.generations.runtime(self.reader.data);
         Ok(Closing::new(batch).then(move || {
             let mut guard = rt.index.write().expect("index lock");
             if let Some(index) = guard.as_mut() {

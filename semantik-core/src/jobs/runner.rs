@@ -15,15 +15,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
+use super::crash_point;
 use super::ingest::{self, Item};
 use super::writer::{Reader, Writer};
-use super::{OpParams, OpState, OperationRecord, OperationStatus, Phase, Progress, crash_point};
 use crate::collection::{CollectionConfig, CollectionId, CollectionRecord, CollectionStatus};
-use crate::db::{Engine, staged_key};
 use crate::document::{Document, DocumentStatus, StagedDocument};
+use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 use crate::index::CollectionIndex;
 use crate::ops::EventKind;
+use crate::ops::{OpParams, OpState, OperationRecord, OperationStatus, Phase, Progress};
 use crate::source::SourceOptions;
 use crate::storage::{self, WriteBatch, keys};
 
@@ -76,7 +77,7 @@ impl Closing {
     pub(super) fn apply(self, engine: &Engine) -> Result<()> {
         match self.record {
             Some((id, f)) => {
-                engine.apply_with_record(id, self.batch, f)?;
+                engine.catalog.apply_with_record(id, self.batch, f)?;
             }
             None => engine.store()?.apply(self.batch)?,
         }
@@ -101,7 +102,7 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
     // The operation's record and the collection's status change together.
     let started = record_with_status(engine, &record, CollectionStatus::Processing, None);
     crash_point(engine, "operation.started");
-    engine.bus.publish(
+    engine.ops.bus.publish(
         op.collection_id,
         Some(op.id),
         EventKind::OperationStarted { kind },
@@ -123,7 +124,7 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
     };
     let result = started.and_then(|status_event| {
         if let Some(kind) = status_event {
-            engine.bus.publish(op.collection_id, Some(op.id), kind);
+            engine.ops.bus.publish(op.collection_id, Some(op.id), kind);
         }
         ctx.checkpoint()?;
         match record.params {
@@ -155,10 +156,12 @@ fn record_with_status(
         engine.store()?.apply(batch)?;
         return Ok(None);
     }
-    engine.apply_with_record(record.info.collection_id, batch, |r| {
-        r.status = status;
-        r.status_message = message;
-    })
+    engine
+        .catalog
+        .apply_with_record(record.info.collection_id, batch, |r| {
+            r.status = status;
+            r.status_message = message;
+        })
 }
 
 /// Ends the operation. On success its outcome commits in one batch with its closing writes
@@ -195,7 +198,7 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Closing>) {
             }
             // With the housekeeping's counts; the outcome itself is already stored.
             let record = ctx.ended(OperationStatus::Completed, None);
-            let _ = engine.save_record(&record);
+            let _ = engine.ops.save_record(&record);
             (record, status_event)
         }
         Err(e) => {
@@ -222,13 +225,13 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Closing>) {
     let info = record.info.clone();
     op.update(|inner| inner.record = record);
     if let Some(kind) = status_event {
-        engine.bus.publish(op.collection_id, Some(op.id), kind);
+        engine.ops.bus.publish(op.collection_id, Some(op.id), kind);
     }
     let progress = info.progress.clone();
     let event = match info.status {
         OperationStatus::Completed => EventKind::OperationCompleted { progress },
         OperationStatus::Cancelled => EventKind::OperationCancelled {
-            reason: super::cancel_reason(&info),
+            reason: crate::ops::cancel_reason(&info),
             progress,
         },
         _ => EventKind::OperationFailed {
@@ -238,7 +241,7 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Closing>) {
             progress,
         },
     };
-    engine.bus.publish(op.collection_id, Some(op.id), event);
+    engine.ops.bus.publish(op.collection_id, Some(op.id), event);
 }
 
 /// Commits the operation's outcome (completed) in one batch with `closing` and the
@@ -259,13 +262,15 @@ fn commit_outcome(ctx: &mut Ctx<'_>, closing: Closing) -> Result<Option<EventKin
     } else {
         let message = (failed > 0)
             .then(|| format!("{failed} documents failed in operation {}", record.info.id));
-        engine.apply_with_record(record.info.collection_id, batch, |r| {
-            if let Some((_, change)) = change {
-                change(r);
-            }
-            r.status = CollectionStatus::Ready;
-            r.status_message = message;
-        })?
+        engine
+            .catalog
+            .apply_with_record(record.info.collection_id, batch, |r| {
+                if let Some((_, change)) = change {
+                    change(r);
+                }
+                r.status = CollectionStatus::Ready;
+                r.status_message = message;
+            })?
     };
     // Stored: the in-memory state follows, whatever the flush says.
     if let Some(then) = then {
@@ -305,7 +310,9 @@ pub(super) fn purge_retired(engine: &Engine, id: CollectionId) -> Result<()> {
     for old in &retired {
         purge_generation(engine, *old)?;
     }
-    engine.update_record(id, |r| r.retired.retain(|g| !retired.contains(g)))
+    engine
+        .catalog
+        .update_record(id, |r| r.retired.retain(|g| !retired.contains(g)))
 }
 
 /// Ends an operation whose run panicked: it fails with an internal error, and the collection's
@@ -383,7 +390,7 @@ impl Ctx<'_> {
         let progress = self.progress.clone();
         self.op
             .update(|inner| inner.record.info.progress = progress.clone());
-        self.engine.bus.publish(
+        self.engine.ops.bus.publish(
             self.op.collection_id,
             Some(self.op.id),
             EventKind::Progress { progress },
@@ -405,7 +412,7 @@ impl Ctx<'_> {
         error: &Error,
     ) {
         self.progress.documents_failed += 1;
-        self.engine.bus.publish(
+        self.engine.ops.bus.publish(
             self.op.collection_id,
             Some(self.op.id),
             EventKind::DocumentFailed {
@@ -436,20 +443,20 @@ pub(super) fn is_document_error(e: &Error) -> bool {
 fn ingest(
     ctx: &mut Ctx<'_>,
     sources: &[PathBuf],
-    staged: Option<super::OperationId>,
+    staged: Option<crate::ops::OperationId>,
 ) -> Result<Closing> {
     let id = ctx.op.collection_id;
     let mut writer = Writer::open(ctx.engine, id, true)?;
     let mut items = Vec::new();
     if let Some(staged_op) = staged {
-        let prefix = staged_key(id, staged_op, "");
+        let prefix = keys::staged(id.0, staged_op.0, "");
         for entry in writer.store().scan_prefix(&prefix) {
             let (k, v) = entry?;
             let doc: StagedDocument = storage::decode_json("staged document", &v)?;
             items.push(Item::Staged(k, doc));
         }
     }
-    let remembered = ctx.engine.source_records(id)?;
+    let remembered = ctx.engine.catalog.sources(id)?;
     let options = |root: &Path| {
         remembered
             .iter()
@@ -509,7 +516,7 @@ fn retry_documents(ctx: &mut Ctx<'_>) -> Result<Closing> {
             items.push(Item::Staged(k, doc));
         }
     }
-    let remembered = ctx.engine.source_records(id)?;
+    let remembered = ctx.engine.catalog.sources(id)?;
     for d in &failed {
         if let Some(path) = &d.source {
             let max_size = remembered
@@ -550,7 +557,7 @@ fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<Closing> {
             ctx.progress.documents_skipped += 1;
         }
     }
-    for mut s in ctx.engine.source_records(id)? {
+    for mut s in ctx.engine.catalog.sources(id)? {
         if s.path.starts_with(root) {
             batch.delete(keys::source(id.0, &s.path));
         } else if let Ok(rel) = root.strip_prefix(&s.path) {
@@ -672,8 +679,8 @@ fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
 
 /// Deletes every record of generation `data`; returns how many chunks it had.
 pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
-    engine.retire(data);
-    engine.drop_runtime(data);
+    engine.generations.retire(data);
+    engine.generations.drop_runtimes([data]);
     let mut chunks = 0;
     for tag in keys::PER_GENERATION {
         let n = purge_prefix(engine, &keys::in_collection(tag, data))?;
@@ -691,7 +698,7 @@ fn delete_collection(ctx: &mut Ctx<'_>) -> Result<Closing> {
     let id = ctx.op.collection_id;
     ctx.engine.begin_delete(id)?;
     ctx.progress.phase = Phase::Processing;
-    let record = ctx.engine.record_any(id)?;
+    let record = ctx.engine.catalog.record_any(id)?;
     let mut generations = record.map(|r| r.generations()).unwrap_or_default();
     generations.push(id.0);
     generations.sort();

@@ -1,0 +1,32 @@
+//! What operations do: the job bodies the workers of the operations registry run. `runner`
+//! dispatches an operation to its job, commits its outcome with its last write and runs the
+//! housekeeping after it (purging retired generations, index maintenance); `ingest` reads,
+//! chunks and embeds documents (index, append, retry of failed documents); `reindex` builds
+//! and swaps in a new generation; `writer` is the one writer of a generation's records and
+//! reads through the generation's reader.
+
+mod ingest;
+mod reindex;
+mod runner;
+mod writer;
+
+use crate::engine::Engine;
+
+pub(crate) use runner::{fail_after_panic, run};
+
+/// Test hook: with the `testing` feature, a process whose `SEMANTIK_CRASH_AT` names `point`
+/// flushes what it wrote and aborts there, as a kill landing at that moment (after the
+/// writes before it reached the disk) would, so that tests place a crash between two writes
+/// deterministically. Without the feature it does nothing.
+#[inline]
+pub(crate) fn crash_point(engine: &Engine, point: &str) {
+    #[cfg(feature = "testing")]
+    if std::env::var_os("SEMANTIK_CRASH_AT").is_some_and(|p| p == point) {
+        if let Ok(store) = engine.store() {
+            let _ = store.flush();
+        }
+        std::process::abort();
+    }
+    #[cfg(not(feature = "testing"))]
+    let _ = (engine, point);
+}
