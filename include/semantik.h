@@ -65,6 +65,10 @@ typedef struct sk_reranker sk_reranker;
 // it with `sk_results_free`.
 typedef struct sk_results sk_results;
 
+// A subscription to the events of a database or of one collection. One poller at a time
+// (pollers of one handle take turns); free it with `sk_subscription_free`.
+typedef struct sk_subscription sk_subscription;
+
 // Result of every fallible function: `SK_OK` (0) or one of the core's stable error codes.
 typedef uint32_t sk_status;
 
@@ -833,6 +837,37 @@ sk_status sk_event_json(const struct sk_event *event, char **out_json);
 // # Safety
 // `event` is NULL or an event from this library, not freed before.
 void sk_event_free(struct sk_event *event);
+
+// Subscribes to every event of the database (each operation's, each collection's status
+// changes), from now on; writes the subscription to `*out`.
+//
+// # Safety
+// `db` is NULL or a live handle; `out` NULL or writable.
+sk_status sk_database_subscribe(const struct sk_database *db, struct sk_subscription **out);
+
+// Subscribes to the events of one collection (its operations and status changes), from now
+// on; writes the subscription to `*out`.
+//
+// # Safety
+// `col` is NULL or a live handle; `out` NULL or writable.
+sk_status sk_collection_subscribe(const struct sk_collection *col, struct sk_subscription **out);
+
+// Waits at most `timeout_ms` milliseconds (negative: no limit, 0: do not wait) for the next
+// event and writes it to `*out` (free it with `sk_event_free`). Returns `SK_WAIT_TIMED_OUT`
+// when no event came in time, `SK_INVALID_STATE` once the database closed. A consumer more
+// than 1024 events behind loses the oldest progress events, never an operation's final one.
+//
+// # Safety
+// `sub` is NULL or a live handle; `out` NULL or writable.
+sk_status sk_subscription_next_event(const struct sk_subscription *sub,
+                                     int64_t timeout_ms,
+                                     struct sk_event **out);
+
+// Frees a subscription (it stops receiving events). Accepts NULL.
+//
+// # Safety
+// `sub` is NULL or a live handle, not used after this call.
+void sk_subscription_free(struct sk_subscription *sub);
 
 // Writes the operation's current status (`SK_OPERATION_*`) to `*out`.
 //

@@ -1,12 +1,19 @@
-//! `sk_event`: one event of an operation, read through accessor functions.
+//! `sk_event`: one event, read through accessor functions; `sk_subscription`: the events of a
+//! whole database or of one collection, polled.
 
 use std::ffi::{CString, c_char};
 
-use semantik_core::{Event, EventKind, Progress};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::error::{SK_OK, guard_free, guard_value, sk_status};
+use semantik_core::{Error, Event, EventKind, Progress, Subscription};
+
+use crate::collection::{col_arg, sk_collection};
+use crate::database::sk_database;
+use crate::error::{SK_OK, SK_WAIT_TIMED_OUT, guard, guard_free, guard_value, sk_status};
 use crate::ffi::{Tagged, c_string, free_handle, handle, handle_arg, new_handle};
 use crate::ffi::{get, json_string};
+use crate::ffi::{out_arg, write_out};
 use crate::operation::sk_progress;
 
 /// One event. Read-only, so it may be read from several threads at once. An event passed to a
@@ -256,4 +263,129 @@ pub unsafe extern "C" fn sk_event_free(event: *mut sk_event) {
             drop(unsafe { free_handle(event) });
         }
     });
+}
+
+/// A subscription to the events of a database or of one collection. One poller at a time
+/// (pollers of one handle take turns); free it with `sk_subscription_free`.
+#[derive(Debug)]
+pub struct sk_subscription {
+    _opaque: [u8; 0],
+}
+
+handle!(sk_subscription, Mutex<Subscription>, 0x736b_7375_0000_0001);
+
+/// Subscribes to every event of the database (each operation's, each collection's status
+/// changes), from now on; writes the subscription to `*out`.
+///
+/// # Safety
+/// `db` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_database_subscribe(
+    db: *const sk_database,
+    out: *mut *mut sk_subscription,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let db = unsafe { handle_arg(db, "db") }?;
+        out_arg(out, "out")?;
+        let sub = Mutex::new(db.events());
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, new_handle::<sk_subscription>(sub)) };
+        Ok(())
+    })
+}
+
+/// Subscribes to the events of one collection (its operations and status changes), from now
+/// on; writes the subscription to `*out`.
+///
+/// # Safety
+/// `col` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_collection_subscribe(
+    col: *const sk_collection,
+    out: *mut *mut sk_subscription,
+) -> sk_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let col = unsafe { col_arg(col) }?;
+        out_arg(out, "out")?;
+        let sub = Mutex::new(col.events());
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, new_handle::<sk_subscription>(sub)) };
+        Ok(())
+    })
+}
+
+/// Waits at most `timeout_ms` milliseconds (negative: no limit, 0: do not wait) for the next
+/// event and writes it to `*out` (free it with `sk_event_free`). Returns `SK_WAIT_TIMED_OUT`
+/// when no event came in time, `SK_INVALID_STATE` once the database closed. A consumer more
+/// than 1024 events behind loses the oldest progress events, never an operation's final one.
+///
+/// # Safety
+/// `sub` is NULL or a live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_subscription_next_event(
+    sub: *const sk_subscription,
+    timeout_ms: i64,
+    out: *mut *mut sk_event,
+) -> sk_status {
+    let mut status = SK_OK;
+    let result = guard(|| {
+        // SAFETY: per the contract.
+        let sub = unsafe { handle_arg(sub, "sub") }?;
+        out_arg(out, "out")?;
+        let sub = sub.lock().expect("subscription lock");
+        // SAFETY: checked non-NULL.
+        status = unsafe { poll(&sub, timeout_ms, out) }?;
+        Ok(())
+    });
+    finish_poll(result, status)
+}
+
+/// Frees a subscription (it stops receiving events). Accepts NULL.
+///
+/// # Safety
+/// `sub` is NULL or a live handle, not used after this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sk_subscription_free(sub: *mut sk_subscription) {
+    // SAFETY: per the contract.
+    guard_free(|| drop(unsafe { free_handle(sub) }));
+}
+
+/// Waits at most `timeout_ms` milliseconds (negative: no limit) for `sub`'s next event and
+/// writes it to `*out`; `SK_WAIT_TIMED_OUT` when none came, an error once `sub` is closed.
+///
+/// # Safety
+/// `out` is writable.
+pub(crate) unsafe fn poll(
+    sub: &Subscription,
+    timeout_ms: i64,
+    out: *mut *mut sk_event,
+) -> Result<sk_status, Error> {
+    let next = match u64::try_from(timeout_ms) {
+        Ok(ms) => sub.recv_timeout(Duration::from_millis(ms)),
+        Err(_) => sub.recv(),
+    };
+    match next {
+        Some(e) => {
+            // SAFETY: writable, per the contract.
+            unsafe { write_out(out, boxed(e)) };
+            Ok(SK_OK)
+        }
+        None if sub.is_closed() => Err(Error::InvalidState {
+            message: "no more events: the final event was returned, or the database closed".into(),
+        }),
+        None => Ok(SK_WAIT_TIMED_OUT),
+    }
+}
+
+/// The status of a poll: `result` when it failed, else `status` (a timeout's message set).
+pub(crate) fn finish_poll(result: sk_status, status: sk_status) -> sk_status {
+    if result != SK_OK {
+        return result;
+    }
+    if status == SK_WAIT_TIMED_OUT {
+        crate::error::set_last_error("no event within the timeout");
+    }
+    status
 }

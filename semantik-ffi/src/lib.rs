@@ -1,7 +1,7 @@
 //! The C ABI of semantik: `include/semantik.h`.
 //!
 //! Conventions (STYLE.md section 5): opaque handles (`sk_database`, `sk_collection`,
-//! `sk_operation`, `sk_event`, `sk_results`, `sk_reranker`), each with a free function that
+//! `sk_operation`, `sk_event`, `sk_subscription`, `sk_results`, `sk_reranker`), each with a free function that
 //! accepts NULL; every fallible function returns an `sk_status` (0 on success, otherwise the
 //! core's stable error code) and writes its out-parameters only on success; strings in are
 //! NUL-terminated UTF-8 and validated; strings out are freed with `sk_string_free`; buffers are

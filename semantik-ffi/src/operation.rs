@@ -12,12 +12,10 @@ use semantik_core::{
     Progress, Subscription,
 };
 
-use crate::error::{SK_WAIT_TIMED_OUT, guard, sk_status};
+use crate::error::{guard, sk_status};
 use crate::event::{self, sk_event};
 use crate::ffi::{act, get, json_string};
-use crate::ffi::{
-    c_string, free_handle, handle, handle_arg, invalid_arg, new_handle, out_arg, write_out,
-};
+use crate::ffi::{c_string, free_handle, handle, handle_arg, invalid_arg, new_handle, out_arg};
 
 /// A background operation. Thread-safe: any function may be called on it from several threads
 /// at once, except `sk_operation_free`, which must be the last call on it (its own callback
@@ -389,32 +387,11 @@ pub unsafe extern "C" fn sk_operation_next_event(
         out_arg(out, "out")?;
         let mut polled = op.polled.lock().expect("poll lock");
         let sub = polled.get_or_insert_with(|| op.op.events());
-        let next = match u64::try_from(timeout_ms) {
-            Ok(ms) => sub.recv_timeout(Duration::from_millis(ms)),
-            Err(_) => sub.recv(),
-        };
-        match next {
-            // SAFETY: checked non-NULL.
-            Some(e) => unsafe { write_out(out, event::boxed(e)) },
-            None if sub.is_closed() => {
-                return Err(Error::InvalidState {
-                    message: "no more events: the final event was returned, or the database \
-                              closed"
-                        .into(),
-                });
-            }
-            None => status = SK_WAIT_TIMED_OUT,
-        }
+        // SAFETY: checked non-NULL.
+        status = unsafe { event::poll(sub, timeout_ms, out) }?;
         Ok(())
     });
-    if status == SK_WAIT_TIMED_OUT {
-        crate::error::set_last_error("no event within the timeout");
-    }
-    if result == crate::error::SK_OK {
-        status
-    } else {
-        result
-    }
+    event::finish_poll(result, status)
 }
 
 /// A function the library calls with each event of an operation (see

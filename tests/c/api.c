@@ -645,6 +645,66 @@ static void test_external_vectors(sk_database *db) {
 }
 
 /* NULL for every pointer parameter: a typed error, out-parameters untouched, no crash. */
+/* Database- and collection-wide subscriptions: each sees an operation from queued to its end;
+ * one of another collection sees none of it. */
+static void test_subscriptions(sk_database *db) {
+  sk_collection *a = NULL, *b = NULL;
+  EXPECT_OK(sk_collection_create(db, "{\"name\": \"subs-a\"}", &a));
+  EXPECT_OK(sk_collection_create(db, "{\"name\": \"subs-b\"}", &b));
+  sk_subscription *all = NULL, *of_a = NULL, *of_b = NULL;
+  EXPECT_OK(sk_database_subscribe(db, &all));
+  EXPECT_OK(sk_collection_subscribe(a, &of_a));
+  EXPECT_OK(sk_collection_subscribe(b, &of_b));
+  sk_event *e = NULL;
+  EXPECT_STATUS(sk_subscription_next_event(of_a, 0, &e), SK_WAIT_TIMED_OUT);
+  EXPECT(e == NULL);
+
+  const char *texts[] = {"a note the subscriptions see"};
+  sk_operation *op = NULL;
+  EXPECT_OK(sk_collection_add_texts(a, texts, NULL, 1, &op));
+  EXPECT_OK(sk_operation_wait(op, -1));
+  char *op_id = NULL;
+  EXPECT_OK(sk_operation_id(op, &op_id));
+  sk_operation_free(op);
+  sk_subscription *seeing[] = {all, of_a};
+  for (int i = 0; i < 2; i++) {
+    int queued = 0, completed = 0;
+    while (!completed) {
+      EXPECT_OK(sk_subscription_next_event(seeing[i], 10000, &e));
+      char *json = NULL;
+      EXPECT_OK(sk_event_json(e, &json));
+      if (strstr(json, op_id) != NULL) {
+        queued += sk_event_type_get(e) == SK_EVENT_OPERATION_QUEUED;
+        completed = sk_event_type_get(e) == SK_EVENT_OPERATION_COMPLETED;
+      }
+      sk_string_free(json);
+      sk_event_free(e);
+    }
+    EXPECT(queued == 1);
+  }
+  sk_string_free(op_id);
+  EXPECT_STATUS(sk_subscription_next_event(of_b, 0, &e), SK_WAIT_TIMED_OUT);
+
+  sk_subscription *none = NULL;
+  EXPECT_STATUS(sk_database_subscribe(NULL, &none), SK_INVALID_ARGUMENT);
+  EXPECT_STATUS(sk_collection_subscribe(a, NULL), SK_INVALID_ARGUMENT);
+  EXPECT_STATUS(sk_subscription_next_event(NULL, 0, &e), SK_INVALID_ARGUMENT);
+  EXPECT_STATUS(sk_subscription_next_event(all, 0, NULL), SK_INVALID_ARGUMENT);
+  EXPECT(none == NULL);
+  sk_subscription_free(NULL);
+  sk_subscription_free(all);
+  sk_subscription_free(of_a);
+  sk_subscription_free(of_b);
+  const char *names[] = {"subs-a", "subs-b"};
+  for (int i = 0; i < 2; i++) {
+    EXPECT_OK(sk_collection_delete(db, names[i], &op));
+    EXPECT_OK(sk_operation_wait(op, -1));
+    sk_operation_free(op);
+  }
+  sk_collection_free(a);
+  sk_collection_free(b);
+}
+
 static void test_null_arguments(sk_database *db, sk_collection *col) {
   sk_database *d = (sk_database *)0x1;
   sk_collection *c = (sk_collection *)0x1;
@@ -884,6 +944,7 @@ int main(int argc, char **argv) {
   test_sources_events_and_operations(db, col);
   test_cancel_timeout_and_retry(db, col);
   test_external_vectors(db);
+  test_subscriptions(db);
   test_null_arguments(db, col);
   test_invalid_utf8(db, col);
 

@@ -327,9 +327,6 @@ pub(crate) mod tests {
         assert_eq!(col.info().unwrap().dimension(), 3);
         db.close().unwrap();
         let store = crate::storage::open_sled(&dir.path().join(crate::db::DATA_DIR)).unwrap();
-        assert_eq!(
-            read_version(store.as_ref()).unwrap(),
-            Some(FORMAT_VERSION)
-        );
+        assert_eq!(read_version(store.as_ref()).unwrap(), Some(FORMAT_VERSION));
     }
 }
