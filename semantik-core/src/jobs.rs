@@ -1,12 +1,17 @@
-//! What operations do: the job bodies the workers of the operations registry run. `runner`
-//! dispatches an operation to its job, commits its outcome with its last write and runs the
-//! housekeeping after it (purging retired generations, index maintenance); `ingest` reads,
-//! chunks and embeds documents (index, append, retry of failed documents); `reindex` builds
-//! and swaps in a new generation; `writer` is the one writer of a generation's records and
-//! reads through the generation's reader.
+//! What operations do: the job bodies the workers of the operations registry run, a file per
+//! job. `runner` dispatches an operation to its job, commits its outcome with its last write
+//! and runs the housekeeping after it; `ingest` reads, chunks and embeds documents (index,
+//! append, retry of failed documents); `remove` removes documents by path or id; `reindex`
+//! builds and swaps in a new generation; `delete` deletes a collection; `purge` deletes a
+//! retired generation's records; `index` builds graph segments and compactions; `writer` is the
+//! one writer of a generation's records.
 
+mod delete;
+mod index;
 mod ingest;
+mod purge;
 mod reindex;
+mod remove;
 mod runner;
 mod writer;
 

@@ -284,15 +284,8 @@ pub unsafe extern "C" fn sk_database_subscribe(
     db: *const sk_database,
     out: *mut *mut sk_subscription,
 ) -> sk_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let db = unsafe { handle_arg(db, "db") }?;
-        out_arg(out, "out")?;
-        let sub = Mutex::new(db.events());
-        // SAFETY: checked non-NULL.
-        unsafe { write_out(out, new_handle::<sk_subscription>(sub)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { subscribe(out, || Ok(handle_arg(db, "db")?.events())) }
 }
 
 /// Subscribes to the events of one collection (its operations and status changes), from now
@@ -305,13 +298,23 @@ pub unsafe extern "C" fn sk_collection_subscribe(
     col: *const sk_collection,
     out: *mut *mut sk_subscription,
 ) -> sk_status {
+    // SAFETY: per the contract.
+    unsafe { subscribe(out, || Ok(col_arg(col)?.events())) }
+}
+
+/// Writes the subscription `events` makes (after checking its handle) to `*out`.
+///
+/// # Safety
+/// `out` is NULL or writable; `events` reads only handles the caller's contract covers.
+unsafe fn subscribe(
+    out: *mut *mut sk_subscription,
+    events: impl FnOnce() -> Result<Subscription, Error>,
+) -> sk_status {
     guard(|| {
-        // SAFETY: per the contract.
-        let col = unsafe { col_arg(col) }?;
+        let sub = events()?;
         out_arg(out, "out")?;
-        let sub = Mutex::new(col.events());
         // SAFETY: checked non-NULL.
-        unsafe { write_out(out, new_handle::<sk_subscription>(sub)) };
+        unsafe { write_out(out, new_handle::<sk_subscription>(Mutex::new(sub))) };
         Ok(())
     })
 }

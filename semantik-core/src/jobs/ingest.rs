@@ -715,3 +715,115 @@ fn read_unchanging(path: &Path, before: &std::fs::Metadata) -> std::io::Result<V
         "the file kept changing while it was read ({READ_ATTEMPTS} attempts)"
     )))
 }
+
+/// Ingests the files of `sources` and the documents staged by operation `staged`; then
+/// removes the documents of deleted files of sources that say so.
+pub(super) fn run(
+    ctx: &mut Ctx<'_>,
+    sources: &[PathBuf],
+    staged: Option<crate::ops::OperationId>,
+) -> Result<Closing> {
+    let id = ctx.op.collection_id;
+    let mut writer = Writer::open(ctx.engine, id, true)?;
+    let mut items = Vec::new();
+    if let Some(staged_op) = staged {
+        let prefix = keys::staged(id.0, staged_op.0, "");
+        for entry in writer.store().scan_prefix(&prefix) {
+            let (k, v) = entry?;
+            let doc: StagedDocument = storage::decode_json("staged document", &v)?;
+            items.push(Item::Staged(k, doc));
+        }
+    }
+    let remembered = ctx.engine.catalog.sources(id)?;
+    let options = |root: &Path| {
+        remembered
+            .iter()
+            .find(|s| s.path == root)
+            .map(|s| s.options.clone())
+            .unwrap_or_default()
+    };
+    let scans = scan_sources(sources, &options);
+    items.extend(items_of(&scans));
+    // Deleted files first: documents below a source that the walk no longer lists. (So that
+    // a moved file's content, still held by its old document, is not skipped as known.)
+    let listed: HashSet<&Path> = scans
+        .iter()
+        .flat_map(|(_, _, s)| s.files.iter().map(|(p, _)| p.as_path()))
+        .collect();
+    let mut gone = Vec::new();
+    for (root, options, scan) in &scans {
+        if !options.remove_deleted {
+            continue;
+        }
+        for (path, doc_id) in writer.reader.documents_under(root)? {
+            let incomplete = scan.incomplete.iter().any(|p| path.starts_with(p));
+            if !incomplete && !listed.contains(path.as_path()) && !path.exists() {
+                gone.push(doc_id);
+            }
+        }
+    }
+    if !gone.is_empty() {
+        let removal = super::remove::remove_documents(ctx, &mut writer, gone)?;
+        if items.is_empty() {
+            return Ok(removal);
+        }
+        removal.apply(ctx.engine)?;
+        ctx.publish(true)?;
+    }
+    process(ctx, &mut writer, items)
+}
+
+pub(super) fn retry_documents(ctx: &mut Ctx<'_>) -> Result<Closing> {
+    let id = ctx.op.collection_id;
+    let mut writer = Writer::open(ctx.engine, id, true)?;
+    let failed: Vec<Document> = writer
+        .reader
+        .documents()?
+        .into_iter()
+        .filter(|d| d.status == DocumentStatus::Failed)
+        .collect();
+    let failed_ids: HashSet<&str> = failed.iter().map(|d| d.id.as_str()).collect();
+    let mut items = Vec::new();
+    for entry in writer
+        .store()
+        .scan_prefix(&keys::in_collection(keys::STAGED, id.0))
+    {
+        let (k, v) = entry?;
+        let doc: StagedDocument = storage::decode_json("staged document", &v)?;
+        if failed_ids.contains(doc.id.as_str()) {
+            items.push(Item::Staged(k, doc));
+        }
+    }
+    let remembered = ctx.engine.catalog.sources(id)?;
+    for d in &failed {
+        if let Some(path) = &d.source {
+            let max_size = remembered
+                .iter()
+                .filter(|s| path.starts_with(&s.path))
+                .max_by_key(|s| s.path.as_os_str().len())
+                .map_or(SourceOptions::default().max_file_size, |s| {
+                    s.options.max_file_size
+                });
+            items.push(Item::File {
+                path: path.clone(),
+                size: d.size,
+                max_size,
+            });
+        }
+    }
+    process(ctx, &mut writer, items)
+}
+
+/// The items of a reindex: every document of generation `from` (of external vectors when
+/// `external`).
+pub(super) fn stored_items(from: &Reader, external: bool) -> Result<Vec<Item>> {
+    Ok(from
+        .documents()?
+        .into_iter()
+        .map(|doc| Item::Stored {
+            doc,
+            from: from.clone(),
+            external,
+        })
+        .collect())
+}

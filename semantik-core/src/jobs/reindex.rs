@@ -11,8 +11,11 @@
 
 use uuid::Uuid;
 
+use super::index::maintain_index;
 use super::ingest;
-use super::runner::{Closing, Ctx, maintain_index, purge_generation, stored_items};
+use super::ingest::stored_items;
+use super::purge::purge_generation;
+use super::runner::{Closing, Ctx};
 use super::writer::{Reader, Writer};
 use crate::collection::CollectionConfig;
 use crate::document::DocumentStatus;

@@ -1,37 +1,27 @@
-//! Running an operation: ingesting, removing and deleting, one atomic batch per document.
+//! Running an operation: its job (in the file named after it), its outcome, its housekeeping.
 //!
-//! Each document is read, chunked and embedded, then written with its chunks, vectors, index
-//! entries and the collection's updated counts in one batch. Between documents the runner
-//! checks for cancellation and the time limit. Progress is published only after a flush, so
+//! Between documents a job checks for cancellation and the time limit (`Ctx::checkpoint`). Progress is published only after a flush, so
 //! the counts an event reports survive a crash. An operation's last write (its [`Closing`])
 //! commits in one batch with its outcome, so a crash never separates the two; what the effect
 //! leaves to do (purging retired generations, building the vector index) runs after, as
 //! housekeeping that the next operation takes up if a crash cuts it short.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use uuid::Uuid;
-
-use super::crash_point;
-use super::ingest::{self, Item};
-use super::writer::{Reader, Writer};
-use crate::collection::{CollectionConfig, CollectionId, CollectionRecord, CollectionStatus};
-use crate::document::{Document, DocumentStatus, StagedDocument};
+use super::index::maintain_index;
+use super::purge::purge_retired;
+use super::{crash_point, delete, index, ingest, reindex, remove};
+use crate::collection::{CollectionId, CollectionRecord, CollectionStatus};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
-use crate::index::CollectionIndex;
 use crate::ops::EventKind;
 use crate::ops::{OpParams, OpState, OperationRecord, OperationStatus, Phase, Progress};
-use crate::source::SourceOptions;
-use crate::storage::{self, WriteBatch, keys};
+use crate::storage::{WriteBatch, keys};
 
 /// Shortest interval between two progress events of one operation.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
-/// Keys deleted per batch when purging a collection or a generation.
-const PURGE_BATCH: usize = 1024;
 
 /// A change of a collection record.
 type RecordChange = Box<dyn FnOnce(&mut CollectionRecord)>;
@@ -128,15 +118,13 @@ pub(crate) fn run(engine: &Engine, op: &Arc<OpState>) {
         }
         ctx.checkpoint()?;
         match record.params {
-            OpParams::Ingest { sources, staged } => ingest(&mut ctx, &sources, staged),
-            OpParams::RemoveSource { path } => remove_source(&mut ctx, &path),
-            OpParams::RetryDocuments => retry_documents(&mut ctx),
-            OpParams::DeleteDocuments { ids } => delete_documents(&mut ctx, ids),
-            OpParams::Reindex { config, generation } => {
-                super::reindex::run(&mut ctx, *config, generation)
-            }
-            OpParams::Compact => compact(&mut ctx),
-            OpParams::Delete => delete_collection(&mut ctx),
+            OpParams::Ingest { sources, staged } => ingest::run(&mut ctx, &sources, staged),
+            OpParams::RemoveSource { path } => remove::remove_source(&mut ctx, &path),
+            OpParams::RetryDocuments => ingest::retry_documents(&mut ctx),
+            OpParams::DeleteDocuments { ids } => remove::delete_documents(&mut ctx, ids),
+            OpParams::Reindex { config, generation } => reindex::run(&mut ctx, *config, generation),
+            OpParams::Compact => index::compact(&mut ctx),
+            OpParams::Delete => delete::run(&mut ctx),
         }
     });
     finish(&mut ctx, result);
@@ -301,20 +289,6 @@ fn housekeeping(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Purges the generations the collection lists as retired, then clears the list.
-pub(super) fn purge_retired(engine: &Engine, id: CollectionId) -> Result<()> {
-    let retired = engine.record(id)?.retired;
-    if retired.is_empty() {
-        return Ok(());
-    }
-    for old in &retired {
-        purge_generation(engine, *old)?;
-    }
-    engine
-        .catalog
-        .update_record(id, |r| r.retired.retain(|g| !retired.contains(g)))
-}
-
 /// Ends an operation whose run panicked: it fails with an internal error, and the collection's
 /// in-memory index (whose lock the panic may have poisoned) is rebuilt from storage on next use.
 pub(crate) fn fail_after_panic(engine: &Engine, op: &Arc<OpState>) {
@@ -436,298 +410,4 @@ pub(super) fn is_document_error(e: &Error) -> bool {
             | Error::Cancelled { .. }
             | Error::TimedOut { .. }
     )
-}
-
-/// Ingests the files of `sources` and the documents staged by operation `staged`; then
-/// removes the documents of deleted files of sources that say so.
-fn ingest(
-    ctx: &mut Ctx<'_>,
-    sources: &[PathBuf],
-    staged: Option<crate::ops::OperationId>,
-) -> Result<Closing> {
-    let id = ctx.op.collection_id;
-    let mut writer = Writer::open(ctx.engine, id, true)?;
-    let mut items = Vec::new();
-    if let Some(staged_op) = staged {
-        let prefix = keys::staged(id.0, staged_op.0, "");
-        for entry in writer.store().scan_prefix(&prefix) {
-            let (k, v) = entry?;
-            let doc: StagedDocument = storage::decode_json("staged document", &v)?;
-            items.push(Item::Staged(k, doc));
-        }
-    }
-    let remembered = ctx.engine.catalog.sources(id)?;
-    let options = |root: &Path| {
-        remembered
-            .iter()
-            .find(|s| s.path == root)
-            .map(|s| s.options.clone())
-            .unwrap_or_default()
-    };
-    let scans = ingest::scan_sources(sources, &options);
-    items.extend(ingest::items_of(&scans));
-    // Deleted files first: documents below a source that the walk no longer lists. (So that
-    // a moved file's content, still held by its old document, is not skipped as known.)
-    let listed: HashSet<&Path> = scans
-        .iter()
-        .flat_map(|(_, _, s)| s.files.iter().map(|(p, _)| p.as_path()))
-        .collect();
-    let mut gone = Vec::new();
-    for (root, options, scan) in &scans {
-        if !options.remove_deleted {
-            continue;
-        }
-        for (path, doc_id) in writer.reader.documents_under(root)? {
-            let incomplete = scan.incomplete.iter().any(|p| path.starts_with(p));
-            if !incomplete && !listed.contains(path.as_path()) && !path.exists() {
-                gone.push(doc_id);
-            }
-        }
-    }
-    if !gone.is_empty() {
-        let removal = remove_documents(ctx, &mut writer, gone)?;
-        if items.is_empty() {
-            return Ok(removal);
-        }
-        removal.apply(ctx.engine)?;
-        ctx.publish(true)?;
-    }
-    ingest::process(ctx, &mut writer, items)
-}
-
-fn retry_documents(ctx: &mut Ctx<'_>) -> Result<Closing> {
-    let id = ctx.op.collection_id;
-    let mut writer = Writer::open(ctx.engine, id, true)?;
-    let failed: Vec<Document> = writer
-        .reader
-        .documents()?
-        .into_iter()
-        .filter(|d| d.status == DocumentStatus::Failed)
-        .collect();
-    let failed_ids: HashSet<&str> = failed.iter().map(|d| d.id.as_str()).collect();
-    let mut items = Vec::new();
-    for entry in writer
-        .store()
-        .scan_prefix(&keys::in_collection(keys::STAGED, id.0))
-    {
-        let (k, v) = entry?;
-        let doc: StagedDocument = storage::decode_json("staged document", &v)?;
-        if failed_ids.contains(doc.id.as_str()) {
-            items.push(Item::Staged(k, doc));
-        }
-    }
-    let remembered = ctx.engine.catalog.sources(id)?;
-    for d in &failed {
-        if let Some(path) = &d.source {
-            let max_size = remembered
-                .iter()
-                .filter(|s| path.starts_with(&s.path))
-                .max_by_key(|s| s.path.as_os_str().len())
-                .map_or(SourceOptions::default().max_file_size, |s| {
-                    s.options.max_file_size
-                });
-            items.push(Item::File {
-                path: path.clone(),
-                size: d.size,
-                max_size,
-            });
-        }
-    }
-    ingest::process(ctx, &mut writer, items)
-}
-
-/// Removes every document read from `root` or below it, and the sources there, in one atomic
-/// batch: the operation's closing writes.
-fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<Closing> {
-    let id = ctx.op.collection_id;
-    let mut writer = Writer::open(ctx.engine, id, false)?;
-    let docs = writer.reader.documents_under(root)?;
-    ctx.progress.documents_total = Some(docs.len() as u64);
-    ctx.progress.phase = Phase::Processing;
-    ctx.publish(true)?;
-    ctx.checkpoint()?;
-    let mut batch = WriteBatch::new();
-    let mut removed = Vec::new();
-    for (_, doc_id) in &docs {
-        if let Some(doc) = writer.reader.get_document(doc_id)? {
-            removed.extend(writer.remove_into(&mut batch, &doc)?);
-            ctx.progress.documents_removed += 1;
-            ctx.progress.bytes_done += doc.size;
-        } else {
-            ctx.progress.documents_skipped += 1;
-        }
-    }
-    for mut s in ctx.engine.catalog.sources(id)? {
-        if s.path.starts_with(root) {
-            batch.delete(keys::source(id.0, &s.path));
-        } else if let Ok(rel) = root.strip_prefix(&s.path) {
-            // Below a source that stays: exclude it there, so an append does not add it back.
-            let glob = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
-            if !s.options.exclude.contains(&glob) {
-                s.options.exclude.push(glob);
-                batch.put_json(keys::source(id.0, &s.path), &s)?;
-            }
-        }
-    }
-    ctx.progress.chunks_done += removed.len() as u64;
-    ctx.progress.documents_done = docs.len() as u64;
-    writer.closing(batch, removed, Vec::new())
-}
-
-fn delete_documents(ctx: &mut Ctx<'_>, ids: Vec<String>) -> Result<Closing> {
-    let mut writer = Writer::open(ctx.engine, ctx.op.collection_id, false)?;
-    remove_documents(ctx, &mut writer, ids)
-}
-
-/// The removal of documents `doc_ids`, in one batch; ids not held count as skipped.
-fn remove_documents(
-    ctx: &mut Ctx<'_>,
-    writer: &mut Writer<'_>,
-    mut doc_ids: Vec<String>,
-) -> Result<Closing> {
-    doc_ids.sort();
-    doc_ids.dedup();
-    ctx.progress.phase = Phase::Processing;
-    ctx.progress.documents_total =
-        Some(ctx.progress.documents_total.unwrap_or(0) + doc_ids.len() as u64);
-    ctx.publish(true)?;
-    ctx.checkpoint()?;
-    let mut batch = WriteBatch::new();
-    let mut removed = Vec::new();
-    for doc_id in doc_ids {
-        if let Some(doc) = writer.reader.get_document(&doc_id)? {
-            removed.extend(writer.remove_into(&mut batch, &doc)?);
-            ctx.progress.documents_removed += 1;
-        } else {
-            ctx.progress.documents_skipped += 1;
-        }
-        ctx.progress.documents_done += 1;
-    }
-    ctx.progress.chunks_done += removed.len() as u64;
-    writer.closing(batch, removed, Vec::new())
-}
-
-/// A compaction of the served generation's vector index: its new segments are the closing
-/// writes.
-fn compact(ctx: &mut Ctx<'_>) -> Result<Closing> {
-    let record = ctx.engine.record(ctx.op.collection_id)?;
-    Ok(maintain_index(ctx, record.data(), &record.config, true)?.unwrap_or_default())
-}
-
-/// Builds what generation `data`'s vector index needs (a graph segment from the vectors
-/// searched exactly, or a compaction; always a compaction when `compact`) and returns its
-/// storage and installation, for the caller to apply. The build runs without holding the
-/// index lock: searches go on, served by the current segments.
-pub(super) fn maintain_index(
-    ctx: &mut Ctx<'_>,
-    data: Uuid,
-    config: &CollectionConfig,
-    compact: bool,
-) -> Result<Option<Closing>> {
-    let (rt, _) = ctx.engine.ensure_index_of(data, config)?;
-    let plan = rt
-        .index
-        .read()
-        .expect("index lock")
-        .as_ref()
-        .and_then(|index| index.plan(compact));
-    let Some(plan) = plan else {
-        return Ok(None);
-    };
-    ctx.progress.phase = Phase::Indexing;
-    ctx.progress.vectors_total = Some(plan.len() as u64);
-    ctx.publish(true)?;
-    let dim = config.dimension.unwrap_or(0);
-    let built = CollectionIndex::build(&config.index, dim, plan, &mut |done| {
-        ctx.checkpoint()?;
-        ctx.progress.vectors_indexed = done as u64;
-        ctx.publish(false)
-    })?;
-    ctx.checkpoint()?;
-    // Stored before it is installed: a crash in between loads the same state.
-    let store = ctx.engine.store()?;
-    let batch = CollectionIndex::persist_batch(store.as_ref(), data, &built)?;
-    Ok(Some(Closing::new(batch).then(move || {
-        if let Some(index) = rt.index.write().expect("index lock").as_mut() {
-            index.install(built);
-        }
-    })))
-}
-
-/// Deletes every key under `prefix`, in batches; returns how many.
-fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
-    let store = engine.store()?;
-    let mut n = 0;
-    loop {
-        let keys: Vec<Vec<u8>> = store
-            .scan_prefix(prefix)
-            .take(PURGE_BATCH)
-            .map(|e| e.map(|(k, _)| k))
-            .collect::<Result<_>>()?;
-        if keys.is_empty() {
-            return Ok(n);
-        }
-        n += keys.len() as u64;
-        let mut batch = WriteBatch::new();
-        for k in keys {
-            batch.delete(k);
-        }
-        store.apply(batch)?;
-        crash_point(engine, "purge.batch");
-    }
-}
-
-/// Deletes every record of generation `data`; returns how many chunks it had.
-pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
-    engine.generations.retire(data);
-    engine.generations.drop_runtimes([data]);
-    let mut chunks = 0;
-    for tag in keys::PER_GENERATION {
-        let n = purge_prefix(engine, &keys::in_collection(tag, data))?;
-        if tag == keys::CHUNK {
-            chunks = n;
-        }
-    }
-    Ok(chunks)
-}
-
-/// Deletes a collection: hides it at once, then purges its records in batches; the removal of
-/// its record is the closing write. A crash in between leaves it hidden; retrying the
-/// operation finishes the purge, and a retry that finds the record gone completes.
-fn delete_collection(ctx: &mut Ctx<'_>) -> Result<Closing> {
-    let id = ctx.op.collection_id;
-    ctx.engine.begin_delete(id)?;
-    ctx.progress.phase = Phase::Processing;
-    let record = ctx.engine.catalog.record_any(id)?;
-    let mut generations = record.map(|r| r.generations()).unwrap_or_default();
-    generations.push(id.0);
-    generations.sort();
-    generations.dedup();
-    for data in generations {
-        ctx.progress.chunks_done += purge_generation(ctx.engine, data)?;
-    }
-    for tag in keys::PER_COLLECTION {
-        if tag != keys::COLLECTION {
-            purge_prefix(ctx.engine, &keys::in_collection(tag, id.0))?;
-        }
-    }
-    ctx.progress.documents_done = 1;
-    ctx.progress.documents_total = Some(1);
-    let mut batch = WriteBatch::new();
-    batch.delete(keys::collection(id.0));
-    Ok(Closing::new(batch))
-}
-
-/// The items of a reindex: every document of generation `from` (of external vectors when
-/// `external`).
-pub(super) fn stored_items(from: &Reader, external: bool) -> Result<Vec<Item>> {
-    Ok(from
-        .documents()?
-        .into_iter()
-        .map(|doc| Item::Stored {
-            doc,
-            from: from.clone(),
-            external,
-        })
-        .collect())
 }
