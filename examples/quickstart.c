@@ -28,7 +28,6 @@ int main(int argc, char **argv) {
 
   sk_search_options options;
   sk_search_options_init(&options);
-  options.mode = SK_SEARCH_HYBRID;
   options.limit = 2;
   sk_results *results = NULL;
   if (check(sk_collection_search(notes, "where is my data kept?", &options, &results), "search")) return 1;

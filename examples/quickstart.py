@@ -13,6 +13,6 @@ with semantik.open(sys.argv[1] if len(sys.argv) > 1 else "quickstart-db") as db:
         ["sled stores the data on disk", "candle runs the embedding model", "rayon spreads the work over every core"]
     )
     op.wait()  # or: for event in op.events(): ...  / await op
-    for hit in notes.search("where is my data kept?", limit=2, mode="hybrid"):
+    for hit in notes.search("where is my data kept?", limit=2):
         print(f"{hit.score:.3f}  {hit.text}")
     print(notes.embed(["a query"]).shape)  # numpy float32 (1, 384)
