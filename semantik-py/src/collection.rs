@@ -7,7 +7,7 @@ use semantik_core::{
 };
 
 use crate::convert::{array, detached, float_rows, from_object, invalid, status_filter, to_object};
-use crate::operation::Operation;
+use crate::operation::{Events, Operation};
 use crate::search::{Options, apply_options, hits};
 
 /// A collection of documents with its own embedding model.
@@ -357,6 +357,12 @@ impl Collection {
             Ok((col.embed(&texts)?, dimension))
         })?;
         array(py, &rows, dimension)
+    }
+
+    /// A blocking iterator over this collection's events from now on (its operations' and its
+    /// status changes), as `Operation.events` yields them.
+    fn events(&self) -> Events {
+        Events::new(self.col.events())
     }
 
     /// This collection's operations, oldest first, as dicts (`status`: only those).

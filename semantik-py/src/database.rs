@@ -11,7 +11,7 @@ use semantik_core::{
 
 use crate::collection::Collection;
 use crate::convert::{detached, opt_arg, seconds, status_filter, to_object, to_py};
-use crate::operation::Operation;
+use crate::operation::{Events, Operation};
 use crate::search::{Options, apply_options, hits};
 
 /// An open semantik database; a context manager that closes it.
@@ -233,6 +233,13 @@ impl Database {
         let db = self.db(py)?;
         let list = detached(py, move || db.operations(filter))?;
         to_object(py, &list)
+    }
+
+    /// A blocking iterator over every event of the database from now on (each operation's,
+    /// each collection's status changes), as `Operation.events` yields them; it ends when the
+    /// database closes. `next(timeout)` waits at most `timeout` seconds.
+    fn events(&self, py: Python<'_>) -> PyResult<Events> {
+        Ok(Events::new(self.db(py)?.events()))
     }
 
     /// The operation with id `id`, running or ended.

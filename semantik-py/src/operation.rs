@@ -150,10 +150,17 @@ impl Operation {
     }
 }
 
-/// The events of an operation, as dicts (see `Operation.events`).
+/// A stream of events, as dicts: an operation's (see `Operation.events`), a collection's or a
+/// database's (`Collection.events`, `Database.events`).
 #[pyclass(module = "semantik._semantik", frozen)]
 pub(crate) struct Events {
     sub: Subscription,
+}
+
+impl Events {
+    pub(crate) fn new(sub: Subscription) -> Self {
+        Events { sub }
+    }
 }
 
 #[pymethods]

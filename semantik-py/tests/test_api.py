@@ -294,3 +294,18 @@ def test_multi_collection_search(db, notes):
     hits, failures = db.search(["notes", "missing", "other"], "nearest neighbour search")
     assert {h.collection for h in hits} == {"notes", "other"}
     assert list(failures) == ["missing"] and failures["missing"]["code"] == 200
+
+
+def test_database_and_collection_events(db, notes):
+    everything, mine = db.events(), notes.events()
+    other = db.create_collection("quiet").events()
+    op = notes.add(["an event-watched note"], ids=["watched"])
+    op.wait()
+    for stream in (everything, mine):
+        seen = []
+        while not seen or seen[-1]["type"] != "operation_completed" or seen[-1]["operation_id"] != op.id:
+            event = stream.next(10)
+            assert event is not None, f"no completion after {seen}"
+            seen.append(event)
+        assert [e["type"] for e in seen if e["operation_id"] == op.id][0] == "operation_queued"
+    assert other.next(0) is None and not other.closed
