@@ -61,6 +61,22 @@ pub fn follow(op: &Operation, label: &str, show: bool) -> Result<Outcome> {
     Ok(Outcome { info, failed })
 }
 
+/// A bar of `template` on stderr, or drawing nothing unless `visible`.
+fn styled(visible: bool, template: &str) -> ProgressBar {
+    let target = if visible {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 /// The progress bar of one operation (drawing nothing when hidden).
 #[derive(Debug)]
 struct Bar {
@@ -72,18 +88,9 @@ struct Bar {
 impl Bar {
     /// A bar that counts documents once their number is known.
     fn new(label: &str, visible: bool) -> Bar {
-        let target = if visible {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix}: {msg:10} [{bar:30}] {pos}/{len} (eta {eta})",
-            )
-            .expect("progress template")
-            .progress_chars("=> "),
+        let bar = styled(
+            visible,
+            "{spinner} {prefix}: {msg:10} [{bar:30}] {pos}/{len} (eta {eta})",
         );
         bar.set_prefix(label.to_string());
         bar.set_message("queued");
@@ -129,18 +136,9 @@ pub struct DownloadBar {
 impl DownloadBar {
     /// A bar for `model`, visible when `show` is set and stderr is a terminal.
     pub fn new(model: &str, show: bool) -> DownloadBar {
-        let target = if show && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(None, target);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            )
-            .expect("download template")
-            .progress_chars("=> "),
+        let bar = styled(
+            show && std::io::stderr().is_terminal(),
+            "{prefix} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
         );
         bar.set_prefix(format!("downloading {model}"));
         DownloadBar {

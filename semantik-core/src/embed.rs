@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use candle::CandleEmbedder;
+pub(crate) use candle::mapped_weights;
 #[cfg(any(test, feature = "testing"))]
 pub use hash::HashEmbedder;
 pub use hub::{DownloadProgress, HubConfig};

@@ -36,14 +36,15 @@ impl Reader {
         keys::document_hash(self.data, hash, doc_id)
     }
 
-    pub(crate) fn get_document(&self, doc_id: &str) -> Result<Option<Document>> {
+    /// Document `doc_id`, if the generation holds it.
+    pub(crate) fn document(&self, doc_id: &str) -> Result<Option<Document>> {
         storage::get_json(self.store.as_ref(), "document", &self.doc_key(doc_id))
     }
 
     /// The document read from `path`, with its id.
     pub(crate) fn document_at(&self, path: &Path) -> Result<Option<Document>> {
         match self.store.get(&self.path_key(path))? {
-            Some(id) => self.get_document(&String::from_utf8_lossy(&id)),
+            Some(id) => self.document(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
     }
@@ -69,11 +70,6 @@ impl Reader {
             .is_some()
     }
 
-    /// Document `doc_id`, if the generation holds it.
-    pub(crate) fn document(&self, doc_id: &str) -> Result<Option<Document>> {
-        self.get_document(doc_id)
-    }
-
     /// The record of chunk `chunk_id`, if the generation holds it.
     pub(crate) fn chunk(&self, chunk_id: u64) -> Result<Option<ChunkRecord>> {
         storage::get_json(
@@ -86,7 +82,7 @@ impl Reader {
     /// The chunks of document `doc_id`, in order.
     pub(crate) fn chunks_of(&self, doc_id: &str) -> Result<Vec<Chunk>> {
         let doc = self
-            .get_document(doc_id)?
+            .document(doc_id)?
             .ok_or_else(|| Error::DocumentNotFound {
                 id: doc_id.to_string(),
             })?;

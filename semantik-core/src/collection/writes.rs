@@ -220,7 +220,6 @@ impl Collection {
     /// # Errors
     /// Storage errors.
     pub fn remove_source(&self, path: impl AsRef<Path>) -> Result<Operation> {
-        self.record()?;
         // The path may no longer exist: removing a deleted folder's documents is the point.
         let path = crate::source::canonical_even_if_gone(path.as_ref());
         self.start(OperationKind::RemoveSource, OpParams::RemoveSource { path })

@@ -75,15 +75,7 @@ impl CandleEmbedder {
             name: name.to_string(),
             message: format!("config.json: {e}"),
         })?;
-        // SAFETY: read-only mapping of the model file (see bert.rs).
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(
-                &[dir.join("model.safetensors")],
-                DType::F32,
-                &device,
-            )
-        }
-        .map_err(err)?;
+        let vb = mapped_weights(&dir, &device).map_err(err)?;
         let model = BertModel::load(vb.clone(), &config)
             .or_else(|_| BertModel::load(vb.pp("bert"), &config))
             .map_err(err)?;
@@ -154,5 +146,16 @@ impl Embedder for CandleEmbedder {
 
     fn token_starts(&self, text: &str) -> Result<Vec<usize>> {
         self.inner.token_starts(text)
+    }
+}
+
+/// The weights of `dir/model.safetensors`, memory-mapped as float32 on `device`.
+pub(crate) fn mapped_weights(
+    dir: &std::path::Path,
+    device: &Device,
+) -> candle_core::Result<VarBuilder<'static>> {
+    // SAFETY: the file is mapped read-only; semantik never writes model files.
+    unsafe {
+        VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, device)
     }
 }

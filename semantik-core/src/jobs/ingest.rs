@@ -237,7 +237,7 @@ impl Preparer<'_> {
     }
 
     fn staged(&self, key: Vec<u8>, staged: StagedDocument) -> Step {
-        let existing = match self.reader.get_document(&staged.id) {
+        let existing = match self.reader.document(&staged.id) {
             Ok(d) => d,
             Err(error) => {
                 return failed(Some(staged.id), None, FailedInfo::default(), error);
@@ -288,7 +288,7 @@ impl Preparer<'_> {
 
     /// A document of generation `from`, chunked again with this generation's settings.
     fn stored(&self, doc: Document, from: &Reader, external: bool) -> Step {
-        let existing = match self.reader.get_document(&doc.id) {
+        let existing = match self.reader.document(&doc.id) {
             Ok(d) => d,
             Err(error) => return failed(Some(doc.id), None, FailedInfo::default(), error),
         };

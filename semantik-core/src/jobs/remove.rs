@@ -22,7 +22,7 @@ pub(super) fn remove_source(ctx: &mut Ctx<'_>, root: &Path) -> Result<Closing> {
     let mut batch = WriteBatch::new();
     let mut removed = Vec::new();
     for (_, doc_id) in &docs {
-        if let Some(doc) = writer.reader.get_document(doc_id)? {
+        if let Some(doc) = writer.reader.document(doc_id)? {
             removed.extend(writer.remove_into(&mut batch, &doc)?);
             ctx.progress.documents_removed += 1;
             ctx.progress.bytes_done += doc.size;
@@ -68,7 +68,7 @@ pub(super) fn remove_documents(
     let mut batch = WriteBatch::new();
     let mut removed = Vec::new();
     for doc_id in doc_ids {
-        if let Some(doc) = writer.reader.get_document(&doc_id)? {
+        if let Some(doc) = writer.reader.document(&doc_id)? {
             removed.extend(writer.remove_into(&mut batch, &doc)?);
             ctx.progress.documents_removed += 1;
         } else {

@@ -214,7 +214,7 @@ impl<'a> Writer<'a> {
         info: &FailedInfo,
         error: &Error,
     ) -> Result<()> {
-        let existing = self.reader.get_document(doc_id)?;
+        let existing = self.reader.document(doc_id)?;
         if existing
             .as_ref()
             .is_some_and(|d| d.status == DocumentStatus::Indexed)

@@ -13,8 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, IndexOp, Module, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{IndexOp, Module, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -234,15 +233,7 @@ impl CrossEncoder {
                     .map_err(|e| model_err(format!("config.json: {e}")))?;
                 let device = gpu.open()?;
                 let candle_err = |e: candle_core::Error| model_err(e.to_string());
-                // SAFETY: the file is mapped read-only; semantik never writes model files.
-                let vb = unsafe {
-                    VarBuilder::from_mmaped_safetensors(
-                        &[dir.join("model.safetensors")],
-                        DType::F32,
-                        &device,
-                    )
-                }
-                .map_err(candle_err)?;
+                let vb = crate::embed::mapped_weights(dir, &device).map_err(candle_err)?;
                 let encoder_vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
                     vb.pp("bert")
                 } else {
@@ -473,7 +464,8 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
     use tokenizers::models::wordpiece::WordPiece;
     use tokenizers::normalizers::BertNormalizer;
     use tokenizers::pre_tokenizers::bert::BertPreTokenizer;

@@ -35,6 +35,16 @@ fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The texts a reference was computed on.
+fn texts(r: &serde_json::Value) -> Vec<&str> {
+    r["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
+}
+
 fn ids(v: &serde_json::Value) -> Vec<Vec<u32>> {
     v.as_array()
         .unwrap()
@@ -83,12 +93,7 @@ fn check(family: &str) -> f32 {
     let r = reference(family);
     let model = SentenceEmbedder::load_dir(family, &fixture(family), Precision::Float32)
         .unwrap_or_else(|e| panic!("{family}: {e}"));
-    let texts: Vec<&str> = r["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let texts = texts(&r);
     assert_eq!(
         model.dimension() as u64,
         r["embedding_dim"].as_u64().unwrap()
@@ -306,12 +311,7 @@ fn precision_cosine(family: &str, precision: Precision) -> f32 {
     let r = reference(family);
     let model = SentenceEmbedder::load_dir(family, &fixture(family), precision).unwrap();
     assert_eq!(model.precision(), precision);
-    let texts: Vec<&str> = r["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let texts = texts(&r);
     let want = rows(r.get("document_embeddings").unwrap_or(&r["embeddings"]));
     model
         .embed(&texts)
