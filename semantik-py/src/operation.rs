@@ -116,9 +116,7 @@ impl Operation {
     /// then live ones, ending after the event that ends it. Waits without the GIL; Ctrl-C
     /// interrupts it.
     fn events(&self) -> Events {
-        Events {
-            sub: self.op.events(),
-        }
+        Events::new(self.op.events())
     }
 
     fn __iter__(&self) -> Events {
