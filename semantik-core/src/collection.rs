@@ -16,6 +16,7 @@ use crate::document::Metadata;
 use crate::embed::{DEFAULT_MODEL, EXTERNAL_MODEL, ModelSpec, Precision};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::index::IndexConfig;
 use crate::keyword::KeywordConfig;
 use crate::ops::{Operation, OperationFilter, OperationInfo, Subscription};
@@ -299,16 +300,20 @@ pub(crate) struct CollectionRecord {
     /// is being purged.
     #[serde(default)]
     pub(crate) deleting: bool,
-    /// The generation whose records the collection serves (`None`: the collection's own id,
-    /// as for every collection never reindexed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) generation: Option<Uuid>,
+    /// The generation whose records the collection serves (`None`: its first one, as for
+    /// every collection never reindexed).
+    #[serde(
+        rename = "generation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) served: Option<GenerationId>,
     /// A generation a reindex is building.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) building: Option<Uuid>,
+    pub(crate) building: Option<GenerationId>,
     /// Generations replaced by a reindex whose records are still being purged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) retired: Vec<Uuid>,
+    pub(crate) retired: Vec<GenerationId>,
 }
 
 /// The record of a live (not deleted) collection, read from `store`.
@@ -321,14 +326,14 @@ pub(crate) fn live_record(store: &dyn Store, id: CollectionId) -> Result<Collect
 }
 
 impl CollectionRecord {
-    /// The id under which the served generation's records are keyed.
-    pub(crate) fn data(&self) -> Uuid {
-        self.generation.unwrap_or(self.id.0)
+    /// The generation the collection serves.
+    pub(crate) fn generation(&self) -> GenerationId {
+        self.served.unwrap_or(GenerationId::first_of(self.id))
     }
 
     /// Every generation that may have records: served, being built, retired.
-    pub(crate) fn generations(&self) -> Vec<Uuid> {
-        let mut all = vec![self.data()];
+    pub(crate) fn generations(&self) -> Vec<GenerationId> {
+        let mut all = vec![self.generation()];
         all.extend(self.building);
         all.extend(self.retired.iter().copied());
         all

@@ -84,6 +84,8 @@ impl Database {
         let run: Job = Arc::new(move |op| crate::jobs::run(&runner, op));
         let failed: Job = Arc::new(move |op| crate::jobs::fail_after_panic(&after_panic, op));
         engine.ops.start(run, failed);
+        *engine.repairs.lock().expect("repairs lock") =
+            Some(crate::jobs::repair::start(engine.clone()));
         Ok(Database {
             handle: Arc::new(DbHandle { engine }),
         })
@@ -150,7 +152,7 @@ impl Database {
             .list()?
             .into_iter()
             .map(|r| {
-                let stats = engine.catalog.stats(r.data())?;
+                let stats = engine.catalog.stats(r.generation())?;
                 Ok(r.into_info(stats))
             })
             .collect()
@@ -284,7 +286,7 @@ impl Database {
     /// An `Err` means the data could not be read at all, not that it is inconsistent.
     pub fn verify(&self) -> Result<VerifyReport> {
         let snapshot = self.engine().store()?.snapshot()?;
-        crate::verify::verify(snapshot.as_ref())
+        crate::verify::verify(&snapshot)
     }
 
     /// Writes a consistent snapshot of the whole database to the new file `dest`, while
@@ -335,7 +337,7 @@ impl Database {
             let lock = lock_directory(dest)?;
             let store = storage::backup::restore(src, &partial)?;
             format::prepare(store.as_ref(), dest)?;
-            let report = crate::verify::verify(store.as_ref())?;
+            let report = crate::verify::verify(&store)?;
             if let Some(v) = report.violations.first() {
                 return Err(Error::corrupt(format!(
                     "the restored database fails verify ({} violations): {v}",
@@ -424,6 +426,7 @@ impl Engine {
             config,
             store,
             lock_file: Mutex::new(Some(lock)),
+            repairs: Mutex::new(None),
         });
         engine.recover()?;
         Ok(engine)
@@ -498,6 +501,10 @@ impl Engine {
     pub(crate) fn shutdown(&self) -> Result<()> {
         if self.ops.is_stopped() {
             return Ok(());
+        }
+        self.generations.damage.close();
+        if let Some(repairs) = self.repairs.lock().expect("repairs lock").take() {
+            let _ = repairs.join();
         }
         self.ops.stop();
         let store = self.store.take();

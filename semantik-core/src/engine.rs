@@ -11,6 +11,7 @@ pub(crate) mod models;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use crate::collection::{
     CollectionConfig, CollectionId, CollectionInfo, CollectionRecord, CollectionStatus,
@@ -18,8 +19,9 @@ use crate::collection::{
 use crate::db::Config;
 use crate::embed::EXTERNAL_MODEL;
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
+use crate::ops::OperationId;
 use crate::ops::registry::Operations;
-use crate::ops::{OpParams, OperationId, OperationKind};
 use crate::storage::{Store, StoreSlot, WriteBatch};
 
 pub(crate) use catalog::Catalog;
@@ -33,6 +35,8 @@ pub(crate) struct Engine {
     pub(crate) config: Config,
     pub(crate) store: Arc<StoreSlot>,
     pub(crate) lock_file: Mutex<Option<File>>,
+    /// The thread that repairs the damage reads report (see `jobs::repair`).
+    pub(crate) repairs: Mutex<Option<JoinHandle<()>>>,
     pub(crate) catalog: Catalog,
     pub(crate) generations: Generations,
     pub(crate) models: Models,
@@ -63,7 +67,9 @@ impl Engine {
     /// Settings, status and counts of a collection, as served.
     pub(crate) fn collection_info(&self, id: CollectionId) -> Result<CollectionInfo> {
         self.with_served(id, |record, _| {
-            Ok(record.clone().into_info(self.catalog.stats(record.data())?))
+            Ok(record
+                .clone()
+                .into_info(self.catalog.stats(record.generation())?))
         })
     }
 
@@ -133,49 +139,29 @@ impl Engine {
     }
 
     /// Loads the collection's index (stored graph segments joined with the stored vectors)
-    /// unless it is loaded. A stored segment that fails its checks is dropped: its vectors are
-    /// searched exactly, the collection reports `degraded`, and a compaction is queued to
-    /// rebuild it (the reader that found the damage only reads).
+    /// unless it is loaded. A stored segment that fails its checks is dropped, its vectors
+    /// searched exactly, and reported (see [`Generations::ensure_index_of`]); this read writes
+    /// nothing.
     pub(crate) fn ensure_index(&self, record: &CollectionRecord) -> Result<Arc<Runtime>> {
-        let (rt, loaded) = self.generations.ensure_index_of(
-            self.store()?.as_ref(),
-            record.data(),
-            &record.config,
-        )?;
+        let generation = record.generation();
+        let (rt, loaded) = self.ensure_index_of(record.id, generation, &record.config)?;
         // A reindex may have swapped generations since `record` was read: this caller still
         // gets the index it loaded, but it is not kept.
-        if loaded.is_some() && self.catalog.record(record.id)?.data() != record.data() {
-            self.generations.drop_runtimes([record.data()]);
-        }
-        let dropped = loaded.unwrap_or(0);
-        if dropped > 0 {
-            self.set_status(
-                record.id,
-                None,
-                CollectionStatus::Degraded,
-                Some(format!(
-                    "{dropped} stored vector index segments failed their checks; searching \
-                     exactly until the index is rebuilt"
-                )),
-            )?;
-            self.ops.create(
-                record.id,
-                OperationKind::Compact,
-                OpParams::Compact,
-                WriteBatch::new(),
-            )?;
+        if loaded && self.catalog.record(record.id)?.generation() != generation {
+            self.generations.drop_runtimes([generation]);
         }
         Ok(rt)
     }
 
-    /// Loads the index of generation `data` (of settings `config`) unless it is loaded (see
-    /// [`Generations::ensure_index_of`]).
+    /// Loads the index of `collection`'s generation `generation` (of settings `config`) unless
+    /// it is loaded (see [`Generations::ensure_index_of`]); returns whether this call loaded it.
     pub(crate) fn ensure_index_of(
         &self,
-        data: uuid::Uuid,
+        collection: CollectionId,
+        generation: GenerationId,
         config: &CollectionConfig,
-    ) -> Result<(Arc<Runtime>, Option<usize>)> {
+    ) -> Result<(Arc<Runtime>, bool)> {
         self.generations
-            .ensure_index_of(self.store()?.as_ref(), data, config)
+            .ensure_index_of(self.store()?.as_ref(), collection, generation, config)
     }
 }

@@ -3,8 +3,9 @@
 //! and runs the housekeeping after it; `ingest` reads, chunks and embeds documents (index,
 //! append, retry of failed documents); `remove` removes documents by path or id; `reindex`
 //! builds and swaps in a new generation; `delete` deletes a collection; `purge` deletes a
-//! retired generation's records; `index` builds graph segments and compactions; `writer` is the
-//! one writer of a generation's records.
+//! retired generation's records; `index` builds graph segments and compactions; `repair`
+//! queues the compaction of damaged index segments that a read reported; `writer` is the one
+//! writer of a generation's records.
 
 mod delete;
 mod index;
@@ -12,6 +13,7 @@ mod ingest;
 mod purge;
 mod reindex;
 mod remove;
+pub(crate) mod repair;
 mod runner;
 mod writer;
 

@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 use rust_stemmers::{Algorithm, Stemmer};
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
-use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::storage::{Store, WriteBatch, keys};
 
 /// Longest term kept, in bytes: longer "words" (hex dumps, sequences, base64) are not words,
@@ -211,14 +211,14 @@ fn stem(stemmer: &Stemmer, word: String) -> String {
 /// Separates a term from the chunk id in a posting key (never part of UTF-8 text).
 const TERM_END: u8 = 0xFF;
 
-fn posting_prefix(data: Uuid, term: &str) -> Vec<u8> {
+fn posting_prefix(generation: GenerationId, term: &str) -> Vec<u8> {
     let mut suffix = term.as_bytes().to_vec();
     suffix.push(TERM_END);
-    keys::in_collection_with(keys::POSTING, data, &suffix)
+    keys::in_generation_with(keys::POSTING, generation, &suffix)
 }
 
-fn posting_key(data: Uuid, term: &str, chunk_id: u64) -> Vec<u8> {
-    let mut k = posting_prefix(data, term);
+fn posting_key(generation: GenerationId, term: &str, chunk_id: u64) -> Vec<u8> {
+    let mut k = posting_prefix(generation, term);
     k.extend_from_slice(&chunk_id.to_be_bytes());
     k
 }
@@ -243,7 +243,7 @@ fn frequencies(terms: &[String]) -> Vec<(&str, u32)> {
 /// that its removal reads; returns its length in terms.
 pub(crate) fn add_chunk(
     batch: &mut WriteBatch,
-    data: Uuid,
+    generation: GenerationId,
     chunk_id: u64,
     terms: &[String],
 ) -> u64 {
@@ -254,12 +254,12 @@ pub(crate) fn add_chunk(
     for (term, tf) in freqs {
         let mut posting = tf.to_le_bytes().to_vec();
         posting.extend_from_slice(&len.to_le_bytes());
-        batch.put(posting_key(data, term, chunk_id), posting);
+        batch.put(posting_key(generation, term, chunk_id), posting);
         list.extend_from_slice(&tf.to_le_bytes());
         list.extend_from_slice(&(term.len() as u16).to_le_bytes());
         list.extend_from_slice(term.as_bytes());
     }
-    batch.put(keys::chunk_terms(data, chunk_id), list);
+    batch.put(keys::chunk_terms(generation, chunk_id), list);
     u64::from(len)
 }
 
@@ -268,16 +268,16 @@ pub(crate) fn add_chunk(
 pub(crate) fn remove_chunk(
     store: &dyn Store,
     batch: &mut WriteBatch,
-    data: Uuid,
+    generation: GenerationId,
     chunk_id: u64,
 ) -> Result<u64> {
-    let key = keys::chunk_terms(data, chunk_id);
+    let key = keys::chunk_terms(generation, chunk_id);
     let Some(list) = store.get(&key)? else {
         return Ok(0);
     };
     let (len, terms) = term_list(chunk_id, &list)?;
     for (term, _) in terms {
-        batch.delete(posting_key(data, term, chunk_id));
+        batch.delete(posting_key(generation, term, chunk_id));
     }
     batch.delete(key);
     Ok(u64::from(len))
@@ -315,20 +315,20 @@ fn term_list(chunk_id: u64, list: &[u8]) -> Result<(u32, Vec<(&str, u32)>)> {
     Ok((len, terms))
 }
 
-/// Checks generation `data`'s keyword index against its chunks (`chunks`: the ids of its
+/// Checks generation `generation`'s keyword index against its chunks (`chunks`: the ids of its
 /// chunk records): every chunk has a term list, every listed term its posting with the same
 /// frequency and length, and no posting or list belongs to anything else. Reports each
 /// problem to `report`; returns the total length in terms.
 pub(crate) fn verify(
     store: &dyn Store,
-    data: Uuid,
+    generation: GenerationId,
     chunks: &std::collections::BTreeSet<u64>,
     report: &mut dyn FnMut(String),
 ) -> Result<u64> {
     let mut expected: HashMap<Vec<u8>, (u32, u32)> = HashMap::new();
     let mut total = 0u64;
     let mut listed = std::collections::BTreeSet::new();
-    for entry in store.scan_prefix(&keys::in_collection(keys::CHUNK_TERMS, data)) {
+    for entry in store.scan_prefix(&keys::in_generation(keys::CHUNK_TERMS, generation)) {
         let (k, v) = entry?;
         let Some(id) = keys::chunk_id_of(&k) else {
             report(format!("malformed term-list key {}", keys::hex(&k)));
@@ -341,7 +341,7 @@ pub(crate) fn verify(
             Ok((len, terms)) => {
                 total += u64::from(len);
                 for (term, tf) in terms {
-                    expected.insert(posting_key(data, term, id), (tf, len));
+                    expected.insert(posting_key(generation, term, id), (tf, len));
                 }
             }
             Err(e) => report(e.to_string()),
@@ -351,7 +351,7 @@ pub(crate) fn verify(
     for id in chunks.difference(&listed) {
         report(format!("chunk {id} has no keyword term list"));
     }
-    for entry in store.scan_prefix(&keys::in_collection(keys::POSTING, data)) {
+    for entry in store.scan_prefix(&keys::in_generation(keys::POSTING, generation)) {
         let (k, v) = entry?;
         let id = keys::chunk_id_of_tail(&k).unwrap_or(u64::MAX);
         let stored = (v.len() == 8).then(|| {
@@ -387,11 +387,11 @@ pub(crate) struct Corpus {
     pub(crate) terms: u64,
 }
 
-/// The BM25 scores of the chunks of generation `data` that contain any of `terms` (and that
+/// The BM25 scores of the chunks of generation `generation` that contain any of `terms` (and that
 /// `allow` accepts), best first, at most `k`; ties by chunk id.
 pub(crate) fn search(
     store: &dyn Store,
-    data: Uuid,
+    generation: GenerationId,
     corpus: Corpus,
     config: &KeywordConfig,
     terms: &[String],
@@ -409,7 +409,7 @@ pub(crate) fn search(
     let mut postings = Vec::new();
     for term in distinct {
         postings.clear();
-        let prefix = posting_prefix(data, term);
+        let prefix = posting_prefix(generation, term);
         for entry in store.scan_prefix(&prefix) {
             let (key, value) = entry?;
             let id = keys::chunk_id_of_tail(&key)

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::collection::CollectionId;
 use crate::error::{Error, ErrorInfo, Result};
+use crate::generation::GenerationId;
 
 pub use events::{Event, EventKind, Subscription};
 pub(crate) use events::{EventBus, Filter};
@@ -318,7 +319,7 @@ pub(crate) enum OpParams {
     /// Build generation `generation` with `config`, then swap it in.
     Reindex {
         config: Box<crate::collection::CollectionConfig>,
-        generation: Uuid,
+        generation: GenerationId,
     },
 }
 

@@ -18,6 +18,7 @@ use crate::document::{Document, DocumentStatus, Metadata};
 use crate::embed::{self, EXTERNAL_MODEL};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
+use crate::generation::GenerationId;
 use crate::generation::Reader;
 use crate::index::Metric;
 use crate::keyword::{self, Analyzer};
@@ -461,8 +462,8 @@ fn by_score(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
 struct Allowed(Vec<(u64, u64)>);
 
 impl Allowed {
-    fn of(engine: &Engine, data: uuid::Uuid, filter: &Filter) -> Result<Self> {
-        let docs = Reader::new(engine.store()?, data).documents()?;
+    fn of(engine: &Engine, generation: GenerationId, filter: &Filter) -> Result<Self> {
+        let docs = Reader::new(engine.store()?, generation).documents()?;
         let mut ranges: Vec<(u64, u64)> = docs
             .iter()
             .filter(|d| d.status == DocumentStatus::Indexed && filter.accepts(d))
@@ -505,11 +506,11 @@ pub(crate) fn run_served(
     } else {
         depth
     };
-    let data = record.data();
+    let generation = record.generation();
     let allowed = if options.filter.is_empty() {
         None
     } else {
-        Some(Allowed::of(engine, data, &options.filter)?)
+        Some(Allowed::of(engine, generation, &options.filter)?)
     };
     let allow_fn = allowed.as_ref().map(|a| move |id: u64| a.contains(id));
     let allow: Option<&dyn Fn(u64) -> bool> = allow_fn.as_ref().map(|f| f as &dyn Fn(u64) -> bool);
@@ -542,14 +543,14 @@ pub(crate) fn run_served(
     };
     let store = engine.store()?;
     let keyword_scores: HashMap<u64, f32> = if keyword_wanted {
-        let stats = engine.catalog.stats(data)?;
+        let stats = engine.catalog.stats(generation)?;
         let corpus = keyword::Corpus {
             chunks: stats.chunks,
             terms: stats.keyword_terms,
         };
         keyword::search(
             store.as_ref(),
-            data,
+            generation,
             corpus,
             &record.config.keyword,
             &terms,
@@ -699,7 +700,7 @@ fn resolve(
     record: &CollectionRecord,
     candidates: &[Candidate],
 ) -> Result<Vec<Hit>> {
-    let reader = Reader::new(engine.store()?, record.data());
+    let reader = Reader::new(engine.store()?, record.generation());
     let mut docs: HashMap<String, Option<Document>> = HashMap::new();
     let mut hits = Vec::with_capacity(candidates.len());
     for c in candidates {

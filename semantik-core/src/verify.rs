@@ -12,14 +12,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::collection::{CollectionRecord, CollectionStats};
-use crate::document::{ChunkRecord, Document, DocumentStatus};
+use crate::document::{Document, DocumentStatus};
 use crate::error::Result;
+use crate::generation::{GenerationId, Reader};
 use crate::ops::{OperationRecord, OperationStatus};
 use crate::storage::{self, Store, format, keys};
 
@@ -104,7 +105,7 @@ impl fmt::Display for Violation {
 }
 
 struct Checker<'a> {
-    store: &'a dyn Store,
+    store: &'a Arc<dyn Store>,
     report: VerifyReport,
     collection: Option<String>,
 }
@@ -128,13 +129,13 @@ impl Checker<'_> {
 }
 
 /// Checks every invariant of the data in `store` (a snapshot of it, on a live database).
-pub(crate) fn verify(store: &dyn Store) -> Result<VerifyReport> {
+pub(crate) fn verify(store: &Arc<dyn Store>) -> Result<VerifyReport> {
     let mut c = Checker {
         store,
         report: VerifyReport::default(),
         collection: None,
     };
-    match format::read_version(store) {
+    match format::read_version(store.as_ref()) {
         Ok(Some(v)) if v == format::FORMAT_VERSION => {}
         Ok(v) => c.violation(
             "format",
@@ -147,7 +148,7 @@ pub(crate) fn verify(store: &dyn Store) -> Result<VerifyReport> {
         c.report.collections += 1;
         c.report.retired += record.retired.len() as u64;
         c.collection = Some(record.config.name.clone());
-        generation(&mut c, record.data(), record.config.dimension)?;
+        generation(&mut c, record.generation(), record.config.dimension)?;
         if let Some(building) = record.building {
             // Its settings (the dimension of a new model) are the reindex's until the swap:
             // its vectors need only agree with each other.
@@ -205,23 +206,31 @@ fn catalog(c: &mut Checker<'_>) -> Result<BTreeMap<Uuid, CollectionRecord>> {
 
 /// Checks one generation of a collection whose vectors have `dimension` (`None`: that of the
 /// first one).
-fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Result<()> {
-    let stored_stats: CollectionStats =
-        match storage::get_json(c.store, "collection stats", &keys::stats(data)) {
-            Ok(s) => s.unwrap_or_default(),
-            Err(e) => {
-                c.violation("counts", e.to_string());
-                CollectionStats::default()
-            }
-        };
+fn generation(
+    c: &mut Checker<'_>,
+    generation: GenerationId,
+    dimension: Option<usize>,
+) -> Result<()> {
+    let stored_stats: CollectionStats = match storage::get_json(
+        c.store.as_ref(),
+        "collection stats",
+        &keys::stats(generation),
+    ) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            c.violation("counts", e.to_string());
+            CollectionStats::default()
+        }
+    };
     let mut counted = CollectionStats::default();
     let mut stored_bytes = 0u64;
     // chunk id -> (document id, position)
     let mut expected: BTreeMap<u64, (String, u32)> = BTreeMap::new();
     let mut docs: HashMap<String, Document> = HashMap::new();
-    for (id, v) in c.entries(&keys::in_collection(keys::DOCUMENT, data))? {
-        let id = String::from_utf8_lossy(&id).into_owned();
-        let doc = match storage::decode_json::<Document>("document", &v) {
+    let reader = Reader::new(c.store.clone(), generation);
+    for entry in reader.document_records() {
+        let (id, doc) = entry?;
+        let doc = match doc {
             Ok(d) if d.id == id => d,
             Ok(d) => {
                 c.violation(
@@ -241,8 +250,7 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
                 counted.documents += 1;
                 counted.source_bytes += doc.size;
                 stored_bytes += doc.stored_bytes;
-                let hash = keys::document_hash(data, &doc.content_hash, &doc.id);
-                if c.store.get(&hash)?.is_none() {
+                if !reader.hash_indexes(&doc.content_hash, &doc.id)? {
                     c.violation(
                         "documents",
                         format!("document {id:?} is missing from the content-hash index"),
@@ -265,29 +273,29 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
                 c.violation("documents", format!("document {id:?} is stored as pending"))
             }
         }
-        if let Some(src) = &doc.source {
-            let at = c.store.get(&keys::document_path(data, src))?;
-            if at.as_deref() != Some(id.as_bytes()) {
-                c.violation(
-                    "documents",
-                    format!(
-                        "source-path index of {} does not point at document {id:?}",
-                        src.display()
-                    ),
-                );
-            }
+        if let Some(src) = &doc.source
+            && reader.document_id_at(src)?.as_deref() != Some(id.as_str())
+        {
+            c.violation(
+                "documents",
+                format!(
+                    "source-path index of {} does not point at document {id:?}",
+                    src.display()
+                ),
+            );
         }
         docs.insert(id, doc);
     }
     let mut chunks = BTreeSet::new();
-    for (key, v) in c.entries(&keys::in_collection(keys::CHUNK, data))? {
-        let Some(id) = keys::chunk_id_of_tail(&key).filter(|_| key.len() == 8) else {
+    for entry in reader.chunk_records() {
+        let (id, record) = entry?;
+        let Some(id) = id else {
             c.violation("chunks", "malformed chunk key".into());
             continue;
         };
         chunks.insert(id);
         let owner = expected.remove(&id);
-        match storage::decode_json::<ChunkRecord>("chunk", &v) {
+        match record {
             Ok(r) => match owner {
                 Some((doc, index)) if doc == r.document_id && index == r.index => {}
                 Some((doc, index)) => c.violation(
@@ -325,8 +333,9 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
 
     let mut dim = dimension;
     let mut with_vector = BTreeSet::new();
-    for (key, v) in c.entries(&keys::in_collection(keys::VECTOR, data))? {
-        let Some(id) = keys::chunk_id_of_tail(&key).filter(|_| key.len() == 8) else {
+    for entry in reader.vector_sizes() {
+        let (id, bytes) = entry?;
+        let Some(id) = id else {
             c.violation("vectors", "malformed vector key".into());
             continue;
         };
@@ -334,13 +343,12 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
         if !chunks.contains(&id) {
             c.violation("vectors", format!("vector {id} has no chunk"));
         }
-        let want = *dim.get_or_insert(v.len() / 4);
-        if v.len() != want * 4 {
+        let want = *dim.get_or_insert(bytes / 4);
+        if bytes != want * 4 {
             c.violation(
                 "vectors",
                 format!(
-                    "vector {id} has {} bytes, dimension {want} needs {}",
-                    v.len(),
+                    "vector {id} has {bytes} bytes, dimension {want} needs {}",
                     want * 4
                 ),
             );
@@ -354,16 +362,18 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
 
     let mut keyword = Vec::new();
     counted.keyword_terms =
-        crate::keyword::verify(c.store, data, &chunks, &mut |m| keyword.push(m))?;
+        crate::keyword::verify(c.store.as_ref(), generation, &chunks, &mut |m| {
+            keyword.push(m)
+        })?;
     let mut index = Vec::new();
-    crate::index::verify_stored(c.store, data, &mut |m| index.push(m))?;
+    crate::index::verify_stored(c.store.as_ref(), generation, &mut |m| index.push(m))?;
     for m in keyword {
         c.violation("keyword", m);
     }
     for m in index {
         c.violation("index", m);
     }
-    indexes(c, data, &docs)?;
+    indexes(c, &reader, &docs)?;
 
     let mut want = stored_stats.clone();
     want.next_chunk_id = 0;
@@ -377,12 +387,10 @@ fn generation(c: &mut Checker<'_>, data: Uuid, dimension: Option<usize>) -> Resu
     Ok(())
 }
 
-/// The content-hash, source-path and text records of generation `data` point at documents.
-fn indexes(c: &mut Checker<'_>, data: Uuid, docs: &HashMap<String, Document>) -> Result<()> {
-    for (suffix, _) in c.entries(&keys::in_collection(keys::DOCUMENT_HASH, data))? {
-        let mut parts = suffix.splitn(2, |&b| b == 0);
-        let hash = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-        let id = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+/// The content-hash, source-path and text records of `reader`'s generation point at documents.
+fn indexes(c: &mut Checker<'_>, reader: &Reader, docs: &HashMap<String, Document>) -> Result<()> {
+    for entry in reader.hash_entries() {
+        let (hash, id) = entry?;
         if docs.get(&id).is_none_or(|d| d.content_hash != hash) {
             c.violation(
                 "documents",
@@ -390,9 +398,8 @@ fn indexes(c: &mut Checker<'_>, data: Uuid, docs: &HashMap<String, Document>) ->
             );
         }
     }
-    for (path, v) in c.entries(&keys::in_collection(keys::DOCUMENT_PATH, data))? {
-        let path = PathBuf::from(String::from_utf8_lossy(&path).into_owned());
-        let id = String::from_utf8_lossy(&v).into_owned();
+    for entry in reader.path_entries() {
+        let (path, id) = entry?;
         if docs
             .get(&id)
             .is_none_or(|d| d.source.as_deref() != Some(path.as_path()))
@@ -406,8 +413,8 @@ fn indexes(c: &mut Checker<'_>, data: Uuid, docs: &HashMap<String, Document>) ->
             );
         }
     }
-    for (id, _) in c.entries(&keys::in_collection(keys::DOCUMENT_TEXT, data))? {
-        let id = String::from_utf8_lossy(&id).into_owned();
+    for entry in reader.text_ids() {
+        let id = entry?;
         if !docs.contains_key(&id) {
             c.violation(
                 "documents",
@@ -422,7 +429,7 @@ fn indexes(c: &mut Checker<'_>, data: Uuid, docs: &HashMap<String, Document>) ->
 fn orphans(c: &mut Checker<'_>, records: &BTreeMap<Uuid, CollectionRecord>) -> Result<()> {
     let mut generations: HashSet<Uuid> = HashSet::new();
     for r in records.values() {
-        generations.extend(r.generations());
+        generations.extend(r.generations().into_iter().map(|g| g.0));
         generations.insert(r.id.0);
     }
     let tags = keys::PER_GENERATION
@@ -574,12 +581,12 @@ mod tests {
         assert_eq!(
             checks_after(|store, id| {
                 let mut stats: CollectionStats =
-                    storage::get_json(store, "stats", &keys::stats(id))
+                    storage::get_json(store, "stats", &keys::stats(GenerationId(id)))
                         .unwrap()
                         .unwrap();
                 stats.documents += 1;
                 let mut b = WriteBatch::new();
-                b.put_json(keys::stats(id), &stats).unwrap();
+                b.put_json(keys::stats(GenerationId(id)), &stats).unwrap();
                 b
             }),
             ["counts"]
@@ -587,7 +594,7 @@ mod tests {
         assert_eq!(
             checks_after(|_, _| {
                 let mut b = WriteBatch::new();
-                b.put(keys::chunk(Uuid::now_v7(), 3), b"{}".to_vec());
+                b.put(keys::chunk(GenerationId::new(), 3), b"{}".to_vec());
                 b
             }),
             ["orphans"]

@@ -18,7 +18,7 @@ impl Collection {
         let engine = &self.engine;
         let store = engine.store()?;
         let mut docs: Vec<Document> = engine.with_served(self.id, |record, _| {
-            Reader::new(store.clone(), record.data()).documents()
+            Reader::new(store.clone(), record.generation()).documents()
         })?;
         let mut known: HashSet<String> = docs.iter().map(|d| d.id.clone()).collect();
         for (_, v) in store
@@ -42,7 +42,7 @@ impl Collection {
     pub fn document(&self, id: &str) -> Result<Document> {
         let store = self.engine.store()?;
         let served = self.engine.with_served(self.id, |record, _| {
-            Reader::new(store.clone(), record.data()).document(id)
+            Reader::new(store.clone(), record.generation()).document(id)
         })?;
         if let Some(d) = served {
             return Ok(d);
@@ -74,7 +74,7 @@ impl Collection {
     pub fn chunks(&self, id: &str) -> Result<Vec<Chunk>> {
         let store = self.engine.store()?;
         self.engine.with_served(self.id, |record, _| {
-            Reader::new(store.clone(), record.data()).chunks_of(id)
+            Reader::new(store.clone(), record.generation()).chunks_of(id)
         })
     }
 
@@ -95,7 +95,7 @@ impl Collection {
     pub fn text(&self, id: &str) -> Result<String> {
         let store = self.engine.store()?;
         self.engine.with_served(self.id, |record, _| {
-            Reader::new(store.clone(), record.data()).text(id)
+            Reader::new(store.clone(), record.generation()).text(id)
         })
     }
 

@@ -8,6 +8,7 @@ use super::{Collection, CollectionConfig, CollectionRecord, CollectionStatus};
 use crate::document::{DocumentInput, Metadata, StagedDocument};
 use crate::embed::EXTERNAL_MODEL;
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::ops::{OpParams, Operation, OperationId, OperationKind};
 use crate::source::{SourceOptions, SourceRecord};
 use crate::storage::{WriteBatch, keys};
@@ -321,7 +322,7 @@ impl Collection {
 
     /// `Index` for the first ingestion into an empty collection, `Append` after that.
     fn ingest_kind(&self, record: &CollectionRecord) -> Result<OperationKind> {
-        let empty = self.engine.catalog.stats(record.data())?.documents == 0
+        let empty = self.engine.catalog.stats(record.generation())?.documents == 0
             && record.status == CollectionStatus::Pending;
         Ok(if empty {
             OperationKind::Index
@@ -351,7 +352,7 @@ impl Collection {
             OperationKind::Reindex,
             OpParams::Reindex {
                 config: Box::new(config),
-                generation: uuid::Uuid::now_v7(),
+                generation: GenerationId::new(),
             },
             WriteBatch::new(),
         )

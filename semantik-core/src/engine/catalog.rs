@@ -11,6 +11,7 @@ use crate::collection::{
     live_record, validate_name,
 };
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::ops::EventKind;
 use crate::source::SourceRecord;
 use crate::storage::{self, StoreSlot, WriteBatch, keys};
@@ -47,12 +48,12 @@ impl Catalog {
         )
     }
 
-    /// The counts of generation `data`.
-    pub(crate) fn stats(&self, data: uuid::Uuid) -> Result<CollectionStats> {
+    /// The counts of generation `generation`.
+    pub(crate) fn stats(&self, generation: GenerationId) -> Result<CollectionStats> {
         Ok(storage::get_json(
             self.store.get()?.as_ref(),
             "collection stats",
-            &keys::stats(data),
+            &keys::stats(generation),
         )?
         .unwrap_or_default())
     }
@@ -97,7 +98,7 @@ impl Catalog {
             created_at: t,
             updated_at: t,
             deleting: false,
-            generation: None,
+            served: None,
             building: None,
             retired: Vec::new(),
         };
@@ -107,7 +108,10 @@ impl Catalog {
             id.0.as_bytes().to_vec(),
         );
         batch.put_json(keys::collection(id.0), &record)?;
-        batch.put_json(keys::stats(id.0), &CollectionStats::default())?;
+        batch.put_json(
+            keys::stats(GenerationId::first_of(id)),
+            &CollectionStats::default(),
+        )?;
         store.apply(batch)?;
         store.flush()?;
         Ok(id)

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::hnsw::HnswIndex;
 use super::{ExactIndex, IndexConfig, Scored, VectorIndex};
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::storage::{self, Store, WriteBatch, keys};
 
 /// More graph segments than this are compacted into one.
@@ -210,6 +211,9 @@ pub(crate) struct CollectionIndex {
     segments: Vec<Segment>,
     fresh: ExactIndex,
     next_segment: u64,
+    /// Stored segments that failed their checks at load: still listed in the stored manifest
+    /// until the next persisted build replaces them.
+    dropped: Vec<u64>,
 }
 
 impl CollectionIndex {
@@ -220,6 +224,7 @@ impl CollectionIndex {
             dim,
             segments: Vec::new(),
             next_segment: 0,
+            dropped: Vec::new(),
         }
     }
 
@@ -254,7 +259,7 @@ impl CollectionIndex {
                 && deleted as f32 > self.config.compact_deleted_share * in_graphs as f32)
             || self.segments.len() >= MAX_SEGMENTS;
         let mut members: Vec<(u64, &[f32])> = Vec::new();
-        let replaces = if compact {
+        let mut replaces = if compact {
             for s in &self.segments {
                 members.extend(
                     (0..s.ids.len() as u32)
@@ -269,6 +274,8 @@ impl CollectionIndex {
             return None;
         };
         members.extend(self.fresh.iter());
+        // Segments dropped at load leave the stored manifest with the next build.
+        replaces.extend(&self.dropped);
         if members.is_empty() && replaces.is_empty() {
             return None;
         }
@@ -303,12 +310,12 @@ impl CollectionIndex {
     /// manifest, and the replaced segments' parts removed.
     pub(crate) fn persist_batch(
         store: &dyn Store,
-        collection: uuid::Uuid,
+        generation: GenerationId,
         built: &Built,
     ) -> Result<WriteBatch> {
         let mut batch = WriteBatch::new();
         let mut manifest: Manifest =
-            storage::get_json(store, "index manifest", &keys::index_manifest(collection))?
+            storage::get_json(store, "index manifest", &keys::index_manifest(generation))?
                 .unwrap_or_default();
         for old in manifest
             .segments
@@ -316,7 +323,7 @@ impl CollectionIndex {
             .filter(|e| built.replaces.contains(&e.id))
         {
             for part in 0..old.parts {
-                batch.delete(keys::index_part(collection, old.id, part));
+                batch.delete(keys::index_part(generation, old.id, part));
             }
         }
         manifest
@@ -326,7 +333,7 @@ impl CollectionIndex {
         let mut parts = 0;
         for (i, chunk) in bytes.chunks(PART_BYTES).enumerate() {
             batch.put(
-                keys::index_part(collection, built.segment.id, i as u32),
+                keys::index_part(generation, built.segment.id, i as u32),
                 chunk.to_vec(),
             );
             parts += 1;
@@ -339,7 +346,7 @@ impl CollectionIndex {
             checksum: blake3::hash(&bytes).to_hex().to_string(),
         });
         manifest.next_segment = manifest.next_segment.max(built.segment.id + 1);
-        batch.put_json(keys::index_manifest(collection), &manifest)?;
+        batch.put_json(keys::index_manifest(generation), &manifest)?;
         Ok(batch)
     }
 
@@ -357,6 +364,7 @@ impl CollectionIndex {
             self.segments = kept;
             gone
         };
+        self.dropped.retain(|id| !replaces.contains(id));
         for pos in 0..segment.ids.len() as u32 {
             let id = segment.ids[pos as usize];
             let live_in_old = old
@@ -373,22 +381,22 @@ impl CollectionIndex {
     /// Loads a collection's index: stored segments joined with the stored vectors.
     pub(crate) fn load(
         store: &dyn Store,
-        collection: uuid::Uuid,
+        generation: GenerationId,
         config: IndexConfig,
         dim: usize,
     ) -> Result<(CollectionIndex, LoadReport)> {
-        let (ids, data) = read_vectors(store, collection, dim)?;
+        let (ids, data) = read_vectors(store, generation, dim)?;
         let mut index = CollectionIndex::new(config, dim);
         let mut report = LoadReport::default();
         let manifest: Manifest =
-            storage::get_json(store, "index manifest", &keys::index_manifest(collection))?
+            storage::get_json(store, "index manifest", &keys::index_manifest(generation))?
                 .unwrap_or_default();
         index.next_segment = manifest.next_segment;
         let mut used = vec![false; ids.len()];
         for entry in &manifest.segments {
             match load_segment(
                 store,
-                collection,
+                generation,
                 entry,
                 &index.config,
                 dim,
@@ -397,7 +405,10 @@ impl CollectionIndex {
                 &mut used,
             ) {
                 Ok(segment) => index.segments.push(segment),
-                Err(_) => report.dropped_segments += 1,
+                Err(_) => {
+                    report.dropped_segments += 1;
+                    index.dropped.push(entry.id);
+                }
             }
         }
         for (i, id) in ids.iter().enumerate() {
@@ -411,17 +422,17 @@ impl CollectionIndex {
     }
 }
 
-/// Checks the stored graph segments of generation `data` against its manifest: every part
+/// Checks the stored graph segments of generation `generation` against its manifest: every part
 /// present, each segment's length and checksum as listed, its members ascending, counted as
 /// listed and in no other segment, and no part stored for a segment the manifest does not
 /// list. Reports each problem to `report`.
 pub(crate) fn verify_stored(
     store: &dyn Store,
-    data: uuid::Uuid,
+    generation: GenerationId,
     report: &mut dyn FnMut(String),
 ) -> Result<()> {
     let manifest: Manifest =
-        match storage::get_json(store, "index manifest", &keys::index_manifest(data)) {
+        match storage::get_json(store, "index manifest", &keys::index_manifest(generation)) {
             Ok(m) => m.unwrap_or_default(),
             Err(e) => {
                 report(e.to_string());
@@ -439,7 +450,7 @@ pub(crate) fn verify_stored(
         let mut bytes = Vec::with_capacity(entry.bytes as usize);
         let mut complete = true;
         for part in 0..entry.parts {
-            match store.get(&keys::index_part(data, entry.id, part))? {
+            match store.get(&keys::index_part(generation, entry.id, part))? {
                 Some(p) => bytes.extend_from_slice(&p),
                 None => {
                     report(format!("part {part} of segment {} is missing", entry.id));
@@ -487,7 +498,7 @@ pub(crate) fn verify_stored(
     }
     let listed: std::collections::HashMap<u64, u32> =
         manifest.segments.iter().map(|e| (e.id, e.parts)).collect();
-    let prefix = keys::in_collection(keys::INDEX_PART, data);
+    let prefix = keys::in_generation(keys::INDEX_PART, generation);
     for entry in store.scan_prefix(&prefix) {
         let (k, _) = entry?;
         let rest = &k[prefix.len()..];
@@ -514,10 +525,10 @@ pub(crate) fn verify_stored(
 /// parallel key ranges (the per-entry cost of the store dominates a collection's load).
 fn read_vectors(
     store: &dyn Store,
-    collection: uuid::Uuid,
+    generation: GenerationId,
     dim: usize,
 ) -> Result<(Vec<u64>, Vec<f32>)> {
-    let prefix = keys::in_collection(keys::VECTOR, collection);
+    let prefix = keys::in_generation(keys::VECTOR, generation);
     let id_of = |k: &[u8]| keys::chunk_id_of(k).ok_or_else(|| Error::corrupt("vector key"));
     let Some((first, _)) = store.scan_prefix(&prefix).next().transpose()? else {
         return Ok((Vec::new(), Vec::new()));
@@ -540,8 +551,8 @@ fn read_vectors(
     let read = |&(start, end): &(u64, u64)| -> Result<(Vec<u64>, Vec<f32>)> {
         let (mut ids, mut data) = (Vec::new(), Vec::new());
         for entry in store.scan_range(
-            &keys::vector(collection, start),
-            &keys::vector(collection, end),
+            &keys::vector(generation, start),
+            &keys::vector(generation, end),
         ) {
             let (k, v) = entry?;
             ids.push(id_of(&k)?);
@@ -568,7 +579,7 @@ fn read_vectors(
 #[allow(clippy::too_many_arguments)]
 fn load_segment(
     store: &dyn Store,
-    collection: uuid::Uuid,
+    generation: GenerationId,
     entry: &SegmentEntry,
     config: &IndexConfig,
     dim: usize,
@@ -580,7 +591,7 @@ fn load_segment(
     let mut bytes = Vec::with_capacity(entry.bytes as usize);
     for part in 0..entry.parts {
         let chunk = store
-            .get(&keys::index_part(collection, entry.id, part))?
+            .get(&keys::index_part(generation, entry.id, part))?
             .ok_or_else(bad)?;
         bytes.extend_from_slice(&chunk);
     }
@@ -795,7 +806,7 @@ mod tests {
     #[test]
     fn load_joins_segments_with_stored_vectors() {
         let store = MemStore::default();
-        let collection = uuid::Uuid::from_u128(42);
+        let collection = GenerationId(uuid::Uuid::from_u128(42));
         let config = IndexConfig::new().with_exact_threshold(50);
         let vs = vectors(300, 12);
         let mut batch = WriteBatch::new();
@@ -848,9 +859,24 @@ mod tests {
         let mut batch = WriteBatch::new();
         batch.put(part, bytes);
         store.apply(batch).unwrap();
-        let (damaged, report) = CollectionIndex::load(&store, collection, config, DIM).unwrap();
+        let (mut damaged, report) =
+            CollectionIndex::load(&store, collection, config.clone(), DIM).unwrap();
         assert_eq!(report.dropped_segments, 1);
         assert_eq!(damaged.stats().exact_vectors, 300);
         assert_eq!(damaged.search(&vs[7], 1, None)[0].id, 7);
+        // The next build replaces the damaged segment in the stored manifest too.
+        let plan = damaged.plan(false).unwrap();
+        let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
+        store
+            .apply(CollectionIndex::persist_batch(&store, collection, &built).unwrap())
+            .unwrap();
+        damaged.install(built);
+        let mut problems = Vec::new();
+        verify_stored(&store, collection, &mut |m| problems.push(m)).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let (rebuilt, report) = CollectionIndex::load(&store, collection, config, DIM).unwrap();
+        assert_eq!(report.dropped_segments, 0);
+        let stats = rebuilt.stats();
+        assert_eq!((stats.graph_segments, stats.exact_vectors), (1, 0));
     }
 }

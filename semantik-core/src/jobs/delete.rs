@@ -3,6 +3,7 @@
 use super::purge::{purge_generation, purge_prefix};
 use super::runner::{Closing, Ctx};
 use crate::error::Result;
+use crate::generation::GenerationId;
 use crate::ops::Phase;
 use crate::storage::{WriteBatch, keys};
 
@@ -15,11 +16,11 @@ pub(super) fn run(ctx: &mut Ctx<'_>) -> Result<Closing> {
     ctx.progress.phase = Phase::Processing;
     let record = ctx.engine.catalog.record_any(id)?;
     let mut generations = record.map(|r| r.generations()).unwrap_or_default();
-    generations.push(id.0);
+    generations.push(GenerationId::first_of(id));
     generations.sort();
     generations.dedup();
-    for data in generations {
-        ctx.progress.chunks_done += purge_generation(ctx.engine, data)?;
+    for generation in generations {
+        ctx.progress.chunks_done += purge_generation(ctx.engine, generation)?;
     }
     for tag in keys::PER_COLLECTION {
         if tag != keys::COLLECTION {

@@ -1,11 +1,10 @@
 //! The vector index's maintenance: a graph segment for the vectors searched exactly, or a
 //! compaction; `compact` is that step alone, as an operation's effect.
 
-use uuid::Uuid;
-
 use super::runner::{Closing, Ctx};
 use crate::collection::CollectionConfig;
 use crate::error::Result;
+use crate::generation::GenerationId;
 use crate::index::CollectionIndex;
 use crate::ops::Phase;
 
@@ -13,20 +12,22 @@ use crate::ops::Phase;
 /// writes.
 pub(super) fn compact(ctx: &mut Ctx<'_>) -> Result<Closing> {
     let record = ctx.engine.record(ctx.op.collection_id)?;
-    Ok(maintain_index(ctx, record.data(), &record.config, true)?.unwrap_or_default())
+    Ok(maintain_index(ctx, record.generation(), &record.config, true)?.unwrap_or_default())
 }
 
-/// Builds what generation `data`'s vector index needs (a graph segment from the vectors
+/// Builds what generation `generation`'s vector index needs (a graph segment from the vectors
 /// searched exactly, or a compaction; always a compaction when `compact`) and returns its
 /// storage and installation, for the caller to apply. The build runs without holding the
 /// index lock: searches go on, served by the current segments.
 pub(super) fn maintain_index(
     ctx: &mut Ctx<'_>,
-    data: Uuid,
+    generation: GenerationId,
     config: &CollectionConfig,
     compact: bool,
 ) -> Result<Option<Closing>> {
-    let (rt, _) = ctx.engine.ensure_index_of(data, config)?;
+    let (rt, _) = ctx
+        .engine
+        .ensure_index_of(ctx.op.collection_id, generation, config)?;
     let plan = rt
         .index
         .read()
@@ -48,7 +49,7 @@ pub(super) fn maintain_index(
     ctx.checkpoint()?;
     // Stored before it is installed: a crash in between loads the same state.
     let store = ctx.engine.store()?;
-    let batch = CollectionIndex::persist_batch(store.as_ref(), data, &built)?;
+    let batch = CollectionIndex::persist_batch(store.as_ref(), generation, &built)?;
     Ok(Some(Closing::new(batch).then(move || {
         if let Some(index) = rt.index.write().expect("index lock").as_mut() {
             index.install(built);

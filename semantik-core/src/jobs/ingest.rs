@@ -393,14 +393,9 @@ impl Preparer<'_> {
         }
         if external {
             // An external vector: its one chunk holds the text.
-            let v = from
-                .store
-                .get(&keys::vector(from.data, doc.first_chunk))?
-                .ok_or_else(|| {
-                    Error::corrupt(format!("vector of document {} is missing", doc.id))
-                })?;
-            let mut vector = Vec::new();
-            storage::decode_vector_into(&v, &mut vector)?;
+            let vector = from.vector(doc.first_chunk)?.ok_or_else(|| {
+                Error::corrupt(format!("vector of document {} is missing", doc.id))
+            })?;
             let text = chunk(doc.first_chunk)?.text;
             return Ok((base(text), Some(vector)));
         }

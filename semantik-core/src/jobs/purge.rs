@@ -1,12 +1,11 @@
 //! Purging: deleting every record of a retired generation (after a reindex, or of a deleted
 //! collection), in batches, after waiting for the reads that hold the generation's lease.
 
-use uuid::Uuid;
-
 use super::crash_point;
 use crate::collection::CollectionId;
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::generation::GenerationId;
 use crate::storage::{WriteBatch, keys};
 
 /// Keys deleted per batch when purging a collection or a generation.
@@ -49,13 +48,13 @@ pub(super) fn purge_prefix(engine: &Engine, prefix: &[u8]) -> Result<u64> {
     }
 }
 
-/// Deletes every record of generation `data`; returns how many chunks it had.
-pub(super) fn purge_generation(engine: &Engine, data: Uuid) -> Result<u64> {
-    engine.generations.retire(data);
-    engine.generations.drop_runtimes([data]);
+/// Deletes every record of generation `generation`; returns how many chunks it had.
+pub(super) fn purge_generation(engine: &Engine, generation: GenerationId) -> Result<u64> {
+    engine.generations.retire(generation);
+    engine.generations.drop_runtimes([generation]);
     let mut chunks = 0;
     for tag in keys::PER_GENERATION {
-        let n = purge_prefix(engine, &keys::in_collection(tag, data))?;
+        let n = purge_prefix(engine, &keys::in_generation(tag, generation))?;
         if tag == keys::CHUNK {
             chunks = n;
         }

@@ -9,8 +9,6 @@
 //! is resumed by [`Operation::retry`](crate::Operation::retry): its documents already built are
 //! skipped.
 
-use uuid::Uuid;
-
 use super::index::maintain_index;
 use super::ingest;
 use super::ingest::stored_items;
@@ -21,9 +19,10 @@ use crate::collection::CollectionConfig;
 use crate::document::DocumentStatus;
 use crate::embed::{EXTERNAL_MODEL, normalize};
 use crate::error::{Error, Result};
+use crate::generation::GenerationId;
 use crate::index::Metric;
 use crate::ops::Phase;
-use crate::storage::{self, keys};
+use crate::storage::keys;
 
 /// Vectors of the new generation searched for before the swap.
 const SAMPLE_SEARCHES: usize = 8;
@@ -34,11 +33,11 @@ const SAMPLE_SEARCHES: usize = 8;
 pub(super) fn run(
     ctx: &mut Ctx<'_>,
     config: CollectionConfig,
-    generation: Uuid,
+    generation: GenerationId,
 ) -> Result<Closing> {
     let (engine, id) = (ctx.engine, ctx.op.collection_id);
     let record = engine.record(id)?;
-    let served = record.data();
+    let served = record.generation();
     if served == generation {
         // A retry of this reindex after its swap: only the purge of the old one was left,
         // which the housekeeping does.
@@ -49,7 +48,7 @@ pub(super) fn run(
     // earlier attempt failed and the purge of what it built did not finish, so its records
     // cannot be resumed from. Listed as retired while they are purged, so that nothing (a
     // verify, a resumed build) takes a half-purged generation for one being built.
-    let leftovers: Vec<Uuid> = record
+    let leftovers: Vec<GenerationId> = record
         .building
         .iter()
         .filter(|b| **b != generation)
@@ -83,7 +82,7 @@ pub(super) fn run(
             r.config.chunking = config.chunking;
             r.config.index = config.index;
             r.config.keyword = config.keyword;
-            r.generation = Some(generation);
+            r.served = Some(generation);
             r.building = None;
             r.retired = vec![served];
         })),
@@ -105,18 +104,18 @@ pub(super) fn run(
 /// (`external`: the served generation holds caller-supplied vectors.)
 fn build(
     ctx: &mut Ctx<'_>,
-    from: Uuid,
+    from: GenerationId,
     external: bool,
     config: &CollectionConfig,
-    generation: Uuid,
+    generation: GenerationId,
 ) -> Result<()> {
     let engine = ctx.engine;
     let mut writer = Writer::for_generation(engine, generation, config.clone(), true)?;
     // The new generation's index fills as its documents are committed.
-    engine.ensure_index_of(generation, config)?;
+    engine.ensure_index_of(ctx.op.collection_id, generation, config)?;
     let from = Reader {
         store: engine.store()?,
-        data: from,
+        generation: from,
     };
     let items = stored_items(&from, external)?;
     let expected = items.len();
@@ -165,11 +164,9 @@ fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) 
         ));
     }
     let chunks: u64 = docs.iter().map(|d| u64::from(d.chunk_count)).sum();
-    let data = writer.reader.data;
+    let generation = writer.reader.generation;
     let store = writer.store();
-    let stored = store
-        .scan_prefix(&keys::in_collection(keys::VECTOR, data))
-        .count() as u64;
+    let stored = writer.reader.vector_sizes().count() as u64;
     if chunks != s.chunks || s.vectors != s.chunks || stored != s.vectors {
         return invalid(format!(
             "the new generation has {chunks} chunks in its documents, {} counted, {} vectors \
@@ -178,14 +175,16 @@ fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) 
         ));
     }
     let term_lists = store
-        .scan_prefix(&keys::in_collection(keys::CHUNK_TERMS, data))
+        .scan_prefix(&keys::in_generation(keys::CHUNK_TERMS, generation))
         .count() as u64;
     if term_lists != chunks {
         return invalid(format!(
             "the new generation has {chunks} chunks and {term_lists} keyword term lists"
         ));
     }
-    let (rt, _) = ctx.engine.ensure_index_of(data, &writer.config)?;
+    let (rt, _) = ctx
+        .engine
+        .ensure_index_of(ctx.op.collection_id, generation, &writer.config)?;
     let guard = rt.index.read().expect("index lock");
     let index = guard
         .as_ref()
@@ -203,11 +202,9 @@ fn validate(ctx: &Ctx<'_>, from: &Reader, writer: &Writer<'_>, expected: usize) 
     let step = with_chunks.len().div_ceil(SAMPLE_SEARCHES).max(1);
     for (i, doc) in with_chunks.iter().step_by(step).enumerate() {
         let chunk_id = doc.first_chunk;
-        let Some(bytes) = store.get(&keys::vector(data, chunk_id))? else {
+        let Some(v) = writer.reader.vector(chunk_id)? else {
             return invalid(format!("vector of chunk {chunk_id} is missing"));
         };
-        let mut v = Vec::new();
-        storage::decode_vector_into(&bytes, &mut v)?;
         let own = writer.config.index.metric.score(&v, &v);
         let hits = index.search_with(&v, 10, None, None);
         if hits

@@ -282,7 +282,7 @@ fn housekeeping(ctx: &mut Ctx<'_>) -> Result<()> {
         OpParams::Compact | OpParams::Reindex { .. }
     ) {
         let record = ctx.engine.record(id)?;
-        if let Some(closing) = maintain_index(ctx, record.data(), &record.config, false)? {
+        if let Some(closing) = maintain_index(ctx, record.generation(), &record.config, false)? {
             closing.apply(ctx.engine)?;
         }
     }

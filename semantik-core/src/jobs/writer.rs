@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use uuid::Uuid;
-
 use crate::chunk::{SplitChunker, TextChunk, TokenCounter};
 use crate::collection::{CollectionConfig, CollectionId, CollectionStats};
 use crate::document::{ChunkRecord, Document, DocumentStatus, Metadata, StoredText};
@@ -14,6 +12,7 @@ use crate::embed::{EXTERNAL_MODEL, Embedder, normalize};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
 use crate::extract::Extracted;
+use crate::generation::GenerationId;
 use crate::index::{Metric, VectorIndex};
 use crate::keyword::{self, Analyzer};
 use crate::storage::{self, Store, WriteBatch, keys};
@@ -92,13 +91,13 @@ impl<'a> Writer<'a> {
     /// The generation the collection serves; `embed` loads its model.
     pub(super) fn open(engine: &'a Engine, id: CollectionId, embed: bool) -> Result<Self> {
         let record = engine.record(id)?;
-        Self::for_generation(engine, record.data(), record.config, embed)
+        Self::for_generation(engine, record.generation(), record.config, embed)
     }
 
-    /// Generation `data` with settings `config`.
+    /// Generation `generation` with settings `config`.
     pub(super) fn for_generation(
         engine: &'a Engine,
-        data: Uuid,
+        generation: GenerationId,
         config: CollectionConfig,
         embed: bool,
     ) -> Result<Self> {
@@ -122,8 +121,8 @@ impl<'a> Writer<'a> {
         let store = engine.store()?;
         Ok(Writer {
             analyzer: Analyzer::new(&config.keyword)?,
-            stats: engine.catalog.stats(data)?,
-            reader: Reader { store, data },
+            stats: engine.catalog.stats(generation)?,
+            reader: Reader { store, generation },
             engine,
             config,
             embedder,
@@ -145,7 +144,7 @@ impl<'a> Writer<'a> {
         let r = &self.reader;
         batch.delete(r.doc_key(&doc.id));
         batch.delete(r.hash_key(&doc.content_hash, &doc.id));
-        batch.delete(keys::document_text(r.data, &doc.id));
+        batch.delete(keys::document_text(r.generation, &doc.id));
         if let Some(src) = &doc.source {
             batch.delete(r.path_key(src));
         }
@@ -153,9 +152,9 @@ impl<'a> Writer<'a> {
             (doc.first_chunk..doc.first_chunk + u64::from(doc.chunk_count)).collect();
         let mut terms = 0;
         for &c in &ids {
-            batch.delete(keys::chunk(r.data, c));
-            batch.delete(keys::vector(r.data, c));
-            terms += keyword::remove_chunk(r.store.as_ref(), batch, r.data, c)?;
+            batch.delete(keys::chunk(r.generation, c));
+            batch.delete(keys::vector(r.generation, c));
+            terms += keyword::remove_chunk(r.store.as_ref(), batch, r.generation, c)?;
         }
         let s = &mut self.stats;
         s.keyword_terms = s.keyword_terms.saturating_sub(terms);
@@ -191,8 +190,8 @@ impl<'a> Writer<'a> {
         removed: Vec<u64>,
         added: Vec<(u64, Vec<f32>)>,
     ) -> Result<Closing> {
-        batch.put_json(keys::stats(self.reader.data), &self.stats)?;
-        let rt = self.engine.generations.runtime(self.reader.data);
+        batch.put_json(keys::stats(self.reader.generation), &self.stats)?;
+        let rt = self.engine.generations.runtime(self.reader.generation);
         Ok(Closing::new(batch).then(move || {
             let mut guard = rt.index.write().expect("index lock");
             if let Some(index) = guard.as_mut() {
@@ -313,7 +312,7 @@ impl<'a> Writer<'a> {
             Some(d) => self.remove_into(&mut batch, d)?,
             None => Vec::new(),
         };
-        let data = self.reader.data;
+        let generation = self.reader.generation;
         let first_chunk = self.stats.next_chunk_id;
         let mut added = Vec::with_capacity(p.chunks.len());
         let before = batch.written_bytes();
@@ -326,7 +325,7 @@ impl<'a> Writer<'a> {
             .enumerate()
         {
             let chunk_id = first_chunk + i as u64;
-            terms += keyword::add_chunk(&mut batch, data, chunk_id, &chunk_terms);
+            terms += keyword::add_chunk(&mut batch, generation, chunk_id, &chunk_terms);
             let rec = ChunkRecord {
                 document_id: p.doc_id.clone(),
                 index: i as u32,
@@ -336,9 +335,9 @@ impl<'a> Writer<'a> {
                 page: chunk.page,
                 headings: chunk.headings,
             };
-            batch.put_json(keys::chunk(data, chunk_id), &rec)?;
+            batch.put_json(keys::chunk(generation, chunk_id), &rec)?;
             batch.put(
-                keys::vector(data, chunk_id),
+                keys::vector(generation, chunk_id),
                 storage::encode_vector(&vector),
             );
             added.push((chunk_id, vector));
@@ -354,7 +353,7 @@ impl<'a> Writer<'a> {
                     .map(|h| (h.start, h.level, h.title))
                     .collect(),
             };
-            batch.put_json(keys::document_text(data, &p.doc_id), &text)?;
+            batch.put_json(keys::document_text(generation, &p.doc_id), &text)?;
         }
         let n = added.len() as u64;
         let hash = p.hash.to_hex().to_string();

@@ -1,10 +1,12 @@
 //! Fault injection at the storage seam (feature `testing`): a [`Store`] that fails writes and
-//! flushes on demand, as a failing disk would.
+//! flushes, or returns damaged index segments, on demand, as a failing disk would.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Entry, Store, WriteBatch, delegate_reads};
+use std::sync::atomic::AtomicBool;
+
+use super::{Entry, Store, WriteBatch, keys};
 use crate::error::{Error, Result};
 
 /// Faults to inject into a database's storage, shared with the test that controls them.
@@ -50,6 +52,8 @@ struct State {
     flush_every: AtomicU64,
     /// Bytes that may still be written before the disk is full (`u64::MAX`: no limit).
     space_left: AtomicU64,
+    /// Return the parts of stored vector index segments with a byte flipped.
+    damage_index: AtomicBool,
     writes: AtomicU64,
     flushes: AtomicU64,
     injected: AtomicU64,
@@ -81,8 +85,15 @@ impl Faults {
         self.0.space_left.store(bytes, Ordering::SeqCst);
     }
 
+    /// Makes every read of a stored vector index segment return it with one byte flipped, as
+    /// a damaged disk would (`false`: reads are intact again).
+    pub fn damage_index_reads(&self, on: bool) {
+        self.0.damage_index.store(on, Ordering::SeqCst);
+    }
+
     /// Removes every fault.
     pub fn clear(&self) {
+        self.0.damage_index.store(false, Ordering::SeqCst);
         self.0.write_every.store(0, Ordering::SeqCst);
         self.0.flush_every.store(0, Ordering::SeqCst);
         self.0.space_left.store(u64::MAX, Ordering::SeqCst);
@@ -108,7 +119,8 @@ impl Faults {
     }
 }
 
-/// A store whose writes and flushes fail as [`Faults`] says.
+/// A store whose writes and flushes fail, and whose index segments read damaged, as [`Faults`]
+/// says.
 #[derive(Debug)]
 pub(crate) struct FaultyStore {
     inner: Arc<dyn Store>,
@@ -122,7 +134,34 @@ impl FaultyStore {
 }
 
 impl Store for FaultyStore {
-    delegate_reads!(inner);
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut value = self.inner.get(key)?;
+        if key.first() == Some(&keys::INDEX_PART)
+            && self.faults.0.damage_index.load(Ordering::SeqCst)
+            && let Some(bytes) = value.as_mut().filter(|b| !b.is_empty())
+        {
+            self.faults.0.injected.fetch_add(1, Ordering::SeqCst);
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+        }
+        Ok(value)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+        self.inner.scan_prefix(prefix)
+    }
+
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
+        self.inner.scan_range(start, end)
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
+        self.inner.last_with_prefix(prefix)
+    }
 
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let s = &self.faults.0;

@@ -122,33 +122,29 @@ fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
     for entry in store.scan_prefix(&[keys::COLLECTION]) {
         let (_, value) = entry?;
         let record: CollectionRecord = decode_json("collection record", &value)?;
-        for data in record.generations() {
+        for generation in record.generations() {
             let mut terms = 0;
-            for entry in store.scan_prefix(&keys::in_collection(keys::CHUNK, data)) {
+            for entry in store.scan_prefix(&keys::in_generation(keys::CHUNK, generation)) {
                 let (key, value) = entry?;
                 let chunk: crate::document::ChunkRecord = decode_json("chunk", &value)?;
                 let id = keys::chunk_id_of(&key)
                     .ok_or_else(|| Error::corrupt("chunk key without a chunk id"))?;
                 // The first chunk is indexed with its document's title, as new writes do.
                 let title = if chunk.index == 0 {
-                    let doc_key = keys::in_collection_with(
-                        keys::DOCUMENT,
-                        data,
-                        chunk.document_id.as_bytes(),
-                    );
+                    let doc_key = keys::document(generation, &chunk.document_id);
                     get_json::<serde_json::Value>(store, "document", &doc_key)?
                         .and_then(|d| d["title"].as_str().map(str::to_string))
                 } else {
                     None
                 };
                 let text = crate::chunk::keyword_text(&chunk.text, 0, title.as_deref());
-                terms += keyword::add_chunk(&mut batch, data, id, &analyzer.terms(&text));
+                terms += keyword::add_chunk(&mut batch, generation, id, &analyzer.terms(&text));
             }
             if let Some(mut stats) =
-                get_json::<CollectionStats>(store, "collection stats", &keys::stats(data))?
+                get_json::<CollectionStats>(store, "collection stats", &keys::stats(generation))?
             {
                 stats.keyword_terms = terms;
-                batch.put_json(keys::stats(data), &stats)?;
+                batch.put_json(keys::stats(generation), &stats)?;
             }
         }
     }
@@ -158,6 +154,7 @@ fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::generation::GenerationId;
     use crate::storage::mem_store::MemStore;
 
     /// A collection record as formats 1 to 3 stored it, with `config`.
@@ -204,7 +201,7 @@ pub(crate) mod tests {
             r.config.chunking,
             crate::ChunkingConfig::characters(500, 50)
         );
-        assert_eq!(r.data(), id);
+        assert_eq!(r.generation().0, id);
     }
 
     #[test]
@@ -224,15 +221,21 @@ pub(crate) mod tests {
         {
             let chunk = serde_json::json!({"document_id": format!("d{i}"), "index": 0,
                                            "start": 0, "end": text.len(), "text": text});
-            batch.put_json(keys::chunk(id, i as u64), &chunk).unwrap();
+            batch
+                .put_json(keys::chunk(GenerationId(id), i as u64), &chunk)
+                .unwrap();
         }
         let stats = serde_json::json!({"documents": 2, "chunks": 2, "vectors": 2,
                                        "next_chunk_id": 2});
-        batch.put_json(keys::stats(id), &stats).unwrap();
+        batch
+            .put_json(keys::stats(GenerationId(id)), &stats)
+            .unwrap();
         store.apply(batch).unwrap();
         prepare(&store, Path::new("x")).unwrap();
         let stats: crate::collection::CollectionStats =
-            get_json(&store, "s", &keys::stats(id)).unwrap().unwrap();
+            get_json(&store, "s", &keys::stats(GenerationId(id)))
+                .unwrap()
+                .unwrap();
         // sort, list, dictionari | read, file
         assert_eq!(stats.keyword_terms, 5);
         let corpus = crate::keyword::Corpus {
@@ -240,9 +243,16 @@ pub(crate) mod tests {
             terms: stats.keyword_terms,
         };
         let config = crate::KeywordConfig::default();
-        let hits =
-            crate::keyword::search(&store, id, corpus, &config, &["file".to_string()], 10, None)
-                .unwrap();
+        let hits = crate::keyword::search(
+            &store,
+            GenerationId(id),
+            corpus,
+            &config,
+            &["file".to_string()],
+            10,
+            None,
+        )
+        .unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].0, 1);
     }

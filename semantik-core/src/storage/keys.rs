@@ -4,6 +4,8 @@
 
 use uuid::Uuid;
 
+use crate::generation::GenerationId;
+
 /// Database-wide metadata: `META | name`.
 pub(crate) const META: u8 = 0x00;
 /// Collection record: `COLLECTION | collection id`.
@@ -54,8 +56,8 @@ pub(crate) fn collection_name(name: &str) -> Vec<u8> {
     tagged(COLLECTION_NAME, name.as_bytes())
 }
 
-pub(crate) fn stats(id: Uuid) -> Vec<u8> {
-    tagged(STATS, id.as_bytes())
+pub(crate) fn stats(generation: GenerationId) -> Vec<u8> {
+    in_generation(STATS, generation)
 }
 
 pub(crate) fn operation(id: Uuid) -> Vec<u8> {
@@ -65,6 +67,16 @@ pub(crate) fn operation(id: Uuid) -> Vec<u8> {
 /// `tag | collection id`: the prefix of every per-collection record of that type.
 pub(crate) fn in_collection(tag: u8, collection: Uuid) -> Vec<u8> {
     tagged(tag, collection.as_bytes())
+}
+
+/// `tag | generation id`: the prefix of every record of that type in a generation.
+pub(crate) fn in_generation(tag: u8, generation: GenerationId) -> Vec<u8> {
+    in_collection(tag, generation.0)
+}
+
+/// `tag | generation id | suffix`.
+pub(crate) fn in_generation_with(tag: u8, generation: GenerationId, suffix: &[u8]) -> Vec<u8> {
+    in_collection_with(tag, generation.0, suffix)
 }
 
 /// `tag | collection id | suffix`.
@@ -86,45 +98,45 @@ pub(crate) fn source(collection: Uuid, path: &std::path::Path) -> Vec<u8> {
     in_collection_with(SOURCE, collection, path.to_string_lossy().as_bytes())
 }
 
-pub(crate) fn document(generation: Uuid, doc_id: &str) -> Vec<u8> {
-    in_collection_with(DOCUMENT, generation, doc_id.as_bytes())
+pub(crate) fn document(generation: GenerationId, doc_id: &str) -> Vec<u8> {
+    in_generation_with(DOCUMENT, generation, doc_id.as_bytes())
 }
 
-pub(crate) fn document_path(generation: Uuid, path: &std::path::Path) -> Vec<u8> {
-    in_collection_with(DOCUMENT_PATH, generation, path.to_string_lossy().as_bytes())
+pub(crate) fn document_path(generation: GenerationId, path: &std::path::Path) -> Vec<u8> {
+    in_generation_with(DOCUMENT_PATH, generation, path.to_string_lossy().as_bytes())
 }
 
-pub(crate) fn document_hash(generation: Uuid, hash: &str, doc_id: &str) -> Vec<u8> {
+pub(crate) fn document_hash(generation: GenerationId, hash: &str, doc_id: &str) -> Vec<u8> {
     let mut suffix = hash.as_bytes().to_vec();
     suffix.push(0);
     suffix.extend_from_slice(doc_id.as_bytes());
-    in_collection_with(DOCUMENT_HASH, generation, &suffix)
+    in_generation_with(DOCUMENT_HASH, generation, &suffix)
 }
 
-pub(crate) fn document_text(generation: Uuid, doc_id: &str) -> Vec<u8> {
-    in_collection_with(DOCUMENT_TEXT, generation, doc_id.as_bytes())
+pub(crate) fn document_text(generation: GenerationId, doc_id: &str) -> Vec<u8> {
+    in_generation_with(DOCUMENT_TEXT, generation, doc_id.as_bytes())
 }
 
-pub(crate) fn chunk(collection: Uuid, chunk_id: u64) -> Vec<u8> {
-    in_collection_with(CHUNK, collection, &chunk_id.to_be_bytes())
+pub(crate) fn chunk(generation: GenerationId, chunk_id: u64) -> Vec<u8> {
+    in_generation_with(CHUNK, generation, &chunk_id.to_be_bytes())
 }
 
-pub(crate) fn vector(collection: Uuid, chunk_id: u64) -> Vec<u8> {
-    in_collection_with(VECTOR, collection, &chunk_id.to_be_bytes())
+pub(crate) fn vector(generation: GenerationId, chunk_id: u64) -> Vec<u8> {
+    in_generation_with(VECTOR, generation, &chunk_id.to_be_bytes())
 }
 
-pub(crate) fn chunk_terms(generation: Uuid, chunk_id: u64) -> Vec<u8> {
-    in_collection_with(CHUNK_TERMS, generation, &chunk_id.to_be_bytes())
+pub(crate) fn chunk_terms(generation: GenerationId, chunk_id: u64) -> Vec<u8> {
+    in_generation_with(CHUNK_TERMS, generation, &chunk_id.to_be_bytes())
 }
 
-pub(crate) fn index_manifest(collection: Uuid) -> Vec<u8> {
-    in_collection(INDEX_MANIFEST, collection)
+pub(crate) fn index_manifest(generation: GenerationId) -> Vec<u8> {
+    in_generation(INDEX_MANIFEST, generation)
 }
 
-pub(crate) fn index_part(collection: Uuid, segment: u64, part: u32) -> Vec<u8> {
+pub(crate) fn index_part(generation: GenerationId, segment: u64, part: u32) -> Vec<u8> {
     let mut suffix = segment.to_be_bytes().to_vec();
     suffix.extend_from_slice(&part.to_be_bytes());
-    in_collection_with(INDEX_PART, collection, &suffix)
+    in_generation_with(INDEX_PART, generation, &suffix)
 }
 
 /// Decodes the chunk id at the end of a `CHUNK` or `VECTOR` key.
@@ -177,11 +189,11 @@ mod tests {
     proptest! {
         #[test]
         fn chunk_keys_round_trip_and_sort(a in any::<u64>(), b in any::<u64>(), id in any::<u128>()) {
-            let c = Uuid::from_u128(id);
+            let c = GenerationId(Uuid::from_u128(id));
             let (ka, kb) = (chunk(c, a), chunk(c, b));
             prop_assert_eq!(chunk_id_of(&ka), Some(a));
             prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
-            prop_assert!(ka.starts_with(&in_collection(CHUNK, c)));
+            prop_assert!(ka.starts_with(&in_generation(CHUNK, c)));
         }
     }
 

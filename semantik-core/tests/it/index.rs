@@ -323,3 +323,76 @@ fn a_cancel_after_the_outcome_committed_leaves_the_operation_completed() {
         "{stats:?}"
     );
 }
+
+/// A stored graph segment that fails its checks when loaded: the search that loaded it answers
+/// from its vectors exactly and only reports the damage; the write side marks the collection
+/// degraded and queues the compaction that rebuilds the segment.
+#[test]
+fn a_damaged_segment_is_searched_exactly_and_rebuilt_by_a_queued_compaction() {
+    use semantik_core::{CollectionStatus, Config, EventKind, Faults};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = unit_vectors(300, 7);
+    {
+        let db = crate::common::open(dir.path());
+        let col = db.create_collection(config("c", 50)).unwrap();
+        add(&col, &vectors, 0);
+        assert_eq!(col.index_stats().unwrap().graph_segments, 1);
+        db.close().unwrap();
+    }
+    let faults = Faults::new();
+    faults.damage_index_reads(true);
+    let db = crate::common::open_with(dir.path(), Config::new().with_faults(faults.clone()));
+    let col = db.collection("c").unwrap();
+    let events = col.events();
+    let hits = col
+        .search_by_vector(vectors[7].clone())
+        .limit(3)
+        .run()
+        .unwrap();
+    assert_eq!(row(&hits[0]), 7);
+    assert!(faults.injected() > 0, "the segment was read damaged");
+    faults.damage_index_reads(false);
+
+    let (mut degraded, mut compacted) = (false, false);
+    while !compacted {
+        let event = events
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the repair's events");
+        match event.kind {
+            EventKind::CollectionStatusChanged {
+                status: CollectionStatus::Degraded,
+                message,
+            } => {
+                assert!(message.unwrap().contains("failed their checks"));
+                degraded = true;
+            }
+            EventKind::OperationCompleted { .. } => {
+                let op = db.operation(event.operation_id.unwrap()).unwrap();
+                assert_eq!(op.kind(), OperationKind::Compact);
+                compacted = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        degraded,
+        "the collection was degraded before the compaction"
+    );
+    assert_eq!(col.info().unwrap().status, CollectionStatus::Ready);
+    let stats = col.index_stats().unwrap();
+    assert_eq!(
+        (stats.vectors, stats.graph_segments, stats.exact_vectors),
+        (300, 1, 0)
+    );
+    assert_eq!(
+        row(&col
+            .search_by_vector(vectors[9].clone())
+            .limit(1)
+            .run()
+            .unwrap()[0]),
+        9
+    );
+    db.close().unwrap();
+}
