@@ -5,10 +5,10 @@
 //! with judgements are searched. Every corpus entry becomes a document (id = its `_id`, its
 //! text, its title as the document title), ingested with the default model through the public API into
 //! a database under OUT (kept with `--reuse`). Each query is then searched in every mode, and
-//! one run file per mode is written to OUT (`run-<mode>.json`, `{query: {doc: score}}`): a
-//! document scores as its best chunk, 100 documents per query. Also written:
-//! `candidates.json`, the hybrid candidates of each query with both component scores (for
-//! studying fusion). Prints one JSON object: ingestion and latency figures.
+//! one run file per mode is written to OUT (`run-<mode>.json`, `{query: {doc: score}}`): the
+//! library's document ranking (`max_per_document(1)`), 100 documents per query. Also written:
+//! `candidates.json`, the hybrid candidates of each query as `[document, chunk id, dense score,
+//! keyword score, chunk index]` (for studying fusion and document ranking). Prints one JSON object: ingestion and latency figures.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 /// Documents per query in a run file.
 const DEPTH: usize = 100;
-/// Chunks asked for to fill DEPTH documents (documents may have several chunks).
+/// Hybrid candidates (chunks) per query written to `candidates.json`.
 const CHUNKS: usize = 300;
 
 fn read_jsonl(path: &Path) -> Vec<Value> {
@@ -32,6 +32,9 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
         .collect()
 }
+
+/// Queries per length in the latency by query length.
+const LONG_QUERIES: usize = 100;
 
 /// Documents per ingestion operation.
 const BATCH: usize = 10_000;
@@ -85,12 +88,11 @@ fn read_excluded(path: &Path) -> HashMap<String, HashSet<String>> {
     out
 }
 
-/// Best chunk per document, best first, DEPTH documents.
+/// The documents of `hits` (one hit per document), best first, DEPTH documents, without
+/// those to skip.
 fn per_document(hits: &[Hit], skip: Option<&HashSet<String>>) -> Vec<(String, f32)> {
-    let mut seen = HashSet::new();
     hits.iter()
         .filter(|h| skip.is_none_or(|s| !s.contains(&h.document_id)))
-        .filter(|h| seen.insert(h.document_id.clone()))
         .take(DEPTH)
         .map(|h| (h.document_id.clone(), h.score))
         .collect()
@@ -190,8 +192,11 @@ fn main() {
     let excluded = read_excluded(&dataset.join("self.tsv"));
 
     let modes: Vec<(&str, Configure)> = vec![
-        ("semantic", Box::new(|s| s)),
-        ("semantic_exact", Box::new(|s| s.exact())),
+        ("semantic", Box::new(|s| s.mode(SearchMode::Semantic))),
+        (
+            "semantic_exact",
+            Box::new(|s| s.mode(SearchMode::Semantic).exact()),
+        ),
         ("keyword", Box::new(|s| s.mode(SearchMode::Keyword))),
         ("hybrid", Box::new(|s| s.mode(SearchMode::Hybrid))),
         (
@@ -215,7 +220,8 @@ fn main() {
         let text = q["text"].as_str().expect("query text");
         let skip = excluded.get(qid);
         for ((_, configure), run) in modes.iter().zip(&mut runs) {
-            let hits = configure(col.search(text).limit(CHUNKS))
+            let depth = DEPTH + skip.map_or(0, HashSet::len);
+            let hits = configure(col.search(text).max_per_document(1).limit(depth))
                 .run()
                 .expect("search");
             let docs: serde_json::Map<String, Value> = per_document(&hits, skip)
@@ -233,7 +239,15 @@ fn main() {
         let rows: Vec<Value> = hits
             .iter()
             .filter(|h| skip.is_none_or(|s| !s.contains(&h.document_id)))
-            .map(|h| json!([h.document_id, h.chunk_id, h.scores.dense, h.scores.keyword]))
+            .map(|h| {
+                json!([
+                    h.document_id,
+                    h.chunk_id,
+                    h.scores.dense,
+                    h.scores.keyword,
+                    h.chunk_index
+                ])
+            })
             .collect();
         candidates.insert(qid.into(), Value::Array(rows));
         texts.push(text.to_string());
@@ -242,6 +256,17 @@ fn main() {
         let path = out.join(format!("run-{name}.json"));
         std::fs::write(&path, serde_json::to_vec(&run).expect("json")).expect("write run");
     }
+    let chunk_counts: serde_json::Map<String, Value> = col
+        .documents()
+        .expect("documents")
+        .into_iter()
+        .map(|d| (d.id, json!(d.chunk_count)))
+        .collect();
+    std::fs::write(
+        out.join("chunk_counts.json"),
+        serde_json::to_vec(&chunk_counts).expect("json"),
+    )
+    .expect("write chunk counts");
     let mut f = std::fs::File::create(out.join("candidates.json")).expect("candidates");
     f.write_all(&serde_json::to_vec(&candidates).expect("json"))
         .expect("write candidates");
@@ -261,6 +286,44 @@ fn main() {
         ms
     };
     let hybrid_ms = time(SearchMode::Hybrid);
+    // Hybrid search by query length: LONG_QUERIES queries of 10, 100 and 300 words (the first
+    // words of corpus passages that long, spread over the corpus: pasted paragraphs).
+    let corpus = read_jsonl(&dataset.join("corpus.jsonl"));
+    let mut by_length = serde_json::Map::new();
+    for words in [10usize, 100, 300] {
+        let long: Vec<String> = corpus
+            .iter()
+            .filter_map(|d| {
+                let w: Vec<&str> = d["text"].as_str()?.split_whitespace().collect();
+                (w.len() >= words).then(|| w[..words].join(" "))
+            })
+            .collect();
+        let step = (long.len() / LONG_QUERIES).max(1);
+        let timed = |mode: SearchMode| {
+            let mut ms: Vec<f64> = long
+                .iter()
+                .step_by(step)
+                .take(LONG_QUERIES)
+                .map(|q| {
+                    let t = Instant::now();
+                    col.search(q).mode(mode).run().expect("search");
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            ms
+        };
+        let (hybrid, keyword) = (timed(SearchMode::Hybrid), timed(SearchMode::Keyword));
+        by_length.insert(
+            words.to_string(),
+            json!({
+                "p50_ms": percentile(&hybrid, 0.5),
+                "p99_ms": percentile(&hybrid, 0.99),
+                "keyword_p50_ms": percentile(&keyword, 0.5),
+                "queries": hybrid.len(),
+            }),
+        );
+    }
     let keyword_ms = time(SearchMode::Keyword);
     let semantic_ms = time(SearchMode::Semantic);
     let (embedder, _) = semantik_core::embed::resolve(
@@ -293,6 +356,7 @@ fn main() {
             "semantic_p50_ms": percentile(&semantic_ms, 0.5),
             "vector_p50_ms": percentile(&vector_ms, 0.5),
             "vector_p99_ms": percentile(&vector_ms, 0.99),
+            "hybrid_by_query_words": by_length,
         })
     );
 }

@@ -205,6 +205,9 @@ typedef struct sk_search_options {
   const struct sk_reranker *reranker;
   // How many candidates the reranker sees, as a multiple of `offset + limit` (default 4).
   size_t rerank_multiplier;
+  // At most this many hits per document, documents ranked by their best passage (default
+  // 0: chunks ranked on their own). See `Search::max_per_document` of semantik-core.
+  size_t max_per_document;
 } sk_search_options;
 
 // Scores passages for a query: writes one score per passage to `scores` (higher is more

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make eval [DATASET=folder]`: retrieval quality on a BEIR-format set (corpus.jsonl,
 # queries.jsonl, qrels.tsv, optional self.tsv). Ingests it with the default model, writes one
-# run file per search mode, scores them with ../shared/eval/evaluate.py, runs the bm25s
-# reference side by side, prints a table and ends with one JSON line.
+# run file per search mode (documents ranked by the library: max_per_document(1)), scores them
+# with ../shared/eval/evaluate.py, runs the bm25s reference side by side, studies the ways of
+# ranking documents from chunks and the final scores' distribution (benches/ranking_study.py),
+# prints a table and ends with one JSON line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset="${1:-../shared/eval/pyfaq}"
@@ -34,9 +36,10 @@ for run in "$out"/run-*.json; do
   mode=$(basename "$run" .json); mode=${mode#run-}
   python3 "$evaluate" --qrels "$qrels" --run "$run" ${exclude[@]+"${exclude[@]}"} --json > "$out/score-$mode.json"
 done
-python3 - "$out" "$name" "$ours" <<'PY'
+study=$(python3 benches/ranking_study.py "$out" "$qrels" "$evaluate")
+python3 - "$out" "$name" "$ours" "$study" <<'PY'
 import glob, json, os, sys
-out, name, ours = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+out, name, ours, study = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 scores = {os.path.basename(p)[6:-5]: json.load(open(p)) for p in sorted(glob.glob(out + "/score-*.json"))}
 order = [m for m in ["semantic", "semantic_exact", "keyword", "hybrid", "hybrid_rrf", "hybrid_weighted", "bm25s"] if m in scores]
 print(f"{'mode':<16}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}")
@@ -47,6 +50,12 @@ print(f"ingest {ours['ingest_s']:.1f} s, {ours['documents']} documents, {ours['c
       f"hybrid p50 {ours['hybrid_p50_ms']:.2f} ms p99 {ours['hybrid_p99_ms']:.2f} ms; "
       f"vector p50 {ours['vector_p50_ms']:.2f} ms p99 {ours['vector_p99_ms']:.2f} ms; "
       f"p50 of a keyword query {ours['keyword_p50_ms']:.2f} ms, of a semantic text query {ours['semantic_p50_ms']:.2f} ms")
+print("document ranking (nDCG@10 on the hybrid candidates):")
+for side, options in study["document_ranking"].items():
+    print(f"  {side:<9}" + "  ".join(f"{k} {v:.4f}" for k, v in options.items()))
+for w, t in ours["hybrid_by_query_words"].items():
+    print(f"hybrid, {w}-word queries: p50 {t['p50_ms']:.1f} ms p99 {t['p99_ms']:.1f} ms "
+          f"(keyword alone p50 {t['keyword_p50_ms']:.1f} ms)")
 pick = lambda k: {m: round(scores[m][k], 4) for m in order}
 print(json.dumps({"dataset": name, "ndcg10": pick("nDCG@10"), "recall100": pick("Recall@100"),
                   "mrr10": pick("MRR@10"), "recall10": pick("Recall@10"),
@@ -54,5 +63,8 @@ print(json.dumps({"dataset": name, "ndcg10": pick("nDCG@10"), "recall100": pick(
                   "hybrid_p99_ms": round(ours["hybrid_p99_ms"], 3),
                   "vector_p50_ms": round(ours["vector_p50_ms"], 3),
                   "vector_p99_ms": round(ours["vector_p99_ms"], 3),
-                  "documents": ours["documents"], "chunks": ours["chunks"]}))
+                  "documents": ours["documents"], "chunks": ours["chunks"],
+                  "hybrid_by_query_words": {w: {k: round(v, 3) for k, v in t.items()}
+                                            for w, t in ours["hybrid_by_query_words"].items()},
+                  "document_ranking": study["document_ranking"], "scores": study["scores"]}))
 PY

@@ -245,6 +245,7 @@ impl Ctx<'_> {
         options.mode = a.mode.map(Into::into);
         options.limit = a.limit;
         options.offset = a.offset;
+        options.max_per_document = (a.per_document > 0).then_some(a.per_document);
         if let Some(json) = &a.filter {
             options.filter = Filter::from_json(json)?;
         }

@@ -208,6 +208,10 @@ pub struct SearchArgs {
     /// "metadata_range": {"year": {"min": 2020}}}', or metadata alone: '{"lang": "en"}'
     #[arg(long, value_name = "JSON")]
     pub filter: Option<String>,
+    /// At most this many passages of each document, documents ranked by their best passage
+    /// (0: every passage ranked on its own)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub per_document: usize,
     /// Print the hits as one JSON array
     #[arg(long)]
     pub json: bool,

@@ -298,6 +298,18 @@ impl Chunker for SplitChunker {
             }
         }
         ranges.extend(packed.map(|(r, _)| r));
+        // What a piece says once its markup is gone (a heading's underline, a label), in the
+        // collection's unit: what the minimum applies to.
+        let content = |r: Range<usize>| -> Result<usize> {
+            let shown = crate::extract::markup::clean(&doc.media_type, &text[r.clone()]);
+            Ok(match (&shown, self.config.unit, &self.tokens) {
+                (std::borrow::Cow::Borrowed(_), _, _) => sizes.of(r),
+                (_, ChunkUnit::Characters, _) => shown.chars().count(),
+                (_, ChunkUnit::Tokens, Some(count)) => count(&shown)?.len(),
+                (_, ChunkUnit::Tokens, None) => word_starts(&shown).len(),
+            })
+        };
+        let ranges = join_fragments(&sizes, &content, &self.config, markdown, doc, ranges)?;
         let mut chunks = Vec::with_capacity(ranges.len());
         for r in ranges {
             // Trim, keeping the range exact.
@@ -309,10 +321,16 @@ impl Chunker for SplitChunker {
             }
             let start = r.start + lead;
             let end = start + trimmed.len();
+            // What is embedded, indexed and shown: the text without its markup syntax (a
+            // piece that is all markup, a label or a directive, forms no chunk).
+            let shown = crate::extract::markup::clean(&doc.media_type, trimmed);
+            if shown.trim().is_empty() {
+                continue;
+            }
             chunks.push(TextChunk {
                 start,
                 end,
-                text: trimmed.to_string(),
+                text: shown.into_owned(),
                 page: page_at(&doc.pages, start),
                 headings: heading_path(doc, start),
                 size: sizes.of(start..end),
@@ -322,7 +340,135 @@ impl Chunker for SplitChunker {
     }
 }
 
-/// Splits one section too large for a chunk, appending the pieces' byte ranges.
+/// The smallest chunk a document longer than it is cut into: an eighth of the largest (32
+/// tokens by default). A smaller piece (a heading alone, a label, the last line of a long
+/// section) says too little to be found on its own and crowds the results when it is.
+pub(crate) fn min_chunk(config: &ChunkingConfig) -> usize {
+    config.max_size / 8
+}
+
+/// The size of a piece's content (its text without markup) in the collection's unit.
+type Content<'a> = dyn Fn(Range<usize>) -> Result<usize> + 'a;
+
+/// Joins each piece whose content is smaller than [`min_chunk`] to a neighbour on its page
+/// (across sections): a fragment that opens a section (a heading alone) to the piece after it,
+/// any other to the one before it, when both fit in one chunk; else the two are cut again into
+/// two pieces of about half their size each.
+fn join_fragments(
+    sizes: &Sizes<'_>,
+    content: &Content<'_>,
+    config: &ChunkingConfig,
+    markdown: bool,
+    doc: &Extracted,
+    ranges: Vec<Range<usize>>,
+) -> Result<Vec<Range<usize>>> {
+    let (min, max) = (min_chunk(config), config.max_size);
+    let text = sizes.text;
+    let new_page = |a: &Range<usize>, b: &Range<usize>| {
+        doc.pages.iter().any(|&(p, _)| a.start < p && p <= b.start)
+    };
+    let opens_section = |r: &Range<usize>| {
+        doc.headings.iter().any(|h| {
+            h.start >= r.start && h.start < r.end && text[r.start..h.start].trim().is_empty()
+        })
+    };
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    // Joins `r` to the last piece of `out` if either is a fragment.
+    let push = |out: &mut Vec<Range<usize>>, r: Range<usize>| -> Result<()> {
+        let Some(prev) = out.last().cloned() else {
+            out.push(r);
+            return Ok(());
+        };
+        if new_page(&prev, &r) || (content(r.clone())? >= min && content(prev.clone())? >= min) {
+            out.push(r);
+            return Ok(());
+        }
+        let union = prev.start..r.end.max(prev.end);
+        out.pop();
+        if sizes.of(union.clone()) <= max {
+            out.push(union);
+        } else {
+            out.extend(halves(sizes, content, config, markdown, union)?);
+        }
+        Ok(())
+    };
+    // A section's opening fragment, waiting to join the piece after it.
+    let mut carried: Option<Range<usize>> = None;
+    for r in ranges {
+        if text[r.clone()].trim().is_empty() {
+            continue;
+        }
+        let r = match carried.take() {
+            Some(c) if !new_page(&c, &r) && sizes.of(c.start..r.end) <= max => c.start..r.end,
+            Some(c) => {
+                push(&mut out, c)?;
+                r
+            }
+            None => r,
+        };
+        if opens_section(&r) && content(r.clone())? < min {
+            carried = Some(r);
+        } else {
+            push(&mut out, r)?;
+        }
+    }
+    if let Some(c) = carried {
+        push(&mut out, c)?;
+    }
+    Ok(out)
+}
+
+/// `range` (larger than a chunk) cut at a boundary of the text near its middle into two
+/// pieces, each at least [`min_chunk`] when the text allows.
+fn halves(
+    sizes: &Sizes<'_>,
+    content: &Content<'_>,
+    config: &ChunkingConfig,
+    markdown: bool,
+    range: Range<usize>,
+) -> Result<Vec<Range<usize>>> {
+    let mut pieces = Vec::new();
+    split_to(
+        sizes,
+        config,
+        markdown,
+        range.clone(),
+        sizes.of(range.clone()).div_ceil(2),
+        &mut pieces,
+    )?;
+    let min = min_chunk(config);
+    let mut fragments = false;
+    for p in &pieces {
+        fragments |= content(p.clone())? < min;
+    }
+    if !fragments {
+        return Ok(pieces);
+    }
+    // The text's own boundaries leave a fragment: cut at the line break (else the space)
+    // nearest the middle.
+    let text = &sizes.text[range.clone()];
+    let half = sizes.of(range.clone()) / 2;
+    let distance = |at: usize| sizes.of(range.start..range.start + at).abs_diff(half);
+    let nearest = |ws: fn(char) -> bool| {
+        text.char_indices()
+            .filter(|&(i, c)| i > 0 && ws(c))
+            .map(|(i, _)| i)
+            .min_by_key(|&i| distance(i))
+    };
+    for at in [nearest(|c| c == '\n'), nearest(char::is_whitespace)]
+        .into_iter()
+        .flatten()
+    {
+        let cut = [range.start..range.start + at, range.start + at..range.end];
+        if content(cut[0].clone())? >= min && content(cut[1].clone())? >= min {
+            return Ok(cut.to_vec());
+        }
+    }
+    Ok(pieces)
+}
+
+/// Splits one section too large for a chunk, appending the pieces' byte ranges: as many
+/// pieces as its size needs, of about equal size (so that no short remainder is left over).
 fn split_section(
     sizes: &Sizes<'_>,
     config: &ChunkingConfig,
@@ -330,7 +476,30 @@ fn split_section(
     section: Range<usize>,
     out: &mut Vec<Range<usize>>,
 ) -> Result<()> {
-    let chunk_config = ChunkConfig::new(config.max_size)
+    let total = sizes.of(section.clone());
+    let pieces = total.div_ceil(config.max_size.max(1)).max(1);
+    split_to(
+        sizes,
+        config,
+        markdown,
+        section,
+        total.div_ceil(pieces),
+        out,
+    )
+}
+
+/// Splits `section` into pieces of about `desired` (at most the largest chunk) at the highest
+/// semantic boundaries that allow it, appending their byte ranges.
+fn split_to(
+    sizes: &Sizes<'_>,
+    config: &ChunkingConfig,
+    markdown: bool,
+    section: Range<usize>,
+    desired: usize,
+    out: &mut Vec<Range<usize>>,
+) -> Result<()> {
+    let desired = desired.clamp(config.overlap + 1, config.max_size.max(config.overlap + 1));
+    let chunk_config = ChunkConfig::new(desired..=config.max_size.max(desired))
         .with_sizer(sizes)
         .with_overlap(config.overlap)
         .map_err(|e| Error::invalid(format!("chunking: {e}")))?
@@ -509,19 +678,30 @@ mod tests {
             ]
         );
         // With room for everything, subsections are packed with their section, but never
-        // across a page or into a higher-level section.
-        let texts: Vec<String> = chars(800, 0)
-            .chunk(&d)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.text)
-            .collect();
+        // across a page or into a higher-level section...
+        let texts = |max: usize| -> Vec<String> {
+            chars(max, 0)
+                .chunk(&d)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.text)
+                .collect()
+        };
         assert_eq!(
-            texts,
+            texts(100),
             [
                 "Intro text.\nGuide\nInstall it with pip.",
                 "Usage\nRun it.",
                 "API\nCall f()."
+            ]
+        );
+        // ...except a fragment (under an eighth of the largest chunk), which joins its
+        // neighbour across sections, though still not across a page.
+        assert_eq!(
+            texts(800),
+            [
+                "Intro text.\nGuide\nInstall it with pip.",
+                "Usage\nRun it.\nAPI\nCall f()."
             ]
         );
         d.pages.clear();

@@ -23,6 +23,7 @@ mod email;
 mod html;
 #[cfg(feature = "markdown")]
 mod markdown;
+pub(crate) mod markup;
 #[cfg(feature = "pdf")]
 mod pdf;
 mod text;

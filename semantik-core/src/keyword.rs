@@ -387,6 +387,49 @@ pub(crate) struct Corpus {
     pub(crate) terms: u64,
 }
 
+/// Distinct query terms a query scores at most: a longer query (a pasted paragraph) keeps its
+/// rarest terms, which carry nearly all of its BM25 (a term in many chunks has a small IDF),
+/// so that its cost stays near a short query's.
+pub(crate) const MAX_QUERY_TERMS: usize = 32;
+
+/// The distinct terms of `terms` to score: all of them, or for a query of more than
+/// [`MAX_QUERY_TERMS`] the rarest that occur at all. Rarity is counted on each term's postings
+/// up to a cap (2% of the chunks, at least 64), so that a common term costs no full scan.
+fn query_terms<'t>(
+    store: &dyn Store,
+    generation: GenerationId,
+    chunks: u64,
+    terms: &'t [String],
+) -> Result<Vec<&'t str>> {
+    let mut distinct: Vec<&str> = terms.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() <= MAX_QUERY_TERMS {
+        return Ok(distinct);
+    }
+    let cap = usize::try_from(chunks / 50).unwrap_or(usize::MAX).max(64);
+    let mut counted = Vec::with_capacity(distinct.len());
+    for term in distinct {
+        let mut df = 0;
+        for entry in store
+            .scan_prefix(&posting_prefix(generation, term))
+            .take(cap)
+        {
+            entry?;
+            df += 1;
+        }
+        if df > 0 {
+            counted.push((df, term));
+        }
+    }
+    counted.sort_unstable();
+    Ok(counted
+        .into_iter()
+        .take(MAX_QUERY_TERMS)
+        .map(|(_, t)| t)
+        .collect())
+}
+
 /// The BM25 scores of the chunks of generation `generation` that contain any of `terms` (and that
 /// `allow` accepts), best first, at most `k`; ties by chunk id.
 pub(crate) fn search(
@@ -404,7 +447,7 @@ pub(crate) fn search(
     let n = corpus.chunks as f64;
     let avg = (corpus.terms as f64 / n).max(f64::MIN_POSITIVE);
     let (k1, b) = (f64::from(config.k1), f64::from(config.b));
-    let distinct: HashSet<&str> = terms.iter().map(String::as_str).collect();
+    let distinct = query_terms(store, generation, corpus.chunks, terms)?;
     let mut scores: HashMap<u64, f64> = HashMap::new();
     let mut postings = Vec::new();
     for term in distinct {

@@ -5,7 +5,10 @@
 //! the searches reading it). [`SearchMode::Semantic`] asks the
 //! vector index, [`SearchMode::Keyword`] the BM25 index, and [`SearchMode::Hybrid`] both, then
 //! merges the two lists with a [`Fusion`]. A [`Reranker`] may re-score the best candidates.
-//! [`crate::Database::search`] runs one query over several collections.
+//! [`Search::max_per_document`] ranks documents instead of chunks. Every final score lies in
+//! [0, 1] (how each mode maps its raw scores is in the `ranking` module; the raw component
+//! scores stay in [`Hit::scores`]). [`crate::Database::search`] runs one query over several
+//! collections.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,9 +26,11 @@ use crate::generation::Reader;
 use crate::index::Metric;
 use crate::keyword::{self, Analyzer};
 use crate::rerank::Reranker;
+use ranking::Scale;
 
 mod fusion;
 mod options;
+mod ranking;
 
 pub use fusion::Fusion;
 pub use multi::{CollectionFailure, MultiSearch, MultiSearchResults};
@@ -40,6 +45,9 @@ pub const DEFAULT_RERANK_MULTIPLIER: usize = 4;
 /// Candidates each side of a hybrid search contributes at least (more when `offset + limit`
 /// is larger): fusion needs depth to recover what one side ranks low.
 pub const HYBRID_CANDIDATES: usize = 100;
+
+/// Chunks a search ranked by document takes at least (see [`Search::max_per_document`]).
+pub const DOCUMENT_CANDIDATES: usize = 300;
 
 /// How a search finds candidates.
 ///
@@ -190,6 +198,16 @@ impl Request {
             None => want,
         }
     }
+
+    /// The candidates a search takes: [`Request::depth`], or for a search ranked by document
+    /// (whose documents come from several chunks each, and whose length correction is measured
+    /// on the candidates) [`DOCUMENT_CANDIDATES`] or three times the depth, whichever is more.
+    pub(crate) fn pool(&self) -> usize {
+        match self.options.max_per_document {
+            Some(_) => self.depth().saturating_mul(3).max(DOCUMENT_CANDIDATES),
+            None => self.depth(),
+        }
+    }
 }
 
 /// The settings both [`Search`] and [`MultiSearch`] take.
@@ -301,6 +319,37 @@ macro_rules! request_builders {
                 self.request.options.exact = true;
                 self
             }
+
+            /// Ranks documents rather than chunks: at most `n` hits (passages) per document,
+            /// documents ordered by their best passage less a length correction (a long
+            /// document's best chunk is expected to score higher by chance; see the `search`
+            /// module), from the best [`DOCUMENT_CANDIDATES`](crate::search::DOCUMENT_CANDIDATES)
+            /// chunks or three times `offset + limit`, whichever is more. Each hit's score
+            /// includes its document's correction; pages are stable as with chunks.
+            ///
+            /// ```
+            /// use semantik_core::{CollectionConfig, Database, DocumentInput};
+            /// let dir = tempfile::tempdir()?;
+            /// let db = Database::open(dir.path())?;
+            /// let col = db.create_collection(
+            ///     CollectionConfig::new("kb")
+            ///         .with_model("semantik-test/hash-64")
+            ///         .with_chunking(semantik_core::ChunkingConfig::characters(40, 0)),
+            /// )?;
+            /// col.add_texts([
+            ///     DocumentInput::new("sled stores data. sled is embedded. sled has trees.").with_id("a"),
+            ///     DocumentInput::new("rayon runs iterators in parallel").with_id("b"),
+            /// ])?
+            /// .wait(None)?;
+            /// let hits = col.search("sled").max_per_document(1).run()?;
+            /// assert_eq!(hits.iter().filter(|h| h.document_id == "a").count(), 1);
+            /// assert!(hits.iter().all(|h| (0.0..=1.0).contains(&h.score)));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn max_per_document(mut self, n: usize) -> Self {
+                self.request.options.max_per_document = Some(n);
+                self
+            }
         }
     };
 }
@@ -386,7 +435,7 @@ impl Search {
             };
             run_served(engine, record, text, vector, &self.request)
         })?;
-        finish(hits, &self.request, text)
+        finish(hits.0, &self.request, text, Some(hits.1))
     }
 }
 
@@ -434,8 +483,10 @@ pub struct Hit {
     pub title: Option<String>,
     /// The chunk text.
     pub text: String,
-    /// The final score (higher is better): the similarity in semantic mode, BM25 in keyword
-    /// mode, the fused score in hybrid mode, the reranker's when reranked.
+    /// The final score, in [0, 1] (higher is better): the similarity in semantic mode, the
+    /// BM25 score relative to the query's best in keyword mode, the fused score in hybrid mode,
+    /// the reranker's when reranked, each mapped as the `search` module says. With
+    /// [`Search::max_per_document`], the document's length correction is included.
     pub score: f32,
     /// The scores it was computed from.
     pub scores: Scores,
@@ -444,6 +495,9 @@ pub struct Hit {
     pub matched_terms: Vec<String>,
     /// The document's metadata.
     pub metadata: Metadata,
+    /// How many chunks the document has (for its length correction).
+    #[serde(skip)]
+    pub(crate) document_chunks: u32,
 }
 
 /// A candidate: chunk id, final score, component scores.
@@ -480,14 +534,15 @@ impl Allowed {
 }
 
 /// Runs `request` against the served generation of `record`: `text` for keyword search,
-/// `vector` (the embedded query, or the caller's) for semantic search.
+/// `vector` (the embedded query, or the caller's) for semantic search. Returns the candidates
+/// with their raw scores, best first, and how those map to [0, 1].
 pub(crate) fn run_served(
     engine: &Arc<Engine>,
     record: &CollectionRecord,
     text: Option<&str>,
     vector: Option<Vec<f32>>,
     request: &Request,
-) -> Result<Vec<Hit>> {
+) -> Result<(Vec<Hit>, Scale)> {
     let options = &request.options;
     let mode = options.mode_for(text.is_none());
     let (dense_wanted, keyword_wanted) = match mode {
@@ -500,7 +555,7 @@ pub(crate) fn run_served(
             "a search by vector is semantic only: keyword and hybrid modes need query text",
         ));
     }
-    let depth = request.depth();
+    let depth = request.pool();
     let side_depth = if mode == SearchMode::Hybrid {
         depth.max(HYBRID_CANDIDATES)
     } else {
@@ -638,24 +693,46 @@ pub(crate) fn run_served(
             h.matched_terms = analyzer.matching_words(&h.text, &terms);
         }
     }
-    Ok(hits)
+    let scale = match mode {
+        SearchMode::Semantic => Scale::Dense(record.config.index.metric),
+        SearchMode::Keyword => Scale::Keyword {
+            best: keyword_scores.values().copied().fold(0.0, f32::max),
+        },
+        SearchMode::Hybrid => Scale::Fused(options.fusion),
+    };
+    Ok((hits, scale))
 }
 
-/// The page `request` asks for from the candidates `hits` (best first), reranked when it
-/// reranks, above its threshold. Runs outside any lease: a reranker is the caller's code.
+/// The page `request` asks for from the candidates `hits` (best first, raw scores of `scale`;
+/// `None`: already final, as a multi-collection merge's are): reranked when it reranks, ranked
+/// by document when it groups, scored in [0, 1], above its threshold. Runs outside any lease:
+/// a reranker is the caller's code.
 pub(crate) fn finish(
     mut hits: Vec<Hit>,
     request: &Request,
     text: Option<&str>,
+    scale: Option<Scale>,
 ) -> Result<Vec<Hit>> {
-    if let Some(reranker) = &request.rerank {
-        let query = text.ok_or_else(|| {
-            Error::invalid("reranking needs query text: a search by vector cannot be reranked")
-        })?;
-        rerank(reranker.as_ref(), query, &mut hits)?;
-    }
-    if let Some(t) = request.options.score_threshold {
-        hits.retain(|h| h.score >= t);
+    let scale = match &request.rerank {
+        Some(reranker) => {
+            let query = text.ok_or_else(|| {
+                Error::invalid("reranking needs query text: a search by vector cannot be reranked")
+            })?;
+            rerank(reranker.as_ref(), query, &mut hits)?;
+            Some(Scale::Reranked)
+        }
+        None => scale,
+    };
+    if let Some(scale) = scale {
+        if let Some(n) = request.options.max_per_document {
+            ranking::by_document(&mut hits, n);
+        }
+        for h in &mut hits {
+            h.score = scale.unit(h.score);
+        }
+        if let Some(t) = request.options.score_threshold {
+            hits.retain(|h| h.score >= t);
+        }
     }
     Ok(hits
         .into_iter()
@@ -677,11 +754,7 @@ pub(crate) fn rerank(reranker: &dyn Reranker, query: &str, hits: &mut [Hit]) -> 
         h.scores.rerank = Some(s);
         h.score = s;
     }
-    hits.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.chunk_id.cmp(&b.chunk_id))
-    });
+    ranking::sort(hits);
     Ok(())
 }
 
@@ -737,6 +810,7 @@ fn resolve(
             scores: c.scores,
             matched_terms: Vec::new(),
             metadata: doc.metadata,
+            document_chunks: doc.chunk_count,
         });
     }
     Ok(hits)

@@ -73,6 +73,9 @@ pub struct sk_search_options {
     pub reranker: *const sk_reranker,
     /// How many candidates the reranker sees, as a multiple of `offset + limit` (default 4).
     pub rerank_multiplier: usize,
+    /// At most this many hits per document, documents ranked by their best passage (default
+    /// 0: chunks ranked on their own). See `Search::max_per_document` of semantik-core.
+    pub max_per_document: usize,
 }
 
 /// Writes the default search options to `*out`.
@@ -98,6 +101,7 @@ pub unsafe extern "C" fn sk_search_options_init(out: *mut sk_search_options) -> 
             filter_json: std::ptr::null(),
             reranker: std::ptr::null(),
             rerank_multiplier: d.rerank_multiplier,
+            max_per_document: 0,
         };
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, options) };
@@ -162,6 +166,7 @@ unsafe fn options_arg(options: *const sk_search_options) -> Result<Options, Erro
     search.ef = (o.ef > 0).then_some(o.ef);
     search.exact = o.exact;
     search.rerank_multiplier = o.rerank_multiplier;
+    search.max_per_document = (o.max_per_document > 0).then_some(o.max_per_document);
     Ok(Options { search, rerank })
 }
 

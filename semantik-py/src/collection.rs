@@ -271,10 +271,12 @@ impl Collection {
     /// Searches for `query`: mode "semantic", "keyword" or "hybrid" (None, the default:
     /// hybrid, the mode measured best); fusion "adaptive",
     /// "rrf", "weighted" (or a dict with parameters); filter a dict (see the docs); rerank a
-    /// cross-encoder model name or a function (query, passages) -> scores. Runs without the
-    /// GIL. Returns a list of `Hit`.
+    /// cross-encoder model name or a function (query, passages) -> scores; max_per_document
+    /// ranks documents (at most that many passages each). Scores lie in [0, 1]. Runs without
+    /// the GIL. Returns a list of `Hit`.
     #[pyo3(signature = (query, *, limit = 10, offset = 0, mode = None, fusion = None, filter = None,
-        score_threshold = None, rerank = None, rerank_multiplier = None, ef = None, exact = false))]
+        score_threshold = None, rerank = None, rerank_multiplier = None, ef = None, exact = false,
+        max_per_document = None))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -290,6 +292,7 @@ impl Collection {
         rerank_multiplier: Option<usize>,
         ef: Option<usize>,
         exact: bool,
+        max_per_document: Option<usize>,
     ) -> PyResult<Py<PyList>> {
         let o = Options::new(
             py,
@@ -303,6 +306,7 @@ impl Collection {
             rerank_multiplier,
             ef,
             exact,
+            max_per_document,
         )?;
         let col = self.col.clone();
         let found = detached(py, move || apply_options!(col.search(&query), o).run())?;
@@ -311,7 +315,7 @@ impl Collection {
 
     /// Searches by a query vector (any array-like of the collection's dimension).
     #[pyo3(signature = (vector, *, limit = 10, offset = 0, filter = None, score_threshold = None,
-        ef = None, exact = false))]
+        ef = None, exact = false, max_per_document = None))]
     #[allow(clippy::too_many_arguments)]
     fn search_by_vector(
         &self,
@@ -323,6 +327,7 @@ impl Collection {
         score_threshold: Option<f32>,
         ef: Option<usize>,
         exact: bool,
+        max_per_document: Option<usize>,
     ) -> PyResult<Py<PyList>> {
         let (values, width) = float_rows(vector, "vector")?;
         if values.len() != width {
@@ -340,6 +345,7 @@ impl Collection {
             None,
             ef,
             exact,
+            max_per_document,
         )?;
         let col = self.col.clone();
         let found = detached(py, move || {

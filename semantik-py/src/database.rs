@@ -253,7 +253,7 @@ impl Database {
     /// their errors. Keyword arguments as `Collection.search`.
     #[pyo3(signature = (collections, query, *, limit = 10, offset = 0, mode = None, fusion = None,
         filter = None, score_threshold = None, rerank = None, rerank_multiplier = None, ef = None,
-        exact = false))]
+        exact = false, max_per_document = None))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -270,6 +270,7 @@ impl Database {
         rerank_multiplier: Option<usize>,
         ef: Option<usize>,
         exact: bool,
+        max_per_document: Option<usize>,
     ) -> PyResult<(Py<PyList>, Py<PyAny>)> {
         let o = Options::new(
             py,
@@ -283,6 +284,7 @@ impl Database {
             rerank_multiplier,
             ef,
             exact,
+            max_per_document,
         )?;
         let db = self.db(py)?;
         let r = detached(py, move || {

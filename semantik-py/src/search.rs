@@ -135,8 +135,10 @@ impl Options {
         rerank_multiplier: Option<usize>,
         ef: Option<usize>,
         exact: bool,
+        max_per_document: Option<usize>,
     ) -> PyResult<Self> {
         let given = PyDict::new(py);
+        given.set_item("max_per_document", max_per_document)?;
         given.set_item("limit", limit)?;
         given.set_item("offset", offset)?;
         given.set_item("exact", exact)?;

@@ -57,8 +57,11 @@ def test_search_modes_filters_and_hits(notes):
     assert [h.document_id for h in hits][0] == "sled"
     top = hits[0]
     assert isinstance(top, semantik.Hit)
-    assert top.collection == "notes" and top.text == TEXTS[0] and 0.3 < top.score <= 1.0
-    assert top.dense_score == pytest.approx(top.score) and top.rerank_score is None
+    assert top.collection == "notes" and top.text == TEXTS[0] and 0.6 < top.score <= 1.0
+    # The final score is the cosine mapped to [0, 1]; the cosine itself is dense_score.
+    assert top.score == pytest.approx((top.dense_score + 1) / 2) and top.rerank_score is None
+    for mode in ["semantic", "keyword", "hybrid"]:
+        assert all(0.0 <= h.score <= 1.0 for h in notes.search("data disk crate", mode=mode))
     assert top.metadata == {"year": 2020, "lang": "en"}
     assert top.start == 0 and top.end == len(TEXTS[0].encode())
     assert notes.search("asynchronous runtime", mode="keyword")[0].document_id == "tokio"
@@ -309,3 +312,20 @@ def test_database_and_collection_events(db, notes):
             seen.append(event)
         assert [e["type"] for e in seen if e["operation_id"] == op.id][0] == "operation_queued"
     assert other.next(0) is None and not other.closed
+
+
+def test_max_per_document_ranks_documents_and_scores_stay_in_the_unit_interval(tmp_path):
+    with semantik.open(str(tmp_path / "db")) as db:
+        col = db.create_collection("long", chunking={"unit": "characters", "max_size": 60, "overlap": 0})
+        long_text = " ".join(f"sled keeps data on disk in tree number {i}." for i in range(12))
+        col.add([long_text, "sled is a database", "rayon runs iterators"], ids=["long", "short", "other"]).wait()
+        chunks = col.search("sled database", limit=20)
+        assert sum(h.document_id == "long" for h in chunks) > 1
+        grouped = col.search("sled database", limit=20, max_per_document=1)
+        ids = [h.document_id for h in grouped]
+        assert len(ids) == len(set(ids)) and "long" in ids
+        assert all(0.0 <= h.score <= 1.0 for h in chunks + grouped)
+        assert [h.score for h in grouped] == sorted((h.score for h in grouped), reverse=True)
+        assert [h.document_id for h in col.search("sled database", limit=1, offset=1, max_per_document=1)] == ids[1:2]
+        with pytest.raises(semantik.InvalidArgumentError):
+            col.search("sled", max_per_document=0)

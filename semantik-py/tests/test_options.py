@@ -1,7 +1,7 @@
 """The same search options through Python, Rust (the CLI) and C give the same hits.
 
 Python writes a collection with the real model and searches it; then the CLI
-(`semantik search --mode --limit --offset --filter --json`) and the C API (tests/c/search.c,
+(`semantik search --mode --limit --offset --per-document --filter --json`) and the C API (tests/c/search.c,
 built by `make test-py`) open the same database and search it with the same options. All three
 read the options through the core's one options layer: the same filter JSON, the same defaults.
 """
@@ -36,6 +36,7 @@ CASES = [
     ("data", {"mode": "hybrid", "filter": {"lang": "en", "year": {"min": 2018}}}),
     ("data", {"filter": {"metadata_eq": {"lang": "de"}, "media_type": ["text/plain"]}}),
     ("data", {"mode": "semantic", "filter": {"metadata_range": {"year": {"max": 2016}}}}),
+    ("databases on disk", {"max_per_document": 1, "limit": 4}),
 ]
 
 
@@ -64,14 +65,16 @@ def test_python_cli_and_c_take_the_same_options_and_find_the_same_hits(database)
         mode = options.get("mode")
         limit = str(options.get("limit", 10))
         offset = str(options.get("offset", 0))
+        per_document = str(options.get("max_per_document", 0))
         filter_json = [json.dumps(options["filter"])] if "filter" in options else []
-        cli = [str(CLI), "--db", str(path), "search", "notes", query, "--limit", limit, "--offset", offset, "--json"]
+        cli = [str(CLI), "--db", str(path), "search", "notes", query, "--limit", limit, "--offset", offset]
+        cli += ["--per-document", per_document, "--json"]
         cli += ["--mode", mode] if mode else []
         cli += ["--filter", *filter_json] if filter_json else []
         rust = json.loads(subprocess.run(cli, check=True, capture_output=True, text=True).stdout)
         c = json.loads(
             subprocess.run(
-                [str(C_SEARCH), str(path), "notes", query, mode or "default", limit, offset, *filter_json],
+                [str(C_SEARCH), str(path), "notes", query, mode or "default", limit, offset, per_document, *filter_json],
                 check=True,
                 capture_output=True,
                 text=True,

@@ -1,8 +1,8 @@
 /* One search through the C API with its options from the command line; prints the result set's
  * JSON. The C side of semantik-py/tests/test_options.py, which sends the same options through
  * Python, the CLI (Rust) and this program and compares the hits.
- * Usage: search DB COLLECTION QUERY MODE LIMIT OFFSET [FILTER_JSON]
- * MODE: default, semantic, keyword or hybrid. */
+ * Usage: search DB COLLECTION QUERY MODE LIMIT OFFSET PER_DOCUMENT [FILTER_JSON]
+ * MODE: default, semantic, keyword or hybrid; PER_DOCUMENT: max_per_document (0: none). */
 #include <semantik.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +14,9 @@ static int failed(const char *what, sk_status status) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 7 && argc != 8) {
-    fprintf(stderr, "usage: %s DB COLLECTION QUERY MODE LIMIT OFFSET [FILTER_JSON]\n", argv[0]);
+  if (argc != 8 && argc != 9) {
+    fprintf(stderr, "usage: %s DB COLLECTION QUERY MODE LIMIT OFFSET PER_DOCUMENT [FILTER_JSON]\n",
+            argv[0]);
     return 2;
   }
   sk_search_options o;
@@ -31,7 +32,8 @@ int main(int argc, char **argv) {
   o.mode = modes[m];
   o.limit = strtoul(argv[5], NULL, 10);
   o.offset = strtoul(argv[6], NULL, 10);
-  o.filter_json = argc == 8 ? argv[7] : NULL;
+  o.max_per_document = strtoul(argv[7], NULL, 10);
+  o.filter_json = argc == 9 ? argv[8] : NULL;
 
   sk_database *db = NULL;
   sk_collection *col = NULL;

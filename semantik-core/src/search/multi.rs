@@ -141,8 +141,10 @@ impl MultiSearch {
                 };
                 run_served(&self.engine, record, Some(&self.query), vector, &each)
             });
-            // `each` does not rerank: this applies its threshold and depth.
-            match answer.and_then(|hits| finish(hits, &each, Some(&self.query))) {
+            // `each` does not rerank: this ranks, scores and thresholds, and keeps its depth.
+            match answer
+                .and_then(|(hits, scale)| finish(hits, &each, Some(&self.query), Some(scale)))
+            {
                 Ok(hits) => lists.push(hits),
                 Err(e) => failures.push(failure(name, &e)),
             }
@@ -155,7 +157,7 @@ impl MultiSearch {
         if !reranks {
             page.options.score_threshold = None;
         }
-        let hits = finish(merged, &page, Some(&self.query))?;
+        let hits = finish(merged, &page, Some(&self.query), None)?;
         Ok(MultiSearchResults { hits, failures })
     }
 }
@@ -167,7 +169,8 @@ fn merge(lists: Vec<Vec<Hit>>) -> Vec<Hit> {
         .enumerate()
         .flat_map(|(l, hits)| {
             hits.into_iter().enumerate().map(move |(rank, mut h)| {
-                let score = 1.0 / (MERGE_RRF_K + rank as f32 + 1.0);
+                // Reciprocal rank scaled so that a list's best hit scores 1.
+                let score = (MERGE_RRF_K + 1.0) / (MERGE_RRF_K + rank as f32 + 1.0);
                 h.score = score;
                 (score, rank, l, h)
             })

@@ -67,6 +67,10 @@ pub struct SearchOptions {
     /// How many candidates a reranker sees, as a multiple of `offset + limit` (default
     /// [`DEFAULT_RERANK_MULTIPLIER`]).
     pub rerank_multiplier: usize,
+    /// At most this many hits per document, documents ranked by their best passage (see
+    /// [`Search::max_per_document`](super::Search::max_per_document)); `None`: chunks ranked
+    /// on their own.
+    pub max_per_document: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -81,6 +85,7 @@ impl Default for SearchOptions {
             ef: None,
             exact: false,
             rerank_multiplier: DEFAULT_RERANK_MULTIPLIER,
+            max_per_document: None,
         }
     }
 }
@@ -98,13 +103,16 @@ impl SearchOptions {
         Ok(options)
     }
 
-    /// Checks the settings: a limit of at least 1, a valid fusion.
+    /// Checks the settings: a limit and a `max_per_document` of at least 1, a valid fusion.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] saying which setting is out of range.
     pub fn validate(&self) -> Result<()> {
         if self.limit == 0 {
             return Err(Error::invalid("limit must be at least 1"));
+        }
+        if self.max_per_document == Some(0) {
+            return Err(Error::invalid("max_per_document must be at least 1"));
         }
         self.fusion.validate()
     }
@@ -349,6 +357,7 @@ mod tests {
             ef: Some(80),
             exact: true,
             rerank_multiplier: 3,
+            max_per_document: Some(2),
         };
         let json = serde_json::to_string(&o).unwrap();
         assert_eq!(SearchOptions::from_json(&json).unwrap(), o);

@@ -551,3 +551,61 @@ fn a_reindex_whose_model_fails_every_document_is_refused_and_changes_nothing() {
         "sled stores the data"
     );
 }
+
+/// The Python tutorial as reST sources and as HTML pages (the Python 3.11 docs that
+/// `scripts/fetch-test-data.sh` fetches): no chunk says less than the minimum (an eighth of
+/// the largest chunk, in the model's tokens: words for the test model) unless its document is
+/// that short, and no chunk of a reST source shows markup (labels, directives, roles).
+#[test]
+fn python_docs_chunk_without_fragments_or_markup() {
+    let html = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/testdata/html");
+    assert!(
+        html.is_dir(),
+        "the fetched test data is missing: run scripts/fetch-test-data.sh (make test does)"
+    );
+    let (_dir, db) = temp_db();
+    let col = db.create_collection(text_collection("docs")).unwrap();
+    for folder in [html.join("_sources/tutorial"), html.join("tutorial")] {
+        let info = col
+            .add_source(&folder, SourceOptions::default())
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        assert!(info.progress.documents_indexed() >= 15, "{info:?}");
+    }
+    let min = ChunkingConfig::default().max_size / 8;
+    let words = |s: &str| s.split_whitespace().count();
+    let (mut checked, mut rst) = (0, 0);
+    for doc in col.documents().unwrap() {
+        let text = col.text(&doc.id).unwrap();
+        let short = words(&text) < min;
+        for chunk in col.chunks(&doc.id).unwrap() {
+            // What the chunk says: its text as embedded and shown, without markup.
+            let size = words(&chunk.text);
+            assert!(
+                short || size >= min,
+                "{}: chunk {} has {size} words: {:?}",
+                doc.id,
+                chunk.index,
+                chunk.text
+            );
+            if doc.media_type == "text/x-rst" {
+                rst += 1;
+                for markup in [".. _", ".. index::", ":term:`", ":func:`", ":ref:`", "``"] {
+                    assert!(
+                        !chunk.text.contains(markup),
+                        "{}: {markup} in {:?}",
+                        doc.id,
+                        chunk.text
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 200 && rst > 100,
+        "{checked} chunks, {rst} of reST"
+    );
+    db.close().unwrap();
+}

@@ -114,11 +114,14 @@ proptest! {
             .run()
             .unwrap();
         prop_assert_eq!(hits.len(), expected.len());
+        // The raw BM25 is in `scores`; the final score is it over the query's best.
+        let best = hits.iter().filter_map(|h| h.scores.keyword).fold(0.0, f32::max);
         for h in &hits {
             let want = expected[&h.document_id];
-            prop_assert!((f64::from(h.score) - want).abs() < 1e-4 * want.max(1.0),
-                "{}: {} vs reference {}", h.document_id, h.score, want);
-            prop_assert_eq!(h.scores.keyword, Some(h.score));
+            let bm25 = h.scores.keyword.unwrap();
+            prop_assert!((f64::from(bm25) - want).abs() < 1e-4 * want.max(1.0),
+                "{}: {} vs reference {}", h.document_id, bm25, want);
+            prop_assert!((h.score - bm25 / best).abs() < 1e-6);
             prop_assert!(!h.matched_terms.is_empty());
         }
         for w in hits.windows(2) {
@@ -443,12 +446,15 @@ fn rerank_reorders_the_top_candidates_by_the_rerankers_score() {
         assert!(w[0].score >= w[1].score);
     }
     for h in &hits {
-        assert_eq!(h.scores.rerank, Some(h.score));
-        assert_eq!(h.score, h.text.matches("rock").count() as f32);
+        // The reranker's score is in `scores`; the final score is its logistic.
+        let raw = h.text.matches("rock").count() as f32;
+        assert_eq!(h.scores.rerank, Some(raw));
+        assert!((h.score - 1.0 / (1.0 + (-raw).exp())).abs() < 1e-6);
         assert!(h.scores.dense.is_some());
     }
     assert_eq!(
-        hits[0].score, best,
+        hits[0].scores.rerank,
+        Some(best),
         "the best of the 12 candidates comes first"
     );
     assert!(
@@ -566,8 +572,13 @@ fn multi_collection_search_embeds_once_per_model_and_reports_failures() {
     // A collection named twice is searched once.
     let twice = db.search(&["a", "a"], "data").run().unwrap();
     assert_eq!(twice.hits.len(), 1);
-    // The threshold applies to each collection's own scores (merged scores are ranks).
-    let own: Vec<f32> = found.hits.iter().map(|h| h.scores.dense.unwrap()).collect();
+    // The threshold applies to each collection's own final scores (the cosine mapped to
+    // [0, 1]); the merged scores are scaled reciprocal ranks.
+    let own: Vec<f32> = found
+        .hits
+        .iter()
+        .map(|h| (h.scores.dense.unwrap() + 1.0) / 2.0)
+        .collect();
     let (lo, hi) = own
         .iter()
         .fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
@@ -579,7 +590,7 @@ fn multi_collection_search_embeds_once_per_model_and_reports_failures() {
             .unwrap()
             .hits
     };
-    assert_eq!(run(lo).len(), 3, "merged scores (ranks) are far below {lo}");
+    assert_eq!(run(lo).len(), 3, "each collection's hit is above {lo}");
     assert!(run(hi + 1e-3).is_empty());
     let err = db
         .search(&["a"], "data")
@@ -652,4 +663,100 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(&p, &target).unwrap();
         }
     }
+}
+
+/// Ranked by document: each document at most `n` times, documents ordered by their (corrected)
+/// best passage, pages stable; every mode's final score in [0, 1] and the threshold applied to
+/// it.
+#[test]
+fn documents_ranked_by_best_passage_with_scores_in_the_unit_interval() {
+    let (_dir, db) = temp_db();
+    let col = db
+        .create_collection(text_collection("docs").with_chunking(ChunkingConfig::characters(80, 0)))
+        .unwrap();
+    let mut docs = vec![
+        DocumentInput::new(
+            (0..12)
+                .map(|i| format!("The sled database stores its trees on disk, part {i}."))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        )
+        .with_id("long"),
+    ];
+    for i in 0..20 {
+        docs.push(
+            DocumentInput::new(format!("Note {i}: the sled database keeps data on disk."))
+                .with_id(format!("short{i}")),
+        );
+    }
+    col.add_texts(docs).unwrap().wait(None).unwrap();
+    let query = "sled database on disk";
+    for mode in [
+        SearchMode::Semantic,
+        SearchMode::Keyword,
+        SearchMode::Hybrid,
+    ] {
+        let chunks = col.search(query).mode(mode).limit(40).run().unwrap();
+        assert!(chunks.iter().filter(|h| h.document_id == "long").count() > 1);
+        let grouped = col
+            .search(query)
+            .mode(mode)
+            .max_per_document(1)
+            .limit(40)
+            .run()
+            .unwrap();
+        let mut ids: Vec<&str> = grouped.iter().map(|h| h.document_id.as_str()).collect();
+        assert_eq!(grouped.len(), 21, "{mode:?}");
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 21, "one hit per document ({mode:?})");
+        for hits in [&chunks, &grouped] {
+            assert!(
+                hits.iter().all(|h| (0.0..=1.0).contains(&h.score)),
+                "{mode:?}"
+            );
+            assert!(
+                hits.windows(2).all(|w| w[0].score >= w[1].score),
+                "{mode:?}"
+            );
+        }
+        // Two per document: the long one twice, the others once.
+        let two = col
+            .search(query)
+            .mode(mode)
+            .max_per_document(2)
+            .limit(40)
+            .run()
+            .unwrap();
+        assert_eq!(two.iter().filter(|h| h.document_id == "long").count(), 2);
+        // Pages of the grouped ranking neither repeat nor skip.
+        let paged: Vec<String> = (0..7)
+            .flat_map(|page| {
+                col.search(query)
+                    .mode(mode)
+                    .max_per_document(1)
+                    .offset(page * 3)
+                    .limit(3)
+                    .run()
+                    .unwrap()
+            })
+            .map(|h| h.document_id)
+            .collect();
+        let whole: Vec<String> = grouped.iter().map(|h| h.document_id.clone()).collect();
+        assert_eq!(paged, whole, "{mode:?}");
+        // The threshold applies to the final score.
+        let t = grouped[5].score;
+        let above = col
+            .search(query)
+            .mode(mode)
+            .max_per_document(1)
+            .score_threshold(t)
+            .limit(40)
+            .run()
+            .unwrap();
+        assert_eq!(above.len(), grouped.iter().filter(|h| h.score >= t).count());
+    }
+    let err = col.search(query).max_per_document(0).run().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    db.close().unwrap();
 }

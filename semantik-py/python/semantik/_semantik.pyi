@@ -66,6 +66,7 @@ class Database:
         rerank_multiplier: int | None = None,
         ef: int | None = None,
         exact: bool = False,
+        max_per_document: int | None = None,
     ) -> tuple[list[Hit], dict[str, dict[str, Any]]]: ...
 
 @final
@@ -125,6 +126,7 @@ class Collection:
         rerank_multiplier: int | None = None,
         ef: int | None = None,
         exact: bool = False,
+        max_per_document: int | None = None,
     ) -> list[Hit]: ...
     def search_by_vector(
         self,
@@ -136,6 +138,7 @@ class Collection:
         score_threshold: float | None = None,
         ef: int | None = None,
         exact: bool = False,
+        max_per_document: int | None = None,
     ) -> list[Hit]: ...
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
     def operations(self, status: str | None = None) -> list[dict[str, Any]]: ...
