@@ -101,6 +101,20 @@ fn per_document(hits: &[Hit], skip: Option<&HashSet<String>>) -> Vec<(String, f3
 /// Turns a plain search into one mode's search.
 type Configure = Box<dyn Fn(Search) -> Search>;
 
+/// Milliseconds of a search in `mode` for each of `queries`, sorted.
+fn latencies(col: &semantik_core::Collection, queries: &[String], mode: SearchMode) -> Vec<f64> {
+    let mut ms: Vec<f64> = queries
+        .iter()
+        .map(|q| {
+            let t = Instant::now();
+            col.search(q).mode(mode).run().expect("search");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -273,18 +287,7 @@ fn main() {
 
     // Latency: a hybrid query end to end (query embedding included), and a semantic search
     // by a vector embedded beforehand; each query once (the passes above warmed up).
-    let time = |mode: SearchMode| {
-        let mut ms: Vec<f64> = texts
-            .iter()
-            .map(|text| {
-                let t = Instant::now();
-                col.search(text).mode(mode).run().expect("search");
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        ms
-    };
+    let time = |mode: SearchMode| latencies(&col, &texts, mode);
     let hybrid_ms = time(SearchMode::Hybrid);
     // Hybrid search by query length: LONG_QUERIES queries of 10, 100 and 300 words (the first
     // words of corpus passages that long, spread over the corpus: pasted paragraphs).
@@ -299,21 +302,11 @@ fn main() {
             })
             .collect();
         let step = (long.len() / LONG_QUERIES).max(1);
-        let timed = |mode: SearchMode| {
-            let mut ms: Vec<f64> = long
-                .iter()
-                .step_by(step)
-                .take(LONG_QUERIES)
-                .map(|q| {
-                    let t = Instant::now();
-                    col.search(q).mode(mode).run().expect("search");
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
-            ms.sort_by(f64::total_cmp);
-            ms
-        };
-        let (hybrid, keyword) = (timed(SearchMode::Hybrid), timed(SearchMode::Keyword));
+        let long: Vec<String> = long.into_iter().step_by(step).take(LONG_QUERIES).collect();
+        let (hybrid, keyword) = (
+            latencies(&col, &long, SearchMode::Hybrid),
+            latencies(&col, &long, SearchMode::Keyword),
+        );
         by_length.insert(
             words.to_string(),
             json!({
