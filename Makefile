@@ -137,7 +137,7 @@ test-c: build
 
 # The venv for the Python tests: maturin and the test dependencies of semantik-py/pyproject.toml.
 PY_TEST_DEPS := "maturin>=1.7,<2" "pytest>=8" "numpy>=1.22" "langchain-tests==1.1.9" "langchain-core>=0.3" \
-	"tqdm>=4.60" "mypy>=1.10" "huggingface_hub>=1.0,<3"
+	"tqdm>=4.60" "mypy>=1.10" "huggingface_hub>=1.0,<3" "httpx>=0.27"
 $(VENV)/bin/maturin: semantik-py/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
@@ -155,7 +155,7 @@ test-py: venv build
 	mkdir -p target/c
 	gcc $(CFLAGS_TEST) tests/c/search.c $(SK_CFLAGS) $(SK_LIBS) -Wl,-rpath,$(C_PREFIX)/lib -o target/c/search
 	echo $(abspath semantik-py/python) > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/semantik.pth
-	$(PY) -m pytest -q semantik-py/tests --doctest-modules semantik-py/python/semantik/__init__.py \
+	$(PY) -m pytest -q semantik-py/tests tests/server --doctest-modules semantik-py/python/semantik/__init__.py \
 	  semantik-py/python/semantik/progress.py semantik-py/python/semantik/langchain.py; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 	$(PY) examples/quickstart.py $$(mktemp -d)/db

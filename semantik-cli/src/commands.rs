@@ -94,6 +94,9 @@ pub fn run(cli: Cli) -> CliResult {
     let config = Config::new();
     let offline = cli.offline || config.hub.offline;
     let db = Database::open_with(&path, config.with_offline(offline))?;
+    if let Command::Serve(a) = &cli.command {
+        return serve(db, a);
+    }
     let mut out = io::stdout().lock();
     let ctx = Ctx {
         db: &db,
@@ -104,6 +107,28 @@ pub fn run(cli: Cli) -> CliResult {
     result?;
     out.flush()?;
     Ok(closed?)
+}
+
+/// Serves `db` until Ctrl-C or SIGTERM, logging to standard error; closes it.
+fn serve(db: Database, a: &crate::ServeArgs) -> CliResult {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .init();
+    let mut config = semantik_server::ServerConfig::new(a.bind);
+    for root in &a.allow_roots {
+        config = config.allow_root(root);
+    }
+    let server = match semantik_server::Server::new(db.clone(), config) {
+        Ok(s) => s,
+        Err(e) => {
+            db.close()?;
+            return Err(Error::InvalidArgument { message: e.detail }.into());
+        }
+    };
+    server.run()?;
+    Ok(db.close()?)
 }
 
 /// `${XDG_DATA_HOME:-~/.local/share}/semantik`.
@@ -154,6 +179,7 @@ impl Ctx<'_> {
                 )?)
             }
             Command::Restore(_) => unreachable!("restore runs without an open database"),
+            Command::Serve(_) => unreachable!("serve runs the server on the database"),
         }
     }
 

@@ -73,6 +73,25 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup file as a new database
     Restore(RestoreArgs),
+    /// Serve the database over HTTP: the REST v2 API (loopback only, until accounts exist);
+    /// Ctrl-C or SIGTERM stops it cleanly
+    Serve(ServeArgs),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (a loopback address; port 0 picks a free port)
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "SEMANTIK_BIND"
+    )]
+    pub bind: std::net::SocketAddr,
+    /// A folder whose files clients may index by path (repeatable; none by default)
+    #[arg(long = "allow-root", value_name = "DIR")]
+    pub allow_roots: Vec<PathBuf>,
 }
 
 /// Arguments of `verify`.
@@ -364,7 +383,10 @@ impl From<StatusArg> for OperationStatus {
 /// the exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    interrupt::install();
+    // The server stops on Ctrl-C and SIGTERM itself, cleanly.
+    if !matches!(cli.command, Command::Serve(_)) {
+        interrupt::install();
+    }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`semantik ls | head -1`) is not an error.

@@ -1,0 +1,557 @@
+//! The REST v2 routes: collections, their documents and operations, and search. Bodies are JSON
+//! read with the core's own types where it has them (search options, filters, chunking,
+//! reindex settings), so there is one JSON dialect; an unknown key is a 422 naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use semantik_core::embed::Precision;
+use semantik_core::{
+    ChunkingConfig, Collection, CollectionConfig, CollectionId, CollectionInfo, Database,
+    DocumentStatus, Metadata, OperationFilter, OperationId, OperationInfo, OperationStatus,
+    ReindexSettings, SearchOptions, SourceOptions,
+};
+
+use crate::error::ApiError;
+
+type Answer = Result<Response, ApiError>;
+
+/// What every handler shares: the database and the roots clients may read.
+#[derive(Debug, Clone)]
+pub(crate) struct State(Arc<(Database, Vec<PathBuf>)>);
+
+impl State {
+    pub(crate) fn new(db: Database, roots: Vec<PathBuf>) -> Self {
+        State(Arc::new((db, roots)))
+    }
+
+    fn db(&self) -> Database {
+        self.0.0.clone()
+    }
+}
+
+/// Runs a call of the (blocking) library on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", e.to_string()))?
+}
+
+/// A JSON body as `T`; an empty body is `{}`.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::unprocessable(format!("body: {e}")))
+}
+
+fn reply(status: StatusCode, value: Value) -> Answer {
+    Ok((status, Json(value)).into_response())
+}
+
+fn seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn collection_json(info: &CollectionInfo) -> Value {
+    let c = &info.config;
+    json!({
+        "id": info.id.to_string(),
+        "name": c.name,
+        "description": c.description,
+        "model_name": c.model,
+        "model_revision": c.model_revision,
+        "model_dimension": c.dimension,
+        "precision": c.model_precision,
+        "chunking": c.chunking,
+        "index": c.index,
+        "keyword": c.keyword,
+        "metadata": c.metadata,
+        "status": info.status,
+        "status_message": info.status_message,
+        "document_count": info.stats.documents,
+        "failed_document_count": info.stats.failed_documents,
+        "vector_count": info.stats.vectors,
+        "total_size_bytes": info.stats.source_bytes,
+        "created_at": seconds(info.created_at),
+        "updated_at": seconds(info.updated_at),
+    })
+}
+
+fn operation_json(info: &OperationInfo) -> Value {
+    let mut v = serde_json::to_value(info).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        for key in ["created_at", "started_at", "finished_at", "updated_at"] {
+            if let Some(t) = o.get(key).cloned().filter(|t| !t.is_null()) {
+                let t: Option<SystemTime> = serde_json::from_value(t).ok();
+                o.insert(key.into(), json!(t.map(seconds)));
+            }
+        }
+    }
+    v
+}
+
+fn parse_id<T: std::str::FromStr<Err = semantik_core::Error>>(id: &str) -> Result<T, ApiError> {
+    id.parse::<T>().map_err(ApiError::from)
+}
+
+fn collection(db: &Database, id: &str) -> Result<Collection, ApiError> {
+    Ok(db.collection_by_id(parse_id::<CollectionId>(id)?)?)
+}
+
+pub(crate) fn router(state: State) -> axum::Router {
+    let v2 = axum::Router::new()
+        .route(
+            "/collections",
+            get(list_collections).post(create_collection),
+        )
+        .route(
+            "/collections/{id}",
+            get(get_collection)
+                .put(update_collection)
+                .delete(delete_collection),
+        )
+        .route(
+            "/collections/{id}/documents",
+            get(list_documents).post(add_documents),
+        )
+        .route("/collections/{id}/documents/{doc}", get(get_document))
+        .route(
+            "/collections/{id}/documents/{doc}/content",
+            get(document_content),
+        )
+        .route("/collections/{id}/operations", get(collection_operations))
+        .route("/collections/{id}/operations/{kind}", post(start_operation))
+        .route("/collections/{id}/search", post(search_collection))
+        .route("/search", post(search_collections))
+        .route("/operations", get(list_operations))
+        .route(
+            "/operations/{id}",
+            get(get_operation).delete(cancel_operation),
+        );
+    axum::Router::new()
+        .nest("/api/v2", v2)
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
+        .with_state(state)
+}
+
+type St = axum::extract::State<State>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    #[serde(default = "one")]
+    page: usize,
+    #[serde(default = "fifty")]
+    per_page: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn fifty() -> usize {
+    50
+}
+
+async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
+    if p.page == 0 || p.per_page == 0 || p.per_page > 100 {
+        return Err(ApiError::unprocessable(
+            "page must be at least 1 and per_page 1 to 100",
+        ));
+    }
+    let db = st.0.db();
+    let all = blocking(move || Ok(db.collections()?)).await?;
+    let items: Vec<Value> = all
+        .iter()
+        .skip((p.page - 1) * p.per_page)
+        .take(p.per_page)
+        .map(collection_json)
+        .collect();
+    reply(
+        StatusCode::OK,
+        json!({"collections": items, "total": all.len(), "page": p.page, "per_page": p.per_page}),
+    )
+}
+
+/// A new collection's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCollection {
+    name: String,
+    #[serde(default)]
+    description: String,
+    model_name: Option<String>,
+    model_dimension: Option<usize>,
+    precision: Option<Precision>,
+    chunking: Option<ChunkingConfig>,
+    #[serde(default)]
+    metadata: Metadata,
+}
+
+async fn create_collection(st: St, bytes: Bytes) -> Answer {
+    let n: NewCollection = body(&bytes)?;
+    let mut config = CollectionConfig::new(n.name)
+        .with_description(n.description)
+        .with_metadata(n.metadata);
+    if let Some(m) = n.model_name {
+        config = config.with_model(m);
+    }
+    if let Some(d) = n.model_dimension {
+        config = config.with_dimension(d);
+    }
+    if let Some(p) = n.precision {
+        config = config.with_model_precision(p);
+    }
+    if let Some(c) = n.chunking {
+        config = config.with_chunking(c);
+    }
+    let db = st.0.db();
+    let info = blocking(move || Ok(db.create_collection(config)?.info()?)).await?;
+    reply(StatusCode::CREATED, collection_json(&info))
+}
+
+async fn get_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+    let db = st.0.db();
+    let info = blocking(move || Ok(collection(&db, &id)?.info()?)).await?;
+    reply(StatusCode::OK, collection_json(&info))
+}
+
+/// What an update may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CollectionUpdate {
+    name: Option<String>,
+    description: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+async fn update_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -> Answer {
+    let u: CollectionUpdate = body(&bytes)?;
+    let db = st.0.db();
+    let info = blocking(move || {
+        let col = collection(&db, &id)?;
+        if let Some(name) = &u.name {
+            col.rename(name)?;
+        }
+        if let Some(d) = &u.description {
+            col.set_description(d)?;
+        }
+        if let Some(m) = u.metadata {
+            col.set_metadata(m)?;
+        }
+        Ok(col.info()?)
+    })
+    .await?;
+    reply(StatusCode::OK, collection_json(&info))
+}
+
+async fn delete_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+    let db = st.0.db();
+    let op = blocking(move || {
+        let name = collection(&db, &id)?.name()?;
+        Ok(db.delete_collection(&name)?.info())
+    })
+    .await?;
+    reply(StatusCode::ACCEPTED, operation_json(&op))
+}
+
+/// `?queue=true`: a write while the collection has an operation waits its turn instead of
+/// answering 409.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Queue {
+    #[serde(default)]
+    queue: bool,
+}
+
+/// 409 if `col` has an operation queued or running and the request does not ask to queue.
+fn check_idle(col: &Collection, queue: bool) -> Result<(), ApiError> {
+    if queue {
+        return Ok(());
+    }
+    let active = col
+        .operations(OperationFilter::all())?
+        .into_iter()
+        .find(|o| !o.status.is_terminal());
+    match active {
+        Some(o) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "the collection has an active operation ({} {}): retry when it ends, or ask \
+                 to queue with ?queue=true",
+                serde_json::to_value(o.kind).unwrap_or_default(),
+                o.id
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `path` if it lies at or below an allowed root once links are resolved; else 403 (logged).
+fn readable(roots: &[PathBuf], path: &Path) -> Result<PathBuf, ApiError> {
+    let resolved = path.canonicalize().ok();
+    match resolved.filter(|p| roots.iter().any(|r| p.starts_with(r))) {
+        Some(p) => Ok(p),
+        None => {
+            tracing::warn!(path = %path.display(), "refused a path outside the allowed roots");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "{} is not readable: only paths below the server's --allow-root folders are",
+                    path.display()
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Paths {
+    paths: Vec<PathBuf>,
+}
+
+async fn add_documents(
+    st: St,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<Queue>,
+    bytes: Bytes,
+) -> Answer {
+    let p: Paths = body(&bytes)?;
+    if p.paths.is_empty() {
+        return Err(ApiError::unprocessable("paths: at least one path"));
+    }
+    let paths = p
+        .paths
+        .iter()
+        .map(|path| readable(&st.0.0.1, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let db = st.0.db();
+    let ops = blocking(move || {
+        let col = collection(&db, &id)?;
+        check_idle(&col, q.queue)?;
+        paths
+            .iter()
+            .map(|p| Ok(col.add_source(p, SourceOptions::default())?.info()))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    reply(
+        StatusCode::ACCEPTED,
+        json!({"operations": ops.iter().map(operation_json).collect::<Vec<_>>()}),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentQuery {
+    status: Option<DocumentStatus>,
+}
+
+async fn list_documents(
+    st: St,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<DocumentQuery>,
+) -> Answer {
+    let db = st.0.db();
+    let docs = blocking(move || Ok(collection(&db, &id)?.documents()?)).await?;
+    let docs: Vec<_> = docs
+        .into_iter()
+        .filter(|d| q.status.is_none_or(|s| d.status == s))
+        .collect();
+    reply(
+        StatusCode::OK,
+        json!({"documents": docs, "total": docs.len()}),
+    )
+}
+
+async fn get_document(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
+    let db = st.0.db();
+    let d = blocking(move || Ok(collection(&db, &id)?.document(&doc)?)).await?;
+    reply(StatusCode::OK, serde_json::to_value(d).unwrap_or_default())
+}
+
+async fn document_content(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
+    let db = st.0.db();
+    let text = blocking(move || Ok(collection(&db, &id)?.text(&doc)?)).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    status: Option<OperationStatus>,
+}
+
+fn filter(q: &StatusQuery) -> OperationFilter {
+    match q.status {
+        Some(s) => OperationFilter::all().with_status(s),
+        None => OperationFilter::all(),
+    }
+}
+
+async fn collection_operations(
+    st: St,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<StatusQuery>,
+) -> Answer {
+    let db = st.0.db();
+    let ops = blocking(move || Ok(collection(&db, &id)?.operations(filter(&q))?)).await?;
+    reply(
+        StatusCode::OK,
+        json!({"operations": ops.iter().map(operation_json).collect::<Vec<_>>()}),
+    )
+}
+
+async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Answer {
+    let db = st.0.db();
+    let ops = blocking(move || Ok(db.operations(filter(&q))?)).await?;
+    reply(
+        StatusCode::OK,
+        json!({"operations": ops.iter().map(operation_json).collect::<Vec<_>>()}),
+    )
+}
+
+async fn get_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+    let db = st.0.db();
+    let op = blocking(move || Ok(db.operation(parse_id::<OperationId>(&id)?)?.info())).await?;
+    reply(StatusCode::OK, operation_json(&op))
+}
+
+async fn cancel_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+    let db = st.0.db();
+    let op = blocking(move || {
+        let op = db.operation(parse_id::<OperationId>(&id)?)?;
+        op.cancel();
+        Ok(op.info())
+    })
+    .await?;
+    reply(StatusCode::ACCEPTED, operation_json(&op))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourcePath {
+    path: PathBuf,
+}
+
+async fn start_operation(
+    st: St,
+    UrlPath((id, kind)): UrlPath<(String, String)>,
+    Query(q): Query<Queue>,
+    bytes: Bytes,
+) -> Answer {
+    let db = st.0.db();
+    // The body each kind takes, read before the collection is touched.
+    enum Start {
+        Append,
+        Reindex(ReindexSettings),
+        RemoveSource(PathBuf),
+        Retry,
+    }
+    let start = match kind.as_str() {
+        "index" | "append" => body::<serde_json::Map<String, Value>>(&bytes).and_then(|m| {
+            m.is_empty()
+                .then_some(Start::Append)
+                .ok_or_else(|| ApiError::unprocessable(format!("{kind} takes no body")))
+        })?,
+        "reindex" => Start::Reindex(body(&bytes)?),
+        "remove_source" => Start::RemoveSource(body::<SourcePath>(&bytes)?.path),
+        "retry_documents" => Start::Retry,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!(
+                    "no operation {other:?}: index, append, reindex, remove_source, retry_documents"
+                ),
+            ));
+        }
+    };
+    let op = blocking(move || {
+        let col = collection(&db, &id)?;
+        check_idle(&col, q.queue)?;
+        let op = match start {
+            Start::Append => col.append()?,
+            Start::Reindex(s) => col.reindex().settings(s).start()?,
+            Start::RemoveSource(p) => col.remove_source(p)?,
+            Start::Retry => col.retry_failed_documents()?,
+        };
+        Ok(op.info())
+    })
+    .await?;
+    reply(StatusCode::ACCEPTED, operation_json(&op))
+}
+
+/// A search body: the query, and the core's search options beside it.
+fn search_body(
+    bytes: &Bytes,
+    with_collections: bool,
+) -> Result<(String, Vec<String>, SearchOptions), ApiError> {
+    let mut map: serde_json::Map<String, Value> = body(bytes)?;
+    let query = match map.remove("query") {
+        Some(Value::String(q)) if !q.trim().is_empty() => q,
+        _ => return Err(ApiError::unprocessable("query: a non-empty string")),
+    };
+    let collections = if with_collections {
+        serde_json::from_value(map.remove("collections").unwrap_or(Value::Null))
+            .map_err(|_| ApiError::unprocessable("collections: a list of collection ids"))?
+    } else {
+        Vec::new()
+    };
+    let options = SearchOptions::from_json(&Value::Object(map).to_string())?;
+    Ok((query, collections, options))
+}
+
+async fn search_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -> Answer {
+    let (query, _, options) = search_body(&bytes, false)?;
+    let db = st.0.db();
+    let hits = blocking(move || {
+        Ok(collection(&db, &id)?
+            .search(&query)
+            .options(options)
+            .run()?)
+    })
+    .await?;
+    reply(StatusCode::OK, json!({"results": hits}))
+}
+
+async fn search_collections(st: St, bytes: Bytes) -> Answer {
+    let (query, ids, options) = search_body(&bytes, true)?;
+    let db = st.0.db();
+    let found = blocking(move || {
+        let names = ids
+            .iter()
+            .map(|id| Ok(collection(&db, id)?.name()?))
+            .collect::<Result<Vec<String>, ApiError>>()?;
+        Ok(db.search(&names, &query).options(options).run()?)
+    })
+    .await?;
+    reply(
+        StatusCode::OK,
+        json!({"results": found.hits, "failures": found.failures}),
+    )
+}

@@ -1,0 +1,176 @@
+"""The REST v2 API of `semantik serve`, through a real HTTP client against a real server process.
+
+The test starts `target/debug/semantik serve` (built by `make test`) on a free loopback port with
+one allowed root holding real files (the Python tutorial's reST sources from the Debian
+python3.11-doc package that `make testdata` fetches), drives it with httpx, stops it with SIGTERM
+and checks that it exits cleanly and leaves a database that verifies.
+"""
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[2]
+CLI = pathlib.Path(os.environ.get("SEMANTIK_CLI", ROOT / "target/debug/semantik"))
+TUTORIAL = ROOT / ".cache/testdata/html/_sources/tutorial"
+FILES = ["appetite.rst.txt", "interpreter.rst.txt", "inputoutput.rst.txt", "errors.rst.txt", "venv.rst.txt"]
+
+
+class Server:
+    def __init__(self, db, root):
+        self.db = db
+        env = dict(os.environ, HF_HUB_OFFLINE="1", NO_COLOR="1")
+        self.proc = subprocess.Popen(
+            [str(CLI), "--db", str(db), "serve", "--bind", "127.0.0.1:0", "--allow-root", str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), (line, self.proc.stderr.read())
+        self.url = "http://" + line.split()[-1]
+        self.http = httpx.Client(base_url=self.url + "/api/v2", timeout=60)
+
+    def stop(self):
+        self.http.close()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        log = self.proc.stderr.read()
+        return code, log
+
+    def wait(self, op, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.http.get(f"/operations/{op['id']}").json()
+            if info["status"] in ("completed", "failed", "cancelled"):
+                return info
+            time.sleep(0.1)
+        raise AssertionError(f"operation {op['id']} did not end")
+
+
+@pytest.fixture()
+def server(tmp_path):
+    assert CLI.exists(), f"{CLI} is missing: run `make test`, which builds it"
+    assert TUTORIAL.is_dir(), "the fetched test data is missing: run `make testdata`"
+    root = tmp_path / "docs"
+    root.mkdir()
+    for name in FILES:
+        shutil.copy(TUTORIAL / name, root / name)
+    s = Server(tmp_path / "db", root)
+    s.root = root
+    yield s
+    if s.proc.poll() is None:
+        code, log = s.stop()
+        assert code == 0, log
+    verified = subprocess.run([str(CLI), "verify", str(tmp_path / "db")], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def error(response, status, code=None):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"detail", "error_code", "status_code"} and body["status_code"] == status
+    assert body["detail"]
+    if code:
+        assert body["error_code"] == code, body
+
+
+def test_collection_documents_operations_and_search(server):
+    h = server.http
+    r = h.post("/collections", json={"name": "tutorial", "description": "Python tutorial"})
+    assert r.status_code == 201, r.text
+    col = r.json()
+    assert col["model_name"] == "sentence-transformers/all-MiniLM-L6-v2" and col["model_dimension"] == 384
+    cid = col["id"]
+    error(h.post("/collections", json={"name": "tutorial"}), 409, "CollectionExists")
+    error(h.post("/collections", json={"name": "x", "modle": "m"}), 422)
+    h.post("/collections", json={"name": "second"}).raise_for_status()
+    page = h.get("/collections", params={"page": 2, "per_page": 1}).json()
+    assert page["total"] == 2 and len(page["collections"]) == 1
+    assert h.get(f"/collections/{cid}").json()["name"] == "tutorial"
+    r = h.put(f"/collections/{cid}", json={"description": "the tutorial", "metadata": {"lang": "en"}})
+    assert r.json()["description"] == "the tutorial" and r.json()["metadata"] == {"lang": "en"}
+
+    # Paths: only below the allowed root, links resolved.
+    error(h.post(f"/collections/{cid}/documents", json={"paths": ["/etc"]}), 403, "Forbidden")
+    error(h.post(f"/collections/{cid}/documents", json={"paths": [str(server.root / ".." / "..")]}), 403)
+    (server.root / "link").symlink_to("/etc")
+    error(h.post(f"/collections/{cid}/documents", json={"paths": [str(server.root / "link")]}), 403)
+    (server.root / "link").unlink()
+    r = h.post(f"/collections/{cid}/documents", json={"paths": [str(server.root)]})
+    assert r.status_code == 202, r.text
+    op = r.json()["operations"][0]
+    assert op["kind"] == "index"
+    # A write while that operation is active is a conflict unless it asks to queue.
+    second = h.post(f"/collections/{cid}/operations/append")
+    if second.status_code == 409:
+        error(second, 409, "Conflict")
+        second = h.post(f"/collections/{cid}/operations/append", params={"queue": "true"})
+    assert second.status_code == 202, second.text
+    done = server.wait(op)
+    assert done["status"] == "completed" and done["progress"]["documents_indexed"] == len(FILES), done
+    assert server.wait(second.json())["status"] == "completed"
+    assert any(o["id"] == op["id"] for o in h.get("/operations", params={"status": "completed"}).json()["operations"])
+    assert h.get(f"/collections/{cid}/operations").json()["operations"]
+
+    docs = h.get(f"/collections/{cid}/documents").json()
+    assert docs["total"] == len(FILES)
+    assert h.get(f"/collections/{cid}/documents", params={"status": "failed"}).json()["total"] == 0
+    doc = next(d for d in docs["documents"] if d["source"].endswith("inputoutput.rst.txt"))
+    assert h.get(f"/collections/{cid}/documents/{doc['id']}").json()["id"] == doc["id"]
+    content = h.get(f"/collections/{cid}/documents/{doc['id']}/content")
+    assert content.headers["content-type"].startswith("text/plain")
+    assert content.text == (server.root / "inputoutput.rst.txt").read_text()
+    error(h.get(f"/collections/{cid}/documents/nope"), 404, "DocumentNotFound")
+
+    # Search: the core's options, one JSON dialect; scores in [0, 1].
+    r = h.post(f"/collections/{cid}/search", json={"query": "reading and writing files", "limit": 3, "max_per_document": 1})
+    hits = r.json()["results"]
+    assert hits[0]["source"].endswith("inputoutput.rst.txt"), hits[0]
+    assert len({x["document_id"] for x in hits}) == len(hits) and all(0 <= x["score"] <= 1 for x in hits)
+    r = h.post(f"/collections/{cid}/search", json={"query": "exceptions", "mode": "keyword", "filter": {"lang": "en"}})
+    assert r.status_code == 200 and r.json()["results"] == []
+    error(h.post(f"/collections/{cid}/search", json={"query": "x", "limitt": 2}), 422, "InvalidArgument")
+    error(h.post(f"/collections/{cid}/search", json={"limit": 2}), 422)
+    error(h.post(f"/collections/{cid}/search", content=b"{not json"), 422)
+    multi = h.post("/search", json={"query": "virtual environments", "collections": [cid], "limit": 2}).json()
+    assert multi["failures"] == [] and multi["results"][0]["source"].endswith("venv.rst.txt")
+
+    # Unknown ids and endpoints.
+    error(h.get("/collections/00000000-0000-7000-8000-000000000000"), 404, "CollectionNotFound")
+    error(h.get("/collections/not-an-id"), 404)
+    error(h.get("/operations/00000000-0000-7000-8000-000000000000"), 404, "OperationNotFound")
+    error(h.post(f"/collections/{cid}/operations/explode"), 404)
+    error(h.get("/no/such/endpoint"), 404)
+
+    # Remove a source, then delete the collection.
+    r = h.post(f"/collections/{cid}/operations/remove_source", json={"path": str(server.root / "venv.rst.txt")})
+    assert server.wait(r.json())["status"] == "completed"
+    assert h.get(f"/collections/{cid}/documents").json()["total"] == len(FILES) - 1
+    r = h.delete(f"/collections/{cid}")
+    assert r.status_code == 202 and server.wait(r.json())["status"] == "completed"
+    error(h.get(f"/collections/{cid}"), 404)
+
+
+def test_cancel_and_a_clean_stop_mid_operation(server):
+    h = server.http
+    cid = h.post("/collections", json={"name": "c"}).json()["id"]
+    op = h.post(f"/collections/{cid}/documents", json={"paths": [str(server.root)]}).json()["operations"][0]
+    r = h.delete(f"/operations/{op['id']}")
+    assert r.status_code == 202
+    assert server.wait(op)["status"] in ("cancelled", "completed")
+    # SIGTERM while a reindex runs: the server stops, cancelling it, and exits 0.
+    h.post(f"/collections/{cid}/operations/append").raise_for_status()
+    reindex = h.post(f"/collections/{cid}/operations/reindex", params={"queue": "true"},
+                     json={"chunking": {"unit": "tokens", "max_size": 128, "overlap": 0}})
+    assert reindex.status_code == 202, reindex.text
+    code, log = server.stop()
+    assert code == 0, log
+    assert "shut down" in log
