@@ -36,7 +36,7 @@ impl State {
         State(Arc::new((db, roots)))
     }
 
-    fn db(&self) -> Database {
+    pub(crate) fn db(&self) -> Database {
         self.0.0.clone()
     }
 }
@@ -60,12 +60,12 @@ fn reply(status: StatusCode, value: Value) -> Answer {
     Ok((status, Json(value)).into_response())
 }
 
-fn seconds(t: SystemTime) -> f64 {
+pub(crate) fn seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn collection_json(info: &CollectionInfo) -> Value {
+pub(crate) fn collection_json(info: &CollectionInfo) -> Value {
     let c = &info.config;
     json!({
         "id": info.id.to_string(),
@@ -90,7 +90,7 @@ fn collection_json(info: &CollectionInfo) -> Value {
     })
 }
 
-fn operation_json(info: &OperationInfo) -> Value {
+pub(crate) fn operation_json(info: &OperationInfo) -> Value {
     let mut v = serde_json::to_value(info).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         for key in ["created_at", "started_at", "finished_at", "updated_at"] {
@@ -144,6 +144,7 @@ pub(crate) fn router(state: State) -> axum::Router {
     axum::Router::new()
         .nest("/api/v2", v2)
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
         .with_state(state)
 }

@@ -2,8 +2,10 @@
 //! Rust host can mount ([`Server::router`]) or run ([`Server::run`], what `semantik serve`
 //! does). Every handler calls the public API of `semantik-core` on a blocking thread.
 //!
-//! Not here yet (issue 20): accounts and permissions, WebSocket subscriptions, MCP and the
-//! OpenAPI document. Until accounts exist, a server binds loopback addresses only.
+//! `/ws` streams the events of the collections and operations a client subscribes to.
+//!
+//! Not here yet (issue 20): accounts and permissions, MCP and the OpenAPI document. Until
+//! accounts exist, a server binds loopback addresses only.
 //!
 //! ```no_run
 //! use semantik_server::{Server, ServerConfig};
@@ -15,6 +17,7 @@
 
 mod api;
 mod error;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -174,3 +174,74 @@ def test_cancel_and_a_clean_stop_mid_operation(server):
     code, log = server.stop()
     assert code == 0, log
     assert "shut down" in log
+
+
+def ws_connect(server):
+    from websockets.sync.client import connect
+
+    return connect(server.url.replace("http://", "ws://") + "/ws", open_timeout=10)
+
+
+def recv(ws, timeout=60):
+    import json
+
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def test_websocket_snapshot_then_events_and_reconnect(server):
+    h = server.http
+    cid = h.post("/collections", json={"name": "live"}).json()["id"]
+    with ws_connect(server) as ws:
+        ws.send('{"type": "ping"}')
+        assert recv(ws)["type"] == "pong"
+        ws.send("not json")
+        assert recv(ws)["type"] == "error"
+        ws.send('{"type": "explode"}')
+        assert "unknown command" in recv(ws)["data"]["detail"]
+        ws.send('{"type": "subscribe_collection", "collection_id": "%s"}' % cid)
+        snap = recv(ws)
+        assert snap["type"] == "current_state" and snap["data"]["collection"]["id"] == cid
+        assert snap["data"]["active_operations"] == []
+        op = h.post(f"/collections/{cid}/documents", json={"paths": [str(server.root)]}).json()["operations"][0]
+        seen = []
+        while True:
+            m = recv(ws)
+            assert {"timestamp", "type", "data"} <= set(m), m
+            if m["type"] == "missed":
+                continue
+            assert m["data"]["collection_id"] == cid
+            seen.append(m["type"])
+            if m["type"] == "operation_completed":
+                assert m["data"]["operation_id"] == op["id"]
+                break
+        assert "operation_started" in seen and "collection_status_changed" in seen, seen
+        ws.send('{"type": "unsubscribe", "collection_id": "%s"}' % cid)
+        assert recv(ws)["data"]["subscriptions"] == 0
+        ws.send('{"type": "subscribe_collection", "collection_id": "00000000-0000-7000-8000-000000000000"}')
+        assert "not found" in recv(ws)["data"]["detail"]
+        # Subscribing again holds one subscription; subscriptions per connection are bounded.
+        for _ in range(3):
+            ws.send('{"type": "subscribe_collection", "collection_id": "%s"}' % cid)
+            assert recv(ws)["type"] == "current_state"
+        ids = [h.post("/collections", json={"name": f"c{i}"}).json()["id"] for i in range(260)]
+        answers = []
+        for other in ids:
+            ws.send('{"type": "subscribe_collection", "collection_id": "%s"}' % other)
+            answers.append(recv(ws)["type"])
+        assert answers.count("current_state") == 255 and answers.count("error") == 5
+
+    # A client that leaves during an operation and comes back: the snapshot, then the final event.
+    op = h.post(f"/collections/{cid}/operations/reindex", json={"chunking": {"unit": "tokens", "max_size": 96, "overlap": 0}}).json()
+    with ws_connect(server) as ws:
+        ws.send('{"type": "subscribe_operation", "operation_id": "%s"}' % op["id"])
+        recv(ws)
+    with ws_connect(server) as ws:
+        ws.send('{"type": "subscribe_operation", "operation_id": "%s"}' % op["id"])
+        snap = recv(ws)
+        assert snap["type"] == "current_state" and snap["data"]["operation"]["id"] == op["id"]
+        status = snap["data"]["operation"]["status"]
+        while status not in ("completed", "failed", "cancelled"):
+            m = recv(ws)
+            if m["type"].startswith("operation_") and m["type"] != "operation_started":
+                status = m["type"].removeprefix("operation_")
+        assert status == "completed"

@@ -1,0 +1,228 @@
+//! `/ws`: live events. A client subscribes to collections and operations
+//! (`{"type": "subscribe_collection", "collection_id": ..}`, `subscribe_operation` with
+//! `operation_id`, `unsubscribe` with either, `ping`); each subscription is answered with a
+//! `current_state` snapshot, then the events that concern it follow as `{timestamp, type,
+//! data}`. Progress is sent at most every [`PROGRESS_EVERY`] per operation; a client too slow
+//! to read loses progress events, never a final one, and is told how many it missed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use semantik_core::{CollectionId, Database, Event, OperationId};
+
+use crate::api::{State, collection_json, operation_json, seconds};
+
+/// Progress events of one operation sent at most this often.
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Subscriptions one connection may hold.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 256;
+/// Events waiting for a slow client before progress events are dropped.
+const BACKLOG: usize = 256;
+
+pub(crate) async fn upgrade(
+    axum::extract::State(state): axum::extract::State<State>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let db = state.db();
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| connection(db, socket))
+}
+
+/// An outgoing message.
+fn message(kind: &str, data: Value) -> Message {
+    let body = json!({"timestamp": seconds(SystemTime::now()), "type": kind, "data": data});
+    Message::Text(body.to_string().into())
+}
+
+/// The message of a library event.
+fn event_message(e: &Event) -> Message {
+    let mut data = serde_json::to_value(&e.kind).unwrap_or(Value::Null);
+    let kind = data
+        .as_object_mut()
+        .and_then(|o| o.remove("type"))
+        .and_then(|t| t.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if let Some(o) = data.as_object_mut() {
+        o.insert("collection_id".into(), json!(e.collection_id.to_string()));
+        o.insert(
+            "operation_id".into(),
+            json!(e.operation_id.map(|o| o.to_string())),
+        );
+        o.insert("seq".into(), json!(e.seq));
+    }
+    let body = json!({"timestamp": seconds(e.time), "type": kind, "data": data});
+    Message::Text(body.to_string().into())
+}
+
+#[derive(Default)]
+struct Subscriptions {
+    collections: HashSet<CollectionId>,
+    operations: HashSet<OperationId>,
+}
+
+impl Subscriptions {
+    fn len(&self) -> usize {
+        self.collections.len() + self.operations.len()
+    }
+
+    fn wants(&self, e: &Event) -> bool {
+        self.collections.contains(&e.collection_id)
+            || e.operation_id.is_some_and(|o| self.operations.contains(&o))
+    }
+}
+
+/// Serves one connection until the client leaves.
+async fn connection(db: Database, mut socket: WebSocket) {
+    // The database's events, read on a blocking thread, passed on through a bounded channel
+    // (progress dropped when it is full; final events always waited for).
+    let (tx, mut rx) = mpsc::channel::<Result<Event, u64>>(BACKLOG);
+    let events = db.events();
+    let pump = tokio::task::spawn_blocking(move || {
+        let mut missed = 0u64;
+        loop {
+            if tx.is_closed() {
+                return;
+            }
+            let Some(e) = events.recv_timeout(Duration::from_millis(200)) else {
+                if events.is_closed() {
+                    return;
+                }
+                continue;
+            };
+            let lost = events.missed();
+            if lost > missed {
+                let _ = tx.blocking_send(Err(lost - missed));
+                missed = lost;
+            }
+            let progress = matches!(e.kind, semantik_core::EventKind::Progress { .. });
+            if progress {
+                if tx.try_send(Ok(e)).is_err() {
+                    missed += 1;
+                }
+            } else if tx.blocking_send(Ok(e)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut subs = Subscriptions::default();
+    let mut last_progress: HashMap<OperationId, Instant> = HashMap::new();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let reply = match msg {
+                    Message::Text(t) => command(&db, &mut subs, t.as_str()).await,
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if socket.send(reply).await.is_err() {
+                    break;
+                }
+            }
+            event = rx.recv() => {
+                let out = match event {
+                    None => break,
+                    Some(Err(n)) => message("missed", json!({"count": n})),
+                    Some(Ok(e)) => {
+                        if !subs.wants(&e) {
+                            continue;
+                        }
+                        if let (semantik_core::EventKind::Progress { .. }, Some(op)) = (&e.kind, e.operation_id) {
+                            let now = Instant::now();
+                            if last_progress.get(&op).is_some_and(|t| now.duration_since(*t) < PROGRESS_EVERY) {
+                                continue;
+                            }
+                            last_progress.insert(op, now);
+                        } else if let Some(op) = e.operation_id.filter(|_| e.is_final()) {
+                            last_progress.remove(&op);
+                        }
+                        event_message(&e)
+                    }
+                };
+                if socket.send(out).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(rx);
+    let _ = pump.await;
+}
+
+fn error(detail: impl Into<String>) -> Message {
+    message("error", json!({"detail": detail.into()}))
+}
+
+/// Applies one client command; returns the answer.
+async fn command(db: &Database, subs: &mut Subscriptions, text: &str) -> Message {
+    let Ok(Value::Object(cmd)) = serde_json::from_str::<Value>(text) else {
+        return error("a command is a JSON object with a \"type\"");
+    };
+    let id = |key: &str| cmd.get(key).and_then(Value::as_str).map(str::to_string);
+    match cmd.get("type").and_then(Value::as_str).unwrap_or("") {
+        "ping" => message("pong", json!({})),
+        kind @ ("subscribe_collection" | "subscribe_operation") => {
+            if subs.len() >= MAX_SUBSCRIPTIONS {
+                return error(format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+                ));
+            }
+            let collection = kind == "subscribe_collection";
+            let key = if collection {
+                "collection_id"
+            } else {
+                "operation_id"
+            };
+            let Some(raw) = id(key) else {
+                return error(format!("{kind} needs {key}"));
+            };
+            let db = db.clone();
+            let snapshot = tokio::task::spawn_blocking(move || -> semantik_core::Result<_> {
+                if collection {
+                    let col = db.collection_by_id(raw.parse()?)?;
+                    let active: Vec<Value> = col
+                        .operations(semantik_core::OperationFilter::all())?
+                        .iter()
+                        .filter(|o| !o.status.is_terminal())
+                        .map(operation_json)
+                        .collect();
+                    Ok((
+                        Some(col.id()),
+                        None,
+                        json!({"collection": collection_json(&col.info()?), "active_operations": active}),
+                    ))
+                } else {
+                    let op = db.operation(raw.parse()?)?.info();
+                    Ok((None, Some(op.id), json!({"operation": operation_json(&op)})))
+                }
+            })
+            .await;
+            match snapshot {
+                Ok(Ok((c, o, data))) => {
+                    subs.collections.extend(c);
+                    subs.operations.extend(o);
+                    message("current_state", data)
+                }
+                Ok(Err(e)) => error(e.to_string()),
+                Err(e) => error(e.to_string()),
+            }
+        }
+        "unsubscribe" => {
+            if let Some(c) = id("collection_id").and_then(|c| c.parse().ok()) {
+                subs.collections.remove(&c);
+            }
+            if let Some(o) = id("operation_id").and_then(|o| o.parse().ok()) {
+                subs.operations.remove(&o);
+            }
+            message("unsubscribed", json!({"subscriptions": subs.len()}))
+        }
+        other => error(format!(
+            "unknown command {other:?}: subscribe_collection, subscribe_operation, unsubscribe, ping"
+        )),
+    }
+}
