@@ -91,7 +91,10 @@ pub fn run(cli: Cli) -> CliResult {
     if matches!(cli.command, Command::Verify(_)) && !path.exists() {
         return Err(Error::NotADatabase { path }.into());
     }
-    let config = Config::new();
+    let config = match &cli.command {
+        Command::Serve(a) => a.apply(Config::new()),
+        _ => Config::new(),
+    };
     let offline = cli.offline || config.hub.offline;
     let db = Database::open_with(&path, config.with_offline(offline))?;
     if let Command::Serve(a) = &cli.command {

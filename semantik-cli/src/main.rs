@@ -92,6 +92,43 @@ pub struct ServeArgs {
     /// A folder whose files clients may index by path (repeatable; none by default)
     #[arg(long = "allow-root", value_name = "DIR")]
     pub allow_roots: Vec<PathBuf>,
+    /// The name of the collection made when none is named [default: default]
+    #[arg(long, value_name = "NAME", env = "DEFAULT_COLLECTION_NAME")]
+    pub default_collection_name: Option<String>,
+    /// At most this many collections [default: 1000]
+    #[arg(long, value_name = "N", env = "MAX_COLLECTIONS_PER_USER")]
+    pub max_collections: Option<usize>,
+    /// At most this many GB of source documents per collection [default: no limit]
+    #[arg(long, value_name = "GB", env = "COLLECTION_SIZE_LIMIT_GB")]
+    pub collection_size_limit_gb: Option<f64>,
+    /// Operations stop with a timeout after this many seconds [default: no limit]
+    #[arg(long, value_name = "S", env = "OPERATION_TIMEOUT_SECONDS")]
+    pub operation_timeout_seconds: Option<u64>,
+    /// Operations that run at once [default: 2]
+    #[arg(long, value_name = "N", env = "MAX_OPERATIONS_PER_WORKER")]
+    pub max_operations: Option<usize>,
+}
+
+impl ServeArgs {
+    /// `config` with the settings given.
+    pub fn apply(&self, mut config: semantik_core::Config) -> semantik_core::Config {
+        if let Some(n) = &self.default_collection_name {
+            config = config.with_default_collection_name(n);
+        }
+        if let Some(n) = self.max_collections {
+            config = config.with_max_collections(n);
+        }
+        if let Some(gb) = self.collection_size_limit_gb {
+            config = config.with_max_collection_bytes(Some((gb * 1e9) as u64));
+        }
+        if let Some(s) = self.operation_timeout_seconds {
+            config = config.with_operation_timeout(Some(std::time::Duration::from_secs(s)));
+        }
+        if let Some(n) = self.max_operations {
+            config = config.with_max_concurrent_operations(n);
+        }
+        config
+    }
 }
 
 /// Arguments of `verify`.

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query};
+use axum::extract::Path as UrlPath;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,21 +23,47 @@ use semantik_core::{
     ReindexSettings, SearchOptions, SourceOptions,
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 type Answer = Result<Response, ApiError>;
 
-/// What every handler shares: the database and the roots clients may read.
+/// What every handler shares: the database, the roots clients may read, and whether the
+/// server is stopping (long-lived connections end then).
 #[derive(Debug, Clone)]
-pub(crate) struct State(Arc<(Database, Vec<PathBuf>)>);
+pub(crate) struct State(Arc<Shared>);
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    db: Database,
+    roots: Vec<PathBuf>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
 
 impl State {
-    pub(crate) fn new(db: Database, roots: Vec<PathBuf>) -> Self {
-        State(Arc::new((db, roots)))
+    pub(crate) fn new(
+        db: Database,
+        roots: Vec<PathBuf>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        State(Arc::new(Shared {
+            db,
+            roots,
+            stopping,
+        }))
     }
 
     pub(crate) fn db(&self) -> Database {
-        self.0.0.clone()
+        self.0.db.clone()
+    }
+
+    /// Resolves once the server stops (never, for a router whose server is gone).
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.stopping.clone();
+        async move {
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 
@@ -145,15 +171,37 @@ pub(crate) fn router(state: State) -> axum::Router {
         .nest("/api/v2", v2)
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ws", get(crate::ws::upgrade))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
         .with_state(state)
 }
 
 type St = axum::extract::State<State>;
 
+/// A query string as `T`; one that does not read is a 422 in the API's error shape.
+#[derive(Debug)]
+pub(crate) struct Query<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(t)| Query(t))
+            .map_err(|e| ApiError::unprocessable(format!("query: {}", e.body_text())))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Page {
+pub(crate) struct Page {
     #[serde(default = "one")]
     page: usize,
     #[serde(default = "fifty")]
@@ -168,7 +216,10 @@ fn fifty() -> usize {
     50
 }
 
-async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/collections", tag = "collections",
+    params(("page" = Option<usize>, Query, description = "Page, from 1"), ("per_page" = Option<usize>, Query, description = "Collections per page, 1 to 100 (default 50)")),
+    responses((status = 200, description = "A page of collections: `collections`, `total`, `page`, `per_page`", body = Object), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
     if p.page == 0 || p.per_page == 0 || p.per_page > 100 {
         return Err(ApiError::unprocessable(
             "page must be at least 1 and per_page 1 to 100",
@@ -189,21 +240,30 @@ async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
 }
 
 /// A new collection's settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewCollection {
+pub(crate) struct NewCollection {
     name: String,
     #[serde(default)]
     description: String,
+    /// The embedding model (default sentence-transformers/all-MiniLM-L6-v2).
     model_name: Option<String>,
+    /// Checked against the model's.
     model_dimension: Option<usize>,
+    /// float32, float16 or int8.
+    #[schema(value_type = Option<String>)]
     precision: Option<Precision>,
+    /// `{"unit": "tokens" | "characters", "max_size", "overlap"}`.
+    #[schema(value_type = Option<Object>)]
     chunking: Option<ChunkingConfig>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
-async fn create_collection(st: St, bytes: Bytes) -> Answer {
+#[utoipa::path(post, path = "/api/v2/collections", tag = "collections", request_body = NewCollection,
+    responses((status = 201, description = "The collection", body = Object), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn create_collection(st: St, bytes: Bytes) -> Answer {
     let n: NewCollection = body(&bytes)?;
     let mut config = CollectionConfig::new(n.name)
         .with_description(n.description)
@@ -225,22 +285,31 @@ async fn create_collection(st: St, bytes: Bytes) -> Answer {
     reply(StatusCode::CREATED, collection_json(&info))
 }
 
-async fn get_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),
+    responses((status = 200, description = "The collection", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn get_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
     let db = st.0.db();
     let info = blocking(move || Ok(collection(&db, &id)?.info()?)).await?;
     reply(StatusCode::OK, collection_json(&info))
 }
 
 /// What an update may change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CollectionUpdate {
+pub(crate) struct CollectionUpdate {
     name: Option<String>,
     description: Option<String>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Metadata>,
 }
 
-async fn update_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -> Answer {
+#[utoipa::path(put, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")), request_body = CollectionUpdate,
+    responses((status = 200, description = "The collection", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn update_collection(
+    st: St,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer {
     let u: CollectionUpdate = body(&bytes)?;
     let db = st.0.db();
     let info = blocking(move || {
@@ -260,7 +329,9 @@ async fn update_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -
     reply(StatusCode::OK, collection_json(&info))
 }
 
-async fn delete_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+#[utoipa::path(delete, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),
+    responses((status = 202, description = "The delete operation", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn delete_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
     let db = st.0.db();
     let op = blocking(move || {
         let name = collection(&db, &id)?.name()?;
@@ -274,7 +345,7 @@ async fn delete_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
 /// answering 409.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Queue {
+pub(crate) struct Queue {
     #[serde(default)]
     queue: bool,
 }
@@ -322,13 +393,17 @@ fn readable(roots: &[PathBuf], path: &Path) -> Result<PathBuf, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Paths {
+pub(crate) struct Paths {
+    /// Files or folders below an allowed root.
+    #[schema(value_type = Vec<String>)]
     paths: Vec<PathBuf>,
 }
 
-async fn add_documents(
+#[utoipa::path(post, path = "/api/v2/collections/{id}/documents", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("queue" = Option<bool>, Query, description = "Queue behind an active operation instead of answering 409")), request_body = Paths,
+    responses((status = 202, description = "`operations`: one indexing operation per path", body = Object), (status = 403, description = "A path outside the allowed roots", body = ErrorBody), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn add_documents(
     st: St,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<Queue>,
@@ -341,7 +416,7 @@ async fn add_documents(
     let paths = p
         .paths
         .iter()
-        .map(|path| readable(&st.0.0.1, path))
+        .map(|path| readable(&st.0.0.roots, path))
         .collect::<Result<Vec<_>, _>>()?;
     let db = st.0.db();
     let ops = blocking(move || {
@@ -361,11 +436,14 @@ async fn add_documents(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DocumentQuery {
+pub(crate) struct DocumentQuery {
     status: Option<DocumentStatus>,
 }
 
-async fn list_documents(
+#[utoipa::path(get, path = "/api/v2/collections/{id}/documents", tag = "documents",
+    params(("id" = String, Path, description = "The collection's id"), ("status" = Option<String>, Query, description = "Only documents with this status: indexed, failed, pending")),
+    responses((status = 200, description = "`documents` and `total`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn list_documents(
     st: St,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<DocumentQuery>,
@@ -382,13 +460,20 @@ async fn list_documents(
     )
 }
 
-async fn get_document(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/collections/{id}/documents/{doc}", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("doc" = String, Path, description = "The document's id")),
+    responses((status = 200, description = "The document's record", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn get_document(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
     let db = st.0.db();
     let d = blocking(move || Ok(collection(&db, &id)?.document(&doc)?)).await?;
     reply(StatusCode::OK, serde_json::to_value(d).unwrap_or_default())
 }
 
-async fn document_content(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/collections/{id}/documents/{doc}/content", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("doc" = String, Path, description = "The document's id")),
+    responses((status = 200, description = "The document's text", body = String, content_type = "text/plain"), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn document_content(
+    st: St,
+    UrlPath((id, doc)): UrlPath<(String, String)>,
+) -> Answer {
     let db = st.0.db();
     let text = blocking(move || Ok(collection(&db, &id)?.text(&doc)?)).await?;
     Ok((
@@ -403,7 +488,7 @@ async fn document_content(st: St, UrlPath((id, doc)): UrlPath<(String, String)>)
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusQuery {
+pub(crate) struct StatusQuery {
     status: Option<OperationStatus>,
 }
 
@@ -414,7 +499,9 @@ fn filter(q: &StatusQuery) -> OperationFilter {
     }
 }
 
-async fn collection_operations(
+#[utoipa::path(get, path = "/api/v2/collections/{id}/operations", tag = "operations", params(("id" = String, Path, description = "The collection's id"), ("status" = Option<String>, Query, description = "Only operations with this status: pending, processing, completed, failed, cancelled")),
+    responses((status = 200, description = "`operations`, newest first", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn collection_operations(
     st: St,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<StatusQuery>,
@@ -427,7 +514,9 @@ async fn collection_operations(
     )
 }
 
-async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/operations", tag = "operations", params(("status" = Option<String>, Query, description = "Only operations with this status: pending, processing, completed, failed, cancelled")),
+    responses((status = 200, description = "`operations` of every collection", body = Object), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Answer {
     let db = st.0.db();
     let ops = blocking(move || Ok(db.operations(filter(&q))?)).await?;
     reply(
@@ -436,13 +525,17 @@ async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Answer {
     )
 }
 
-async fn get_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+#[utoipa::path(get, path = "/api/v2/operations/{id}", tag = "operations", params(("id" = String, Path, description = "The operation's id")),
+    responses((status = 200, description = "The operation: status, progress, error", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn get_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
     let db = st.0.db();
     let op = blocking(move || Ok(db.operation(parse_id::<OperationId>(&id)?)?.info())).await?;
     reply(StatusCode::OK, operation_json(&op))
 }
 
-async fn cancel_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
+#[utoipa::path(delete, path = "/api/v2/operations/{id}", tag = "operations", params(("id" = String, Path, description = "The operation's id")),
+    responses((status = 202, description = "The operation, asked to stop at its next document", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
+pub(crate) async fn cancel_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
     let db = st.0.db();
     let op = blocking(move || {
         let op = db.operation(parse_id::<OperationId>(&id)?)?;
@@ -459,7 +552,11 @@ struct SourcePath {
     path: PathBuf,
 }
 
-async fn start_operation(
+#[utoipa::path(post, path = "/api/v2/collections/{id}/operations/{kind}", tag = "operations",
+    params(("id" = String, Path, description = "The collection's id"), ("kind" = String, Path, description = "index or append (no body), reindex (reindex settings), remove_source (`{\"path\"}`), retry_documents (no body)"), ("queue" = Option<bool>, Query, description = "Queue behind an active operation instead of answering 409")),
+    request_body(content = Object, description = "What the operation takes, by kind", content_type = "application/json"),
+    responses((status = 202, description = "The operation", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn start_operation(
     st: St,
     UrlPath((id, kind)): UrlPath<(String, String)>,
     Query(q): Query<Queue>,
@@ -527,7 +624,14 @@ fn search_body(
     Ok((query, collections, options))
 }
 
-async fn search_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -> Answer {
+#[utoipa::path(post, path = "/api/v2/collections/{id}/search", tag = "search", params(("id" = String, Path, description = "The collection's id")),
+    request_body(content = Object, description = "`query` and the search options (mode, limit, offset, fusion, filter, score_threshold, ef, exact, rerank_multiplier, max_per_document)", content_type = "application/json"),
+    responses((status = 200, description = "`results`: hits, best first, scores in [0, 1]", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn search_collection(
+    st: St,
+    UrlPath(id): UrlPath<String>,
+    bytes: Bytes,
+) -> Answer {
     let (query, _, options) = search_body(&bytes, false)?;
     let db = st.0.db();
     let hits = blocking(move || {
@@ -540,7 +644,10 @@ async fn search_collection(st: St, UrlPath(id): UrlPath<String>, bytes: Bytes) -
     reply(StatusCode::OK, json!({"results": hits}))
 }
 
-async fn search_collections(st: St, bytes: Bytes) -> Answer {
+#[utoipa::path(post, path = "/api/v2/search", tag = "search",
+    request_body(content = Object, description = "`query`, `collections` (ids) and the search options", content_type = "application/json"),
+    responses((status = 200, description = "`results` merged by rank, and `failures`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+pub(crate) async fn search_collections(st: St, bytes: Bytes) -> Answer {
     let (query, ids, options) = search_body(&bytes, true)?;
     let db = st.0.db();
     let found = blocking(move || {

@@ -73,16 +73,28 @@ impl From<Error> for ApiError {
     }
 }
 
+/// An error answer's body.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    detail: String,
+    /// The library's error code name (`CollectionNotFound`, ...) or the API's own
+    /// (`Forbidden`, `Conflict`, `NotFound`, `InvalidArgument`).
+    error_code: String,
+    /// The HTTP status, again.
+    status_code: u16,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, code = %self.code, "{}", self.detail);
         }
-        let body = serde_json::json!({
-            "detail": self.detail,
-            "error_code": self.code,
-            "status_code": self.status.as_u16(),
-        });
+        let body = ErrorBody {
+            status_code: self.status.as_u16(),
+            detail: self.detail,
+            error_code: self.code,
+        };
         (self.status, Json(body)).into_response()
     }
 }

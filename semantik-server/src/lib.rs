@@ -4,8 +4,10 @@
 //!
 //! `/ws` streams the events of the collections and operations a client subscribes to.
 //!
-//! Not here yet (issue 20): accounts and permissions, MCP and the OpenAPI document. Until
-//! accounts exist, a server binds loopback addresses only.
+//! `/openapi.json` is the OpenAPI 3.1 document of the routes, generated from their code.
+//!
+//! Not here yet (issue 20): accounts and permissions, and MCP. Until accounts exist, a server
+//! binds loopback addresses only.
 //!
 //! ```no_run
 //! use semantik_server::{Server, ServerConfig};
@@ -17,6 +19,7 @@
 
 mod api;
 mod error;
+mod openapi;
 mod ws;
 
 use std::net::SocketAddr;
@@ -57,6 +60,8 @@ impl ServerConfig {
 pub struct Server {
     db: Database,
     config: ServerConfig,
+    /// Set when the server stops: long-lived connections (WebSockets) end then.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -77,7 +82,11 @@ impl Server {
                 ApiError::unprocessable(format!("allowed root {}: {e}", root.display()))
             })?;
         }
-        Ok(Server { db, config })
+        Ok(Server {
+            db,
+            config,
+            stopping: tokio::sync::watch::Sender::new(false),
+        })
     }
 
     /// The routes, for a host that serves them itself.
@@ -85,6 +94,7 @@ impl Server {
         api::router(api::State::new(
             self.db.clone(),
             self.config.allow_roots.clone(),
+            self.stopping.subscribe(),
         ))
     }
 
@@ -101,8 +111,12 @@ impl Server {
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.config.bind).await?;
             println!("listening on {}", listener.local_addr()?);
+            let stopping = self.stopping.clone();
             axum::serve(listener, self.router())
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(async move {
+                    shutdown_signal().await;
+                    stopping.send_replace(true);
+                })
                 .await
         })?;
         tracing::info!("shut down; closing the database");

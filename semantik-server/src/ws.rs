@@ -3,7 +3,8 @@
 //! `operation_id`, `unsubscribe` with either, `ping`); each subscription is answered with a
 //! `current_state` snapshot, then the events that concern it follow as `{timestamp, type,
 //! data}`. Progress is sent at most every [`PROGRESS_EVERY`] per operation; a client too slow
-//! to read loses progress events, never a final one, and is told how many it missed.
+//! to read loses progress events, never a final one, and is told how many events it missed (of
+//! the database's, so at most that many of its own).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,9 +29,9 @@ pub(crate) async fn upgrade(
     axum::extract::State(state): axum::extract::State<State>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let db = state.db();
+    let (db, stopped) = (state.db(), state.stopped());
     ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| connection(db, socket))
+        .on_upgrade(move |socket| connection(db, socket, stopped))
 }
 
 /// An outgoing message.
@@ -77,13 +78,16 @@ impl Subscriptions {
 }
 
 /// Serves one connection until the client leaves.
-async fn connection(db: Database, mut socket: WebSocket) {
+async fn connection(db: Database, mut socket: WebSocket, stopped: impl Future<Output = ()>) {
+    let mut stopped = std::pin::pin!(stopped);
     // The database's events, read on a blocking thread, passed on through a bounded channel
     // (progress dropped when it is full; final events always waited for).
     let (tx, mut rx) = mpsc::channel::<Result<Event, u64>>(BACKLOG);
     let events = db.events();
     let pump = tokio::task::spawn_blocking(move || {
-        let mut missed = 0u64;
+        // Events lost so far: by the library's queue (`seen`) and not yet told (`untold`,
+        // which counts this channel's drops too).
+        let (mut seen, mut untold) = (0u64, 0u64);
         loop {
             if tx.is_closed() {
                 return;
@@ -95,16 +99,24 @@ async fn connection(db: Database, mut socket: WebSocket) {
                 continue;
             };
             let lost = events.missed();
-            if lost > missed {
-                let _ = tx.blocking_send(Err(lost - missed));
-                missed = lost;
-            }
-            let progress = matches!(e.kind, semantik_core::EventKind::Progress { .. });
-            if progress {
-                if tx.try_send(Ok(e)).is_err() {
-                    missed += 1;
+            untold += lost.saturating_sub(seen);
+            seen = seen.max(lost);
+            if matches!(e.kind, semantik_core::EventKind::Progress { .. }) {
+                if untold > 0 && tx.try_send(Err(untold)).is_ok() {
+                    untold = 0;
                 }
-            } else if tx.blocking_send(Ok(e)).is_err() {
+                if tx.try_send(Ok(e)).is_err() {
+                    untold += 1;
+                }
+                continue;
+            }
+            if untold > 0 {
+                if tx.blocking_send(Err(untold)).is_err() {
+                    return;
+                }
+                untold = 0;
+            }
+            if tx.blocking_send(Ok(e)).is_err() {
                 return;
             }
         }
@@ -113,6 +125,13 @@ async fn connection(db: Database, mut socket: WebSocket) {
     let mut last_progress: HashMap<OperationId, Instant> = HashMap::new();
     loop {
         tokio::select! {
+            () = &mut stopped => {
+                let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: 1001,
+                    reason: "server stopping".into(),
+                }))).await;
+                break;
+            }
             incoming = socket.recv() => {
                 let Some(Ok(msg)) = incoming else { break };
                 let reply = match msg {

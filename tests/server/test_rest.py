@@ -23,9 +23,9 @@ FILES = ["appetite.rst.txt", "interpreter.rst.txt", "inputoutput.rst.txt", "erro
 
 
 class Server:
-    def __init__(self, db, root):
+    def __init__(self, db, root, **settings):
         self.db = db
-        env = dict(os.environ, HF_HUB_OFFLINE="1", NO_COLOR="1")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", NO_COLOR="1", **settings)
         self.proc = subprocess.Popen(
             [str(CLI), "--db", str(db), "serve", "--bind", "127.0.0.1:0", "--allow-root", str(root)],
             stdout=subprocess.PIPE,
@@ -71,6 +71,23 @@ def server(tmp_path):
         assert code == 0, log
     verified = subprocess.run([str(CLI), "verify", str(tmp_path / "db")], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_settings_come_from_the_old_systems_environment_names(tmp_path):
+    root = tmp_path / "docs"
+    root.mkdir()
+    s = Server(tmp_path / "db", root, MAX_COLLECTIONS_PER_USER="2", DEFAULT_COLLECTION_NAME="mine")
+    try:
+        for name in ["a", "b"]:
+            assert s.http.post("/collections", json={"name": name}).status_code == 201
+        error(s.http.post("/collections", json={"name": "c"}), 409, "LimitExceeded")
+    finally:
+        code, log = s.stop()
+    assert code == 0, log
+    # A bind that is not loopback is refused while there are no accounts.
+    refused = subprocess.run([str(CLI), "--db", str(tmp_path / "db"), "serve", "--bind", "0.0.0.0:0"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "loopback" in refused.stderr
 
 
 def error(response, status, code=None):
@@ -245,3 +262,43 @@ def test_websocket_snapshot_then_events_and_reconnect(server):
             if m["type"].startswith("operation_") and m["type"] != "operation_started":
                 status = m["type"].removeprefix("operation_")
         assert status == "completed"
+
+
+def test_bad_query_strings_are_422_in_the_error_shape(server):
+    h = server.http
+    error(h.get("/collections", params={"page": "x"}), 422)
+    error(h.get("/collections", params={"pages": "1"}), 422)
+    error(h.get("/collections", params={"per_page": "1000"}), 422)
+    error(h.get("/operations", params={"status": "sleeping"}), 422)
+
+
+def test_sigterm_with_a_websocket_open_stops_the_server(server):
+    with ws_connect(server) as ws:
+        ws.send('{"type": "ping"}')
+        assert recv(ws)["type"] == "pong"
+        code, log = server.stop()
+        assert code == 0, log
+
+
+def test_openapi_document_and_schemathesis(server):
+    """Schemathesis (PyPI) generates requests for every operation of `/openapi.json`: no answer
+    is a 5xx, and every answer's status, content type and body conform to the document."""
+    import re
+    import sys
+
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert doc["openapi"].startswith("3.1") and "/api/v2/collections/{id}/search" in doc["paths"]
+    server.http.post("/collections", json={"name": "probe"}).raise_for_status()
+    st = pathlib.Path(sys.executable).parent / "st"
+    run = subprocess.run(
+        [str(st), "run", server.url + "/openapi.json", "--checks",
+         "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+         "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "25"), "--workers", "1",
+         "--suppress-health-check", "all", "--no-color"],
+        capture_output=True, text=True, timeout=600,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-6000:]
+    cases = re.search(r"(\d+) generated", out)
+    assert cases and int(cases.group(1)) > 100, out[-3000:]
+    print(f"SCHEMATHESIS_CASES {cases.group(1)}")
