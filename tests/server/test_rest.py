@@ -280,7 +280,7 @@ def test_sigterm_with_a_websocket_open_stops_the_server(server):
         assert code == 0, log
 
 
-def test_openapi_document_and_schemathesis(server):
+def test_openapi_document_and_schemathesis(server, tmp_path):
     """Schemathesis (PyPI) generates requests for every operation of `/openapi.json`: no answer
     is a 5xx, and every answer's status, content type and body conform to the document."""
     import re
@@ -295,7 +295,7 @@ def test_openapi_document_and_schemathesis(server):
          "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
          "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "25"), "--workers", "1",
          "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache goes there
     )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-6000:]
