@@ -372,50 +372,56 @@ fn join_fragments(
             h.start >= r.start && h.start < r.end && text[r.start..h.start].trim().is_empty()
         })
     };
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
-    // Joins `r` to the last piece of `out` if either is a fragment.
-    let push = |out: &mut Vec<Range<usize>>, r: Range<usize>| -> Result<()> {
-        let Some(prev) = out.last().cloned() else {
-            out.push(r);
+    // Each piece with the size of its content, measured once.
+    let mut out: Vec<(Range<usize>, usize)> = Vec::with_capacity(ranges.len());
+    // Joins `r` (of content `size`) to the last piece of `out` if either is a fragment.
+    let push = |out: &mut Vec<(Range<usize>, usize)>, r: Range<usize>, size: usize| -> Result<()> {
+        let Some((prev, prev_size)) = out.last().cloned() else {
+            out.push((r, size));
             return Ok(());
         };
-        if new_page(&prev, &r) || (content(r.clone())? >= min && content(prev.clone())? >= min) {
-            out.push(r);
+        if new_page(&prev, &r) || (size >= min && prev_size >= min) {
+            out.push((r, size));
             return Ok(());
         }
         let union = prev.start..r.end.max(prev.end);
         out.pop();
-        if sizes.of(union.clone()) <= max {
-            out.push(union);
+        let pieces = if sizes.of(union.clone()) <= max {
+            vec![union]
         } else {
-            out.extend(halves(sizes, content, config, markdown, union)?);
+            halves(sizes, content, config, markdown, union)?
+        };
+        for piece in pieces {
+            let size = content(piece.clone())?;
+            out.push((piece, size));
         }
         Ok(())
     };
     // A section's opening fragment, waiting to join the piece after it.
-    let mut carried: Option<Range<usize>> = None;
+    let mut carried: Option<(Range<usize>, usize)> = None;
     for r in ranges {
         if text[r.clone()].trim().is_empty() {
             continue;
         }
         let r = match carried.take() {
-            Some(c) if !new_page(&c, &r) && sizes.of(c.start..r.end) <= max => c.start..r.end,
-            Some(c) => {
-                push(&mut out, c)?;
+            Some((c, _)) if !new_page(&c, &r) && sizes.of(c.start..r.end) <= max => c.start..r.end,
+            Some((c, size)) => {
+                push(&mut out, c, size)?;
                 r
             }
             None => r,
         };
-        if opens_section(&r) && content(r.clone())? < min {
-            carried = Some(r);
+        let size = content(r.clone())?;
+        if opens_section(&r) && size < min {
+            carried = Some((r, size));
         } else {
-            push(&mut out, r)?;
+            push(&mut out, r, size)?;
         }
     }
-    if let Some(c) = carried {
-        push(&mut out, c)?;
+    if let Some((c, size)) = carried {
+        push(&mut out, c, size)?;
     }
-    Ok(out)
+    Ok(out.into_iter().map(|(r, _)| r).collect())
 }
 
 /// `range` (larger than a chunk) cut at a boundary of the text near its middle into two

@@ -247,11 +247,10 @@ impl Reader {
 
     /// Every record of type `tag` in the generation, with its key's suffix after the prefix.
     fn entries(&self, tag: u8) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        let prefix = keys::in_generation(tag, self.generation);
-        let start = prefix.len();
-        self.store
-            .scan_prefix(&prefix)
-            .map(move |entry| entry.map(|(k, v)| (k[start..].to_vec(), v)))
+        storage::scan_suffixes(
+            self.store.as_ref(),
+            &keys::in_generation(tag, self.generation),
+        )
     }
 
     /// `(path, document id)` of every document read from a file at or below `root`.

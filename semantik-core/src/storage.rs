@@ -90,6 +90,15 @@ macro_rules! delegate_reads {
             self.$inner.get(key)
         }
 
+        $crate::storage::delegate_scans!($inner);
+    };
+}
+pub(crate) use delegate_reads;
+
+/// The scans of a [`Store`] that wraps another one in its field `$inner` (all its reads but
+/// `get`).
+macro_rules! delegate_scans {
+    ($inner:ident) => {
         fn scan_prefix(
             &self,
             prefix: &[u8],
@@ -110,7 +119,7 @@ macro_rules! delegate_reads {
         }
     };
 }
-pub(crate) use delegate_reads;
+pub(crate) use delegate_scans;
 
 /// A set of writes applied atomically by [`Store::apply`].
 #[derive(Debug, Default)]
@@ -180,6 +189,17 @@ pub(crate) fn get_json<T: DeserializeOwned>(
     key: &[u8],
 ) -> Result<Option<T>> {
     store.get(key)?.map(|b| decode_json(what, &b)).transpose()
+}
+
+/// Every entry under `prefix`, with its key cut to what follows the prefix.
+pub(crate) fn scan_suffixes<'s>(
+    store: &'s dyn Store,
+    prefix: &[u8],
+) -> impl Iterator<Item = Result<Entry>> + use<'s> {
+    let start = prefix.len();
+    store
+        .scan_prefix(prefix)
+        .map(move |entry| entry.map(|(k, v)| (k[start..].to_vec(), v)))
 }
 
 /// Decodes every JSON record under `prefix`.

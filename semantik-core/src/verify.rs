@@ -121,10 +121,7 @@ impl Checker<'_> {
 
     /// Every entry under `prefix`, with the key's suffix after it.
     fn entries(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.store
-            .scan_prefix(prefix)
-            .map(|e| e.map(|(k, v)| (k[prefix.len()..].to_vec(), v)))
-            .collect()
+        storage::scan_suffixes(self.store.as_ref(), prefix).collect()
     }
 }
 

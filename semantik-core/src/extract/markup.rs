@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::text::adornment;
+
 /// `text` (a chunk of a document of `media_type`) without its markup syntax.
 pub(crate) fn clean<'t>(media_type: &str, text: &'t str) -> Cow<'t, str> {
     match media_type {
@@ -38,15 +40,6 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("a valid pattern")
 }
 
-/// A line of one punctuation character repeated: a heading's underline or overline.
-fn is_adornment(line: &str) -> bool {
-    let mut chars = line.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_punctuation() => line.len() >= 2 && chars.all(|x| x == c),
-        _ => false,
-    }
-}
-
 fn rst(text: &str) -> String {
     static DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| re(r"^([\w:.+-]+)::(?:\s+(.*))?$"));
     static FIELD: LazyLock<Regex> = LazyLock::new(|| re(r"^:[\w.+ -]+:(?:\s+(.*))?$"));
@@ -66,7 +59,7 @@ fn rst(text: &str) -> String {
             out.push(String::new());
             continue;
         }
-        if is_adornment(trimmed) {
+        if adornment(trimmed).is_some() {
             continue;
         }
         if trimmed == ".." || trimmed.starts_with(".. ") {
@@ -147,7 +140,7 @@ fn markdown(text: &str) -> String {
         let trimmed = line.trim();
         if DEFINITION.is_match(line)
             || FENCE.is_match(line)
-            || (is_adornment(trimmed) && trimmed.chars().all(|c| c == '=' || c == '-'))
+            || adornment(trimmed).is_some_and(|(c, _)| c == b'=' || c == b'-')
         {
             continue;
         }

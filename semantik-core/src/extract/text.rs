@@ -66,7 +66,7 @@ fn is_adornment_char(c: u8) -> bool {
 
 /// The adornment character of `line` if it is a run of one punctuation character (at least two;
 /// trailing whitespace allowed).
-fn adornment(line: &str) -> Option<(u8, usize)> {
+pub(crate) fn adornment(line: &str) -> Option<(u8, usize)> {
     let line = line.trim_end();
     let bytes = line.as_bytes();
     let &c = bytes.first()?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::atomic::AtomicBool;
 
-use super::{Entry, Store, WriteBatch, keys};
+use super::{Entry, Store, WriteBatch, delegate_scans, keys};
 use crate::error::{Error, Result};
 
 /// Faults to inject into a database's storage, shared with the test that controls them.
@@ -147,21 +147,7 @@ impl Store for FaultyStore {
         Ok(value)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_prefix(prefix)
-    }
-
-    fn scan_range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<Entry>> + Send + '_> {
-        self.inner.scan_range(start, end)
-    }
-
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Entry>> {
-        self.inner.last_with_prefix(prefix)
-    }
+    delegate_scans!(inner);
 
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let s = &self.faults.0;
