@@ -176,7 +176,23 @@ pub(crate) fn router(state: State) -> axum::Router {
             get(|| async { Json(crate::openapi::document()) }),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler that panicked answers 500 in the error shape; the server goes on.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal",
+        format!("the server failed on this request: {what}"),
+    )
+    .into_response()
 }
 
 type St = axum::extract::State<State>;
@@ -229,7 +245,7 @@ pub(crate) async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
     let all = blocking(move || Ok(db.collections()?)).await?;
     let items: Vec<Value> = all
         .iter()
-        .skip((p.page - 1) * p.per_page)
+        .skip((p.page - 1).saturating_mul(p.per_page))
         .take(p.per_page)
         .map(collection_json)
         .collect();
