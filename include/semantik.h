@@ -354,6 +354,15 @@ typedef struct sk_search_failure {
 // Unsupported document content.
 #define SK_UNSUPPORTED_CONTENT 601
 
+// Credentials missing, invalid or expired (accounts of a served database).
+#define SK_UNAUTHENTICATED 700
+
+// The caller may not do this (accounts of a served database).
+#define SK_PERMISSION_DENIED 701
+
+// A user of that name exists already.
+#define SK_USER_EXISTS 702
+
 // Internal error (including a caught panic).
 #define SK_INTERNAL 900
 

@@ -123,6 +123,14 @@ fn serve(db: Database, a: &crate::ServeArgs) -> CliResult {
     for root in &a.allow_roots {
         config = config.allow_root(root);
     }
+    if a.no_auth {
+        config = config.without_accounts();
+    } else if let Some(n) = a.max_collections {
+        config = config.max_collections_per_user(n);
+    }
+    if let Some(m) = a.access_token_minutes {
+        config = config.access_token_lifetime(std::time::Duration::from_secs(m * 60));
+    }
     let server = match semantik_server::Server::new(db.clone(), config) {
         Ok(s) => s,
         Err(e) => {

@@ -73,15 +73,15 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup file as a new database
     Restore(RestoreArgs),
-    /// Serve the database over HTTP: the REST v2 API (loopback only, until accounts exist);
-    /// Ctrl-C or SIGTERM stops it cleanly
+    /// Serve the database over HTTP: the REST v2 API and WebSocket events, with accounts
+    /// (callers sign in) unless --no-auth; Ctrl-C or SIGTERM stops it cleanly
     Serve(ServeArgs),
 }
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to listen on (a loopback address; port 0 picks a free port)
+    /// The address to listen on (port 0 picks a free port; loopback only with --no-auth)
     #[arg(
         long,
         value_name = "ADDR",
@@ -95,9 +95,15 @@ pub struct ServeArgs {
     /// The name of the collection made when none is named [default: default]
     #[arg(long, value_name = "NAME", env = "DEFAULT_COLLECTION_NAME")]
     pub default_collection_name: Option<String>,
-    /// At most this many collections [default: 1000]
+    /// At most this many collections per user (in all, with --no-auth) [default: 1000]
     #[arg(long, value_name = "N", env = "MAX_COLLECTIONS_PER_USER")]
     pub max_collections: Option<usize>,
+    /// Let every caller do everything without signing in (loopback addresses only)
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Access tokens are good for this many minutes [default: 15]
+    #[arg(long, value_name = "MIN", env = "ACCESS_TOKEN_EXPIRE_MINUTES")]
+    pub access_token_minutes: Option<u64>,
     /// At most this many GB of source documents per collection [default: no limit]
     #[arg(long, value_name = "GB", env = "COLLECTION_SIZE_LIMIT_GB")]
     pub collection_size_limit_gb: Option<f64>,
@@ -115,7 +121,7 @@ impl ServeArgs {
         if let Some(n) = &self.default_collection_name {
             config = config.with_default_collection_name(n);
         }
-        if let Some(n) = self.max_collections {
+        if let Some(n) = self.max_collections.filter(|_| self.no_auth) {
             config = config.with_max_collections(n);
         }
         if let Some(gb) = self.collection_size_limit_gb {

@@ -268,6 +268,12 @@ impl Database {
         self.engine().models.register(embedder);
     }
 
+    /// The accounts of this database: users, sessions, API keys and who may use each
+    /// collection (what a server of it checks; the library itself checks nothing).
+    pub fn accounts(&self) -> crate::accounts::Accounts {
+        crate::accounts::Accounts::new(self.engine().clone())
+    }
+
     /// Subscribes to every event of the database.
     pub fn events(&self) -> Subscription {
         self.engine().ops.subscribe_all()
@@ -427,6 +433,7 @@ impl Engine {
             store,
             lock_file: Mutex::new(Some(lock)),
             repairs: Mutex::new(None),
+            account_writes: Default::default(),
         });
         engine.recover()?;
         Ok(engine)

@@ -41,6 +41,8 @@ pub(crate) struct Engine {
     pub(crate) generations: Generations,
     pub(crate) models: Models,
     pub(crate) ops: Arc<Operations>,
+    /// Serialises the writes of the accounts.
+    pub(crate) account_writes: crate::accounts::Writes,
 }
 
 impl Engine {

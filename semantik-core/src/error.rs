@@ -212,6 +212,24 @@ pub enum Error {
         /// The detected media type.
         media_type: String,
     },
+    /// Credentials missing, wrong, revoked or expired (accounts of a served database).
+    #[error("not signed in: {message}")]
+    Unauthenticated {
+        /// Why the credentials were not accepted.
+        message: String,
+    },
+    /// The caller may not do this (accounts of a served database).
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// What was asked for, and what the caller may do.
+        message: String,
+    },
+    /// A user of that name exists already.
+    #[error("user already exists: {name}")]
+    UserExists {
+        /// The name asked for.
+        name: String,
+    },
     /// A bug in semantik: please report it.
     #[error("internal error: {message}")]
     Internal {
@@ -280,6 +298,12 @@ pub enum ErrorCode {
     DocumentRead = 600,
     /// [`Error::UnsupportedContent`].
     UnsupportedContent = 601,
+    /// [`Error::Unauthenticated`].
+    Unauthenticated = 700,
+    /// [`Error::PermissionDenied`].
+    PermissionDenied = 701,
+    /// [`Error::UserExists`].
+    UserExists = 702,
     /// [`Error::Internal`].
     Internal = 900,
 }
@@ -318,6 +342,9 @@ impl ErrorCode {
         ErrorCode::ValidationFailed,
         ErrorCode::DocumentRead,
         ErrorCode::UnsupportedContent,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::UserExists,
         ErrorCode::Internal,
     ];
 
@@ -359,6 +386,9 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::DocumentRead => "cannot read document",
             ErrorCode::UnsupportedContent => "unsupported content",
+            ErrorCode::Unauthenticated => "not signed in",
+            ErrorCode::PermissionDenied => "permission denied",
+            ErrorCode::UserExists => "user already exists",
             ErrorCode::Internal => "internal error",
         }
     }
@@ -401,6 +431,9 @@ impl Error {
             Error::OperationFailed { cause, .. } => cause.code,
             Error::DocumentRead { .. } => ErrorCode::DocumentRead,
             Error::UnsupportedContent { .. } => ErrorCode::UnsupportedContent,
+            Error::Unauthenticated { .. } => ErrorCode::Unauthenticated,
+            Error::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            Error::UserExists { .. } => ErrorCode::UserExists,
             Error::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -493,6 +526,9 @@ mod tests {
             (ErrorCode::ValidationFailed, 503),
             (ErrorCode::DocumentRead, 600),
             (ErrorCode::UnsupportedContent, 601),
+            (ErrorCode::Unauthenticated, 700),
+            (ErrorCode::PermissionDenied, 701),
+            (ErrorCode::UserExists, 702),
             (ErrorCode::Internal, 900),
         ];
         for (code, n) in pinned {

@@ -20,7 +20,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Module map: [`error`] (errors and codes), `storage` (sled, keys, format), [`index`] (vector
+//! Module map: [`accounts`] (users, sessions, API keys and collection permissions of a
+//! served database), [`error`] (errors and codes), `storage` (sled, keys, format), [`index`] (vector
 //! indexes), [`embed`] (embedders and models), `source` (walking files and folders), `extract`
 //! and `chunk` (documents to passages), [`search`], `generation` (the reader of a generation's
 //! records), `ops` (the operation framework: records, queue, workers, events), `jobs` (what
@@ -28,6 +29,7 @@
 //! parts: catalog, generations, models) and the facade in `db` and `collection`.
 #![deny(missing_docs)]
 
+pub mod accounts;
 mod chunk;
 mod collection;
 mod config;

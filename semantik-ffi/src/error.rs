@@ -65,6 +65,12 @@ pub const SK_VALIDATION_FAILED: sk_status = 503;
 pub const SK_DOCUMENT_READ: sk_status = 600;
 /// Unsupported document content.
 pub const SK_UNSUPPORTED_CONTENT: sk_status = 601;
+/// Credentials missing, invalid or expired (accounts of a served database).
+pub const SK_UNAUTHENTICATED: sk_status = 700;
+/// The caller may not do this (accounts of a served database).
+pub const SK_PERMISSION_DENIED: sk_status = 701;
+/// A user of that name exists already.
+pub const SK_USER_EXISTS: sk_status = 702;
 /// Internal error (including a caught panic).
 pub const SK_INTERNAL: sk_status = 900;
 
@@ -203,6 +209,15 @@ pub(crate) const ALL: &[(semantik_core::ErrorCode, sk_status)] = &[
         semantik_core::ErrorCode::UnsupportedContent,
         SK_UNSUPPORTED_CONTENT,
     ),
+    (
+        semantik_core::ErrorCode::Unauthenticated,
+        SK_UNAUTHENTICATED,
+    ),
+    (
+        semantik_core::ErrorCode::PermissionDenied,
+        SK_PERMISSION_DENIED,
+    ),
+    (semantik_core::ErrorCode::UserExists, SK_USER_EXISTS),
     (semantik_core::ErrorCode::Internal, SK_INTERNAL),
 ];
 

@@ -8,24 +8,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::Path as UrlPath;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use semantik_core::accounts::Permission;
 use semantik_core::embed::Precision;
 use semantik_core::{
-    ChunkingConfig, Collection, CollectionConfig, CollectionId, CollectionInfo, Database,
-    DocumentStatus, Metadata, OperationFilter, OperationId, OperationInfo, OperationStatus,
-    ReindexSettings, SearchOptions, SourceOptions,
+    ChunkingConfig, Collection, CollectionConfig, CollectionInfo, Database, DocumentStatus,
+    Metadata, OperationFilter, OperationInfo, OperationStatus, ReindexSettings, SearchOptions,
+    SourceOptions,
 };
 
+use crate::auth::{Auth, Who, with_access};
 use crate::error::{ApiError, ErrorBody};
 
-type Answer = Result<Response, ApiError>;
+pub(crate) type Answer = Result<Response, ApiError>;
 
 /// What every handler shares: the database, the roots clients may read, and whether the
 /// server is stopping (long-lived connections end then).
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     db: Database,
     roots: Vec<PathBuf>,
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The accounts, unless the server runs without (`--no-auth`).
+    auth: Option<Arc<Auth>>,
 }
 
 impl State {
@@ -44,16 +47,22 @@ impl State {
         db: Database,
         roots: Vec<PathBuf>,
         stopping: tokio::sync::watch::Receiver<bool>,
+        auth: Option<Arc<Auth>>,
     ) -> Self {
         State(Arc::new(Shared {
             db,
             roots,
             stopping,
+            auth,
         }))
     }
 
     pub(crate) fn db(&self) -> Database {
         self.0.db.clone()
+    }
+
+    pub(crate) fn auth(&self) -> Option<&Arc<Auth>> {
+        self.0.auth.as_ref()
     }
 
     /// Resolves once the server stops (never, for a router whose server is gone).
@@ -68,7 +77,7 @@ impl State {
 }
 
 /// Runs a call of the (blocking) library on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -77,12 +86,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A JSON body as `T`; an empty body is `{}`.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
     serde_json::from_slice(bytes).map_err(|e| ApiError::unprocessable(format!("body: {e}")))
 }
 
-fn reply(status: StatusCode, value: Value) -> Answer {
+pub(crate) fn reply(status: StatusCode, value: Value) -> Answer {
     Ok((status, Json(value)).into_response())
 }
 
@@ -129,14 +138,6 @@ pub(crate) fn operation_json(info: &OperationInfo) -> Value {
     v
 }
 
-fn parse_id<T: std::str::FromStr<Err = semantik_core::Error>>(id: &str) -> Result<T, ApiError> {
-    id.parse::<T>().map_err(ApiError::from)
-}
-
-fn collection(db: &Database, id: &str) -> Result<Collection, ApiError> {
-    Ok(db.collection_by_id(parse_id::<CollectionId>(id)?)?)
-}
-
 pub(crate) fn router(state: State) -> axum::Router {
     let v2 = axum::Router::new()
         .route(
@@ -166,9 +167,19 @@ pub(crate) fn router(state: State) -> axum::Router {
         .route(
             "/operations/{id}",
             get(get_operation).delete(cancel_operation),
-        );
+        )
+        .route(
+            "/collections/{id}/permissions",
+            get(crate::auth::get_permissions).put(crate::auth::grant),
+        )
+        .route(
+            "/api-keys",
+            get(crate::auth::list_keys).post(crate::auth::create_key),
+        )
+        .route("/api-keys/{id}", delete(crate::auth::revoke_key));
     axum::Router::new()
         .nest("/api/v2", v2)
+        .nest("/api/v1/auth", crate::auth::routes())
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ws", get(crate::ws::upgrade))
         .route(
@@ -176,6 +187,7 @@ pub(crate) fn router(state: State) -> axum::Router {
             get(|| async { Json(crate::openapi::document()) }),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
@@ -195,7 +207,7 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
     .into_response()
 }
 
-type St = axum::extract::State<State>;
+pub(crate) type St = axum::extract::State<State>;
 
 /// A query string as `T`; one that does not read is a 422 in the API's error shape.
 #[derive(Debug)]
@@ -212,6 +224,54 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
             .await
             .map(|axum::extract::Query(t)| Query(t))
             .map_err(|e| ApiError::unprocessable(format!("query: {}", e.body_text())))
+    }
+}
+
+/// Path parameters as `T`; ones that do not read (invalid UTF-8, say) name nothing that exists:
+/// 404 in the API's error shape.
+#[derive(Debug)]
+pub(crate) struct UrlPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for UrlPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| UrlPath(t))
+            .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "NotFound", e.body_text()))
+    }
+}
+
+/// The largest request body taken (a bigger one is 413 in the API's error shape).
+pub(crate) const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// A request's body, at most [`MAX_BODY`] bytes.
+#[derive(Debug)]
+pub(crate) struct Body(pub(crate) Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "PayloadTooLarge"
+                } else {
+                    "InvalidArgument"
+                };
+                ApiError::new(
+                    e.status(),
+                    code,
+                    format!("body: {} (at most {MAX_BODY} bytes)", e.body_text()),
+                )
+            })
     }
 }
 
@@ -235,14 +295,19 @@ fn fifty() -> usize {
 #[utoipa::path(get, path = "/api/v2/collections", tag = "collections",
     params(("page" = Option<usize>, Query, description = "Page, from 1"), ("per_page" = Option<usize>, Query, description = "Collections per page, 1 to 100 (default 50)")),
     responses((status = 200, description = "A page of collections: `collections`, `total`, `page`, `per_page`", body = Object), (status = 422, description = "An invalid request", body = ErrorBody)))]
-pub(crate) async fn list_collections(st: St, Query(p): Query<Page>) -> Answer {
+pub(crate) async fn list_collections(st: St, who: Who, Query(p): Query<Page>) -> Answer {
     if p.page == 0 || p.per_page == 0 || p.per_page > 100 {
         return Err(ApiError::unprocessable(
             "page must be at least 1 and per_page 1 to 100",
         ));
     }
-    let db = st.0.db();
-    let all = blocking(move || Ok(db.collections()?)).await?;
+    let st = st.0;
+    let all = blocking(move || {
+        let mut all = st.db().collections()?;
+        all.retain(|c| st.reads(&who, c.id));
+        Ok(all)
+    })
+    .await?;
     let items: Vec<Value> = all
         .iter()
         .skip((p.page - 1).saturating_mul(p.per_page))
@@ -275,12 +340,16 @@ pub(crate) struct NewCollection {
     #[serde(default)]
     #[schema(value_type = Object)]
     metadata: Metadata,
+    /// Whether every signed-in user may read it (default false).
+    is_public: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/api/v2/collections", tag = "collections", request_body = NewCollection,
     responses((status = 201, description = "The collection", body = Object), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
-pub(crate) async fn create_collection(st: St, bytes: Bytes) -> Answer {
+pub(crate) async fn create_collection(st: St, who: Who, Body(bytes): Body) -> Answer {
+    st.0.may_create(&who)?;
     let n: NewCollection = body(&bytes)?;
+    let is_public = n.is_public;
     let mut config = CollectionConfig::new(n.name)
         .with_description(n.description)
         .with_metadata(n.metadata);
@@ -296,17 +365,29 @@ pub(crate) async fn create_collection(st: St, bytes: Bytes) -> Answer {
     if let Some(c) = n.chunking {
         config = config.with_chunking(c);
     }
-    let db = st.0.db();
-    let info = blocking(move || Ok(db.create_collection(config)?.info()?)).await?;
-    reply(StatusCode::CREATED, collection_json(&info))
+    let st = st.0;
+    let (info, access) = blocking(move || {
+        let col = st.db().create_collection(config)?;
+        st.take_ownership(&who, col.id(), is_public)?;
+        Ok((col.info()?, st.access(col.id())))
+    })
+    .await?;
+    reply(
+        StatusCode::CREATED,
+        with_access(collection_json(&info), access),
+    )
 }
 
 #[utoipa::path(get, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),
     responses((status = 200, description = "The collection", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
-pub(crate) async fn get_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
-    let db = st.0.db();
-    let info = blocking(move || Ok(collection(&db, &id)?.info()?)).await?;
-    reply(StatusCode::OK, collection_json(&info))
+pub(crate) async fn get_collection(st: St, who: Who, UrlPath(id): UrlPath<String>) -> Answer {
+    let st = st.0;
+    let (info, access) = blocking(move || {
+        let col = st.collection(&who, &id, Permission::Read)?;
+        Ok((col.info()?, st.access(col.id())))
+    })
+    .await?;
+    reply(StatusCode::OK, with_access(collection_json(&info), access))
 }
 
 /// What an update may change.
@@ -317,19 +398,25 @@ pub(crate) struct CollectionUpdate {
     description: Option<String>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<Metadata>,
+    /// Whether every signed-in user may read it.
+    is_public: Option<bool>,
 }
 
 #[utoipa::path(put, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")), request_body = CollectionUpdate,
     responses((status = 200, description = "The collection", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn update_collection(
     st: St,
+    who: Who,
     UrlPath(id): UrlPath<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Answer {
     let u: CollectionUpdate = body(&bytes)?;
-    let db = st.0.db();
-    let info = blocking(move || {
-        let col = collection(&db, &id)?;
+    let st = st.0;
+    let (info, access) = blocking(move || {
+        let col = st.collection(&who, &id, Permission::Admin)?;
+        if u.is_public.is_some() {
+            st.take_ownership(&Who::Anyone, col.id(), u.is_public)?;
+        }
         if let Some(name) = &u.name {
             col.rename(name)?;
         }
@@ -339,19 +426,19 @@ pub(crate) async fn update_collection(
         if let Some(m) = u.metadata {
             col.set_metadata(m)?;
         }
-        Ok(col.info()?)
+        Ok((col.info()?, st.access(col.id())))
     })
     .await?;
-    reply(StatusCode::OK, collection_json(&info))
+    reply(StatusCode::OK, with_access(collection_json(&info), access))
 }
 
 #[utoipa::path(delete, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),
     responses((status = 202, description = "The delete operation", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
-pub(crate) async fn delete_collection(st: St, UrlPath(id): UrlPath<String>) -> Answer {
-    let db = st.0.db();
+pub(crate) async fn delete_collection(st: St, who: Who, UrlPath(id): UrlPath<String>) -> Answer {
+    let st = st.0;
     let op = blocking(move || {
-        let name = collection(&db, &id)?.name()?;
-        Ok(db.delete_collection(&name)?.info())
+        let name = st.collection(&who, &id, Permission::Admin)?.name()?;
+        Ok(st.db().delete_collection(&name)?.info())
     })
     .await?;
     reply(StatusCode::ACCEPTED, operation_json(&op))
@@ -421,9 +508,10 @@ pub(crate) struct Paths {
     responses((status = 202, description = "`operations`: one indexing operation per path", body = Object), (status = 403, description = "A path outside the allowed roots", body = ErrorBody), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn add_documents(
     st: St,
+    who: Who,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<Queue>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Answer {
     let p: Paths = body(&bytes)?;
     if p.paths.is_empty() {
@@ -434,9 +522,9 @@ pub(crate) async fn add_documents(
         .iter()
         .map(|path| readable(&st.0.0.roots, path))
         .collect::<Result<Vec<_>, _>>()?;
-    let db = st.0.db();
+    let st = st.0;
     let ops = blocking(move || {
-        let col = collection(&db, &id)?;
+        let col = st.collection(&who, &id, Permission::Write)?;
         check_idle(&col, q.queue)?;
         paths
             .iter()
@@ -461,11 +549,13 @@ pub(crate) struct DocumentQuery {
     responses((status = 200, description = "`documents` and `total`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn list_documents(
     st: St,
+    who: Who,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<DocumentQuery>,
 ) -> Answer {
-    let db = st.0.db();
-    let docs = blocking(move || Ok(collection(&db, &id)?.documents()?)).await?;
+    let st = st.0;
+    let docs =
+        blocking(move || Ok(st.collection(&who, &id, Permission::Read)?.documents()?)).await?;
     let docs: Vec<_> = docs
         .into_iter()
         .filter(|d| q.status.is_none_or(|s| d.status == s))
@@ -478,9 +568,14 @@ pub(crate) async fn list_documents(
 
 #[utoipa::path(get, path = "/api/v2/collections/{id}/documents/{doc}", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("doc" = String, Path, description = "The document's id")),
     responses((status = 200, description = "The document's record", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
-pub(crate) async fn get_document(st: St, UrlPath((id, doc)): UrlPath<(String, String)>) -> Answer {
-    let db = st.0.db();
-    let d = blocking(move || Ok(collection(&db, &id)?.document(&doc)?)).await?;
+pub(crate) async fn get_document(
+    st: St,
+    who: Who,
+    UrlPath((id, doc)): UrlPath<(String, String)>,
+) -> Answer {
+    let st = st.0;
+    let d =
+        blocking(move || Ok(st.collection(&who, &id, Permission::Read)?.document(&doc)?)).await?;
     reply(StatusCode::OK, serde_json::to_value(d).unwrap_or_default())
 }
 
@@ -488,10 +583,12 @@ pub(crate) async fn get_document(st: St, UrlPath((id, doc)): UrlPath<(String, St
     responses((status = 200, description = "The document's text", body = String, content_type = "text/plain"), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
 pub(crate) async fn document_content(
     st: St,
+    who: Who,
     UrlPath((id, doc)): UrlPath<(String, String)>,
 ) -> Answer {
-    let db = st.0.db();
-    let text = blocking(move || Ok(collection(&db, &id)?.text(&doc)?)).await?;
+    let st = st.0;
+    let text =
+        blocking(move || Ok(st.collection(&who, &id, Permission::Read)?.text(&doc)?)).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -519,11 +616,17 @@ fn filter(q: &StatusQuery) -> OperationFilter {
     responses((status = 200, description = "`operations`, newest first", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn collection_operations(
     st: St,
+    who: Who,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<StatusQuery>,
 ) -> Answer {
-    let db = st.0.db();
-    let ops = blocking(move || Ok(collection(&db, &id)?.operations(filter(&q))?)).await?;
+    let st = st.0;
+    let ops = blocking(move || {
+        Ok(st
+            .collection(&who, &id, Permission::Read)?
+            .operations(filter(&q))?)
+    })
+    .await?;
     reply(
         StatusCode::OK,
         json!({"operations": ops.iter().map(operation_json).collect::<Vec<_>>()}),
@@ -532,9 +635,14 @@ pub(crate) async fn collection_operations(
 
 #[utoipa::path(get, path = "/api/v2/operations", tag = "operations", params(("status" = Option<String>, Query, description = "Only operations with this status: pending, processing, completed, failed, cancelled")),
     responses((status = 200, description = "`operations` of every collection", body = Object), (status = 422, description = "An invalid request", body = ErrorBody)))]
-pub(crate) async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Answer {
-    let db = st.0.db();
-    let ops = blocking(move || Ok(db.operations(filter(&q))?)).await?;
+pub(crate) async fn list_operations(st: St, who: Who, Query(q): Query<StatusQuery>) -> Answer {
+    let st = st.0;
+    let ops = blocking(move || {
+        let mut ops = st.db().operations(filter(&q))?;
+        ops.retain(|o| st.reads(&who, o.collection_id));
+        Ok(ops)
+    })
+    .await?;
     reply(
         StatusCode::OK,
         json!({"operations": ops.iter().map(operation_json).collect::<Vec<_>>()}),
@@ -543,18 +651,18 @@ pub(crate) async fn list_operations(st: St, Query(q): Query<StatusQuery>) -> Ans
 
 #[utoipa::path(get, path = "/api/v2/operations/{id}", tag = "operations", params(("id" = String, Path, description = "The operation's id")),
     responses((status = 200, description = "The operation: status, progress, error", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
-pub(crate) async fn get_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
-    let db = st.0.db();
-    let op = blocking(move || Ok(db.operation(parse_id::<OperationId>(&id)?)?.info())).await?;
+pub(crate) async fn get_operation(st: St, who: Who, UrlPath(id): UrlPath<String>) -> Answer {
+    let st = st.0;
+    let op = blocking(move || Ok(st.operation(&who, &id, Permission::Read)?.info())).await?;
     reply(StatusCode::OK, operation_json(&op))
 }
 
 #[utoipa::path(delete, path = "/api/v2/operations/{id}", tag = "operations", params(("id" = String, Path, description = "The operation's id")),
     responses((status = 202, description = "The operation, asked to stop at its next document", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
-pub(crate) async fn cancel_operation(st: St, UrlPath(id): UrlPath<String>) -> Answer {
-    let db = st.0.db();
+pub(crate) async fn cancel_operation(st: St, who: Who, UrlPath(id): UrlPath<String>) -> Answer {
+    let st = st.0;
     let op = blocking(move || {
-        let op = db.operation(parse_id::<OperationId>(&id)?)?;
+        let op = st.operation(&who, &id, Permission::Write)?;
         op.cancel();
         Ok(op.info())
     })
@@ -574,11 +682,12 @@ struct SourcePath {
     responses((status = 202, description = "The operation", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn start_operation(
     st: St,
+    who: Who,
     UrlPath((id, kind)): UrlPath<(String, String)>,
     Query(q): Query<Queue>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Answer {
-    let db = st.0.db();
+    let st = st.0;
     // The body each kind takes, read before the collection is touched.
     enum Start {
         Append,
@@ -606,7 +715,7 @@ pub(crate) async fn start_operation(
         }
     };
     let op = blocking(move || {
-        let col = collection(&db, &id)?;
+        let col = st.collection(&who, &id, Permission::Write)?;
         check_idle(&col, q.queue)?;
         let op = match start {
             Start::Append => col.append()?,
@@ -645,13 +754,15 @@ fn search_body(
     responses((status = 200, description = "`results`: hits, best first, scores in [0, 1]", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn search_collection(
     st: St,
+    who: Who,
     UrlPath(id): UrlPath<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Answer {
     let (query, _, options) = search_body(&bytes, false)?;
-    let db = st.0.db();
+    let st = st.0;
     let hits = blocking(move || {
-        Ok(collection(&db, &id)?
+        Ok(st
+            .collection(&who, &id, Permission::Read)?
             .search(&query)
             .options(options)
             .run()?)
@@ -663,15 +774,15 @@ pub(crate) async fn search_collection(
 #[utoipa::path(post, path = "/api/v2/search", tag = "search",
     request_body(content = Object, description = "`query`, `collections` (ids) and the search options", content_type = "application/json"),
     responses((status = 200, description = "`results` merged by rank, and `failures`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
-pub(crate) async fn search_collections(st: St, bytes: Bytes) -> Answer {
+pub(crate) async fn search_collections(st: St, who: Who, Body(bytes): Body) -> Answer {
     let (query, ids, options) = search_body(&bytes, true)?;
-    let db = st.0.db();
+    let st = st.0;
     let found = blocking(move || {
         let names = ids
             .iter()
-            .map(|id| Ok(collection(&db, id)?.name()?))
+            .map(|id| Ok(st.collection(&who, id, Permission::Read)?.name()?))
             .collect::<Result<Vec<String>, ApiError>>()?;
-        Ok(db.search(&names, &query).options(options).run()?)
+        Ok(st.db().search(&names, &query).options(options).run()?)
     })
     .await?;
     reply(

@@ -54,6 +54,9 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | C::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
         C::CollectionExists | C::InvalidState | C::LimitExceeded => StatusCode::CONFLICT,
         C::DatabaseClosed | C::DatabaseLocked => StatusCode::SERVICE_UNAVAILABLE,
+        C::Unauthenticated => StatusCode::UNAUTHORIZED,
+        C::PermissionDenied => StatusCode::FORBIDDEN,
+        C::UserExists => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -6,8 +6,12 @@
 //!
 //! `/openapi.json` is the OpenAPI 3.1 document of the routes, generated from their code.
 //!
-//! Not here yet (issue 20): accounts and permissions, and MCP. Until accounts exist, a server
-//! binds loopback addresses only.
+//! Callers sign in (`/api/v1/auth`) and use their access token or an API key; each collection
+//! is read, written or administered by whom its access allows (`semantik_core::accounts`). A
+//! server without accounts ([`ServerConfig::without_accounts`], `--no-auth`) binds loopback
+//! addresses only.
+//!
+//! Not here yet (issue 20): MCP.
 //!
 //! ```no_run
 //! use semantik_server::{Server, ServerConfig};
@@ -18,12 +22,14 @@
 //! ```
 
 mod api;
+mod auth;
 mod error;
 mod openapi;
 mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use semantik_core::Database;
 
@@ -33,10 +39,17 @@ pub use error::ApiError;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// The address to listen on (loopback only, until accounts exist).
+    /// The address to listen on.
     pub bind: SocketAddr,
     /// Folders whose files clients may index by path (none by default: no path is readable).
     pub allow_roots: Vec<PathBuf>,
+    /// Whether callers sign in (default); without, everyone may do everything, so the server
+    /// binds loopback only.
+    pub accounts: bool,
+    /// How long an access token is good for (default 15 minutes).
+    pub access_token_lifetime: std::time::Duration,
+    /// Collections each user may own (`None`: only the database's own limit).
+    pub max_collections_per_user: Option<usize>,
 }
 
 impl ServerConfig {
@@ -45,7 +58,28 @@ impl ServerConfig {
         ServerConfig {
             bind,
             allow_roots: Vec::new(),
+            accounts: true,
+            access_token_lifetime: auth::DEFAULT_ACCESS_TOKEN_LIFETIME,
+            max_collections_per_user: None,
         }
+    }
+
+    /// Lets each user own at most `n` collections.
+    pub fn max_collections_per_user(mut self, n: usize) -> Self {
+        self.max_collections_per_user = Some(n);
+        self
+    }
+
+    /// Lets every caller do everything, without signing in (loopback binds only).
+    pub fn without_accounts(mut self) -> Self {
+        self.accounts = false;
+        self
+    }
+
+    /// Sets how long an access token is good for.
+    pub fn access_token_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.access_token_lifetime = lifetime;
+        self
     }
 
     /// Lets clients index files at or below `root`.
@@ -62,16 +96,17 @@ pub struct Server {
     config: ServerConfig,
     /// Set when the server stops: long-lived connections (WebSockets) end then.
     stopping: tokio::sync::watch::Sender<bool>,
+    auth: Option<Arc<auth::Auth>>,
 }
 
 impl Server {
     /// A server of `db`.
     ///
     /// # Errors
-    /// [`ApiError`] (422) for a bind address that is not loopback (there are no accounts yet,
-    /// so nothing else may reach the server) or an allowed root that does not exist.
+    /// [`ApiError`] (422) for a server without accounts on an address that is not loopback,
+    /// or an allowed root that does not exist; the database's errors.
     pub fn new(db: Database, mut config: ServerConfig) -> Result<Server, ApiError> {
-        if !config.bind.ip().is_loopback() {
+        if !config.accounts && !config.bind.ip().is_loopback() {
             return Err(ApiError::unprocessable(format!(
                 "{} is not a loopback address: without accounts the server binds loopback only",
                 config.bind
@@ -82,9 +117,15 @@ impl Server {
                 ApiError::unprocessable(format!("allowed root {}: {e}", root.display()))
             })?;
         }
+        let auth = if config.accounts {
+            Some(Arc::new(auth::Auth::new(db.accounts(), &config)?))
+        } else {
+            None
+        };
         Ok(Server {
             db,
             config,
+            auth,
             stopping: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -95,6 +136,7 @@ impl Server {
             self.db.clone(),
             self.config.allow_roots.clone(),
             self.stopping.subscribe(),
+            self.auth.clone(),
         ))
     }
 
@@ -111,16 +153,75 @@ impl Server {
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.config.bind).await?;
             println!("listening on {}", listener.local_addr()?);
-            let stopping = self.stopping.clone();
-            axum::serve(listener, self.router())
-                .with_graceful_shutdown(async move {
-                    shutdown_signal().await;
-                    stopping.send_replace(true);
-                })
-                .await
+            serve(listener, self.router(), &self.stopping).await;
+            Ok::<_, std::io::Error>(())
         })?;
         tracing::info!("shut down; closing the database");
         self.db.close().map_err(std::io::Error::other)
+    }
+}
+
+/// Connections served at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A request's headers must arrive within this, or its connection is closed (slow clients
+/// cannot hold connections open by trickling bytes).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long connections under way may take to finish once the server stops.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Accepts HTTP/1.1 connections (WebSockets upgraded) until a stop signal, then lets those
+/// under way finish their requests.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stopping: &tokio::sync::watch::Sender<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut signal = std::pin::pin!(shutdown_signal());
+    loop {
+        let slot = tokio::select! {
+            () = &mut signal => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stopping.subscribe();
+        tasks.spawn(async move {
+            let _slot = slot;
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    stopping.send_replace(true);
+    let drained = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!("connections still open after {DRAIN:?}; closing them");
+        tasks.shutdown().await;
     }
 }
 

@@ -14,9 +14,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use semantik_core::{CollectionId, Database, Event, OperationId};
+use axum::http::HeaderMap;
+use semantik_core::accounts::Permission;
+use semantik_core::{CollectionId, Event, OperationId};
 
 use crate::api::{State, collection_json, operation_json, seconds};
+use crate::auth::Who;
+use crate::error::ApiError;
 
 /// Progress events of one operation sent at most this often.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -27,11 +31,35 @@ const BACKLOG: usize = 256;
 
 pub(crate) async fn upgrade(
     axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let (db, stopped) = (state.db(), state.stopped());
+    let who = state.ws_caller(&headers);
+    // The credential's subprotocol is echoed, as a browser requires of an offered one.
+    let offered: Vec<String> = headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| p.starts_with("access_token."))
+        .collect();
+    let stopped = state.stopped();
     ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| connection(db, socket, stopped))
+        .protocols(offered)
+        .on_upgrade(move |mut socket| async move {
+            match who {
+                Ok(who) => connection(state, who, socket, stopped).await,
+                Err(e) => {
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 1008,
+                            reason: e.detail.chars().take(120).collect::<String>().into(),
+                        })))
+                        .await;
+                }
+            }
+        })
 }
 
 /// An outgoing message.
@@ -78,7 +106,13 @@ impl Subscriptions {
 }
 
 /// Serves one connection until the client leaves.
-async fn connection(db: Database, mut socket: WebSocket, stopped: impl Future<Output = ()>) {
+async fn connection(
+    state: State,
+    who: Who,
+    mut socket: WebSocket,
+    stopped: impl Future<Output = ()>,
+) {
+    let db = state.db();
     let mut stopped = std::pin::pin!(stopped);
     // The database's events, read on a blocking thread, passed on through a bounded channel
     // (progress dropped when it is full; final events always waited for).
@@ -135,7 +169,7 @@ async fn connection(db: Database, mut socket: WebSocket, stopped: impl Future<Ou
             incoming = socket.recv() => {
                 let Some(Ok(msg)) = incoming else { break };
                 let reply = match msg {
-                    Message::Text(t) => command(&db, &mut subs, t.as_str()).await,
+                    Message::Text(t) => command(&state, &who, &mut subs, t.as_str()).await,
                     Message::Close(_) => break,
                     _ => continue,
                 };
@@ -178,7 +212,7 @@ fn error(detail: impl Into<String>) -> Message {
 }
 
 /// Applies one client command; returns the answer.
-async fn command(db: &Database, subs: &mut Subscriptions, text: &str) -> Message {
+async fn command(state: &State, who: &Who, subs: &mut Subscriptions, text: &str) -> Message {
     let Ok(Value::Object(cmd)) = serde_json::from_str::<Value>(text) else {
         return error("a command is a JSON object with a \"type\"");
     };
@@ -200,10 +234,10 @@ async fn command(db: &Database, subs: &mut Subscriptions, text: &str) -> Message
             let Some(raw) = id(key) else {
                 return error(format!("{kind} needs {key}"));
             };
-            let db = db.clone();
-            let snapshot = tokio::task::spawn_blocking(move || -> semantik_core::Result<_> {
+            let (state, who) = (state.clone(), who.clone());
+            let snapshot = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
                 if collection {
-                    let col = db.collection_by_id(raw.parse()?)?;
+                    let col = state.collection(&who, &raw, Permission::Read)?;
                     let active: Vec<Value> = col
                         .operations(semantik_core::OperationFilter::all())?
                         .iter()
@@ -216,7 +250,7 @@ async fn command(db: &Database, subs: &mut Subscriptions, text: &str) -> Message
                         json!({"collection": collection_json(&col.info()?), "active_operations": active}),
                     ))
                 } else {
-                    let op = db.operation(raw.parse()?)?.info();
+                    let op = state.operation(&who, &raw, Permission::Read)?.info();
                     Ok((None, Some(op.id), json!({"operation": operation_json(&op)})))
                 }
             })
@@ -227,7 +261,7 @@ async fn command(db: &Database, subs: &mut Subscriptions, text: &str) -> Message
                     subs.operations.extend(o);
                     message("current_state", data)
                 }
-                Ok(Err(e)) => error(e.to_string()),
+                Ok(Err(e)) => error(e.detail),
                 Err(e) => error(e.to_string()),
             }
         }

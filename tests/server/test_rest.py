@@ -8,69 +8,11 @@ and checks that it exits cleanly and leaves a database that verifies.
 
 import os
 import pathlib
-import shutil
-import signal
 import subprocess
-import time
 
 import httpx
-import pytest
 
-ROOT = pathlib.Path(__file__).parents[2]
-CLI = pathlib.Path(os.environ.get("SEMANTIK_CLI", ROOT / "target/debug/semantik"))
-TUTORIAL = ROOT / ".cache/testdata/html/_sources/tutorial"
-FILES = ["appetite.rst.txt", "interpreter.rst.txt", "inputoutput.rst.txt", "errors.rst.txt", "venv.rst.txt"]
-
-
-class Server:
-    def __init__(self, db, root, **settings):
-        self.db = db
-        env = dict(os.environ, HF_HUB_OFFLINE="1", NO_COLOR="1", **settings)
-        self.proc = subprocess.Popen(
-            [str(CLI), "--db", str(db), "serve", "--bind", "127.0.0.1:0", "--allow-root", str(root)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        line = self.proc.stdout.readline()
-        assert line.startswith("listening on 127.0.0.1:"), (line, self.proc.stderr.read())
-        self.url = "http://" + line.split()[-1]
-        self.http = httpx.Client(base_url=self.url + "/api/v2", timeout=60)
-
-    def stop(self):
-        self.http.close()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        log = self.proc.stderr.read()
-        return code, log
-
-    def wait(self, op, timeout=120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = self.http.get(f"/operations/{op['id']}").json()
-            if info["status"] in ("completed", "failed", "cancelled"):
-                return info
-            time.sleep(0.1)
-        raise AssertionError(f"operation {op['id']} did not end")
-
-
-@pytest.fixture()
-def server(tmp_path):
-    assert CLI.exists(), f"{CLI} is missing: run `make test`, which builds it"
-    assert TUTORIAL.is_dir(), "the fetched test data is missing: run `make testdata`"
-    root = tmp_path / "docs"
-    root.mkdir()
-    for name in FILES:
-        shutil.copy(TUTORIAL / name, root / name)
-    s = Server(tmp_path / "db", root)
-    s.root = root
-    yield s
-    if s.proc.poll() is None:
-        code, log = s.stop()
-        assert code == 0, log
-    verified = subprocess.run([str(CLI), "verify", str(tmp_path / "db")], capture_output=True, text=True)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+from serving import CLI, FILES, Server, error, recv, ws_connect
 
 
 def test_settings_come_from_the_old_systems_environment_names(tmp_path):
@@ -81,22 +23,19 @@ def test_settings_come_from_the_old_systems_environment_names(tmp_path):
         for name in ["a", "b"]:
             assert s.http.post("/collections", json={"name": name}).status_code == 201
         error(s.http.post("/collections", json={"name": "c"}), 409, "LimitExceeded")
+        # The limit is per user: another user has its own two.
+        s.register(username="bea", email="bea@example.org", password="bea-password")
+        bea = s.client(s.login("bea", "bea-password")["access_token"])
+        for name in ["c", "d"]:
+            assert bea.post("/collections", json={"name": name}).status_code == 201
+        error(bea.post("/collections", json={"name": "e"}), 409, "LimitExceeded")
     finally:
         code, log = s.stop()
     assert code == 0, log
-    # A bind that is not loopback is refused while there are no accounts.
-    refused = subprocess.run([str(CLI), "--db", str(tmp_path / "db"), "serve", "--bind", "0.0.0.0:0"],
+    # Without accounts the server binds loopback only.
+    refused = subprocess.run([str(CLI), "--db", str(tmp_path / "db"), "serve", "--no-auth", "--bind", "0.0.0.0:0"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "loopback" in refused.stderr
-
-
-def error(response, status, code=None):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"detail", "error_code", "status_code"} and body["status_code"] == status
-    assert body["detail"]
-    if code:
-        assert body["error_code"] == code, body
 
 
 def test_collection_documents_operations_and_search(server):
@@ -193,18 +132,6 @@ def test_cancel_and_a_clean_stop_mid_operation(server):
     assert "shut down" in log
 
 
-def ws_connect(server):
-    from websockets.sync.client import connect
-
-    return connect(server.url.replace("http://", "ws://") + "/ws", open_timeout=10)
-
-
-def recv(ws, timeout=60):
-    import json
-
-    return json.loads(ws.recv(timeout=timeout))
-
-
 def test_websocket_snapshot_then_events_and_reconnect(server):
     h = server.http
     cid = h.post("/collections", json={"name": "live"}).json()["id"]
@@ -297,6 +224,7 @@ def test_openapi_document_and_schemathesis(server, tmp_path):
         [str(st), "run", server.url + "/openapi.json", "--checks",
          "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
          "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "25"), "--workers", "1",
+         "--header", f"Authorization: Bearer {server.token}",
          "--suppress-health-check", "all", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache goes there
     )

@@ -14,6 +14,8 @@ pub(crate) const COLLECTION: u8 = 0x01;
 pub(crate) const COLLECTION_NAME: u8 = 0x02;
 /// Statistics and counters of a generation: `STATS | generation`.
 pub(crate) const STATS: u8 = 0x03;
+/// Who may use a collection: `ACCESS | collection id` (see `accounts`).
+pub(crate) const ACCESS: u8 = 0x05;
 /// Remembered source: `SOURCE | collection id | path`.
 pub(crate) const SOURCE: u8 = 0x04;
 /// Document record: `DOCUMENT | generation | document id`.
@@ -43,6 +45,14 @@ pub(crate) const POSTING: u8 = 0x24;
 pub(crate) const CHUNK_TERMS: u8 = 0x25;
 /// Operation record: `OPERATION | operation id`.
 pub(crate) const OPERATION: u8 = 0x40;
+/// User record: `USER | user id`.
+pub(crate) const USER: u8 = 0x50;
+/// User name index: `USER_NAME | lowercase name` -> user id.
+pub(crate) const USER_NAME: u8 = 0x51;
+/// Sign-in session: `SESSION | BLAKE3 of its refresh token`.
+pub(crate) const SESSION: u8 = 0x52;
+/// API key: `API_KEY | BLAKE3 of its secret`.
+pub(crate) const API_KEY: u8 = 0x53;
 
 pub(crate) fn meta(name: &str) -> Vec<u8> {
     tagged(META, name.as_bytes())
@@ -58,6 +68,26 @@ pub(crate) fn collection_name(name: &str) -> Vec<u8> {
 
 pub(crate) fn stats(generation: GenerationId) -> Vec<u8> {
     in_generation(STATS, generation)
+}
+
+pub(crate) fn access(collection: Uuid) -> Vec<u8> {
+    tagged(ACCESS, collection.as_bytes())
+}
+
+pub(crate) fn user(id: Uuid) -> Vec<u8> {
+    tagged(USER, id.as_bytes())
+}
+
+pub(crate) fn user_name(lowercase: &str) -> Vec<u8> {
+    tagged(USER_NAME, lowercase.as_bytes())
+}
+
+pub(crate) fn session(digest: &[u8; 32]) -> Vec<u8> {
+    tagged(SESSION, digest)
+}
+
+pub(crate) fn api_key(digest: &[u8; 32]) -> Vec<u8> {
+    tagged(API_KEY, digest)
 }
 
 pub(crate) fn operation(id: Uuid) -> Vec<u8> {
@@ -167,7 +197,7 @@ pub(crate) const PER_GENERATION: [u8; 11] = [
 ];
 
 /// The tags of records keyed by the collection's id whatever its generation, the record last.
-pub(crate) const PER_COLLECTION: [u8; 3] = [SOURCE, STAGED, COLLECTION];
+pub(crate) const PER_COLLECTION: [u8; 4] = [SOURCE, STAGED, ACCESS, COLLECTION];
 
 /// A key in hex, for messages.
 pub(crate) fn hex(key: &[u8]) -> String {
@@ -199,7 +229,15 @@ mod tests {
 
     #[test]
     fn tags_are_distinct() {
-        let mut tags = vec![META, COLLECTION_NAME, OPERATION];
+        let mut tags = vec![
+            META,
+            COLLECTION_NAME,
+            OPERATION,
+            USER,
+            USER_NAME,
+            SESSION,
+            API_KEY,
+        ];
         tags.extend(PER_GENERATION);
         tags.extend(PER_COLLECTION);
         let n = tags.len();

@@ -1,5 +1,6 @@
 //! Integration tests of semantik-core through its public API, in one binary.
 
+mod accounts;
 mod collections;
 mod common;
 mod concurrency;

@@ -15,6 +15,7 @@ from typing import Any
 
 from semantik._semantik import Collection, Database, Embedder, Events, Hit, Operation, version
 from semantik.exceptions import (
+    AccessError,
     AlreadyExistsError,
     DatabaseLockedError,
     DocumentError,
@@ -32,6 +33,7 @@ from semantik.progress import progress
 __version__ = version()
 
 __all__ = [
+    "AccessError",
     "AlreadyExistsError",
     "Collection",
     "Database",

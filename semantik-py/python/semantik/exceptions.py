@@ -52,7 +52,12 @@ class DocumentError(SemantikError, ValueError):
     """A document that cannot be read (codes 6xx)."""
 
 
+class AccessError(SemantikError, PermissionError):
+    """Not signed in, or not allowed (the accounts of a served database)."""
+
+
 _BY_CODE = {
+    702: AlreadyExistsError,
     200: NotFoundError,
     201: AlreadyExistsError,
     202: NotFoundError,
@@ -76,4 +81,5 @@ def error_class(code: int) -> type[SemantikError]:
         4: ModelError,
         5: OperationError,
         6: DocumentError,
+        7: AccessError,
     }.get(group, SemantikError)
