@@ -97,8 +97,10 @@ pub fn run(cli: Cli) -> CliResult {
     };
     let offline = cli.offline || config.hub.offline;
     let db = Database::open_with(&path, config.with_offline(offline))?;
-    if let Command::Serve(a) = &cli.command {
-        return serve(db, a);
+    match &cli.command {
+        Command::Serve(a) => return serve(db, a),
+        Command::Mcp(a) => return mcp(db, a),
+        _ => {}
     }
     let mut out = io::stdout().lock();
     let ctx = Ctx {
@@ -128,6 +130,9 @@ fn serve(db: Database, a: &crate::ServeArgs) -> CliResult {
     } else if let Some(n) = a.max_collections {
         config = config.max_collections_per_user(n);
     }
+    if a.mcp_allow_add {
+        config = config.mcp_add_sources();
+    }
     if let Some(m) = a.access_token_minutes {
         config = config.access_token_lifetime(std::time::Duration::from_secs(m * 60));
     }
@@ -140,6 +145,33 @@ fn serve(db: Database, a: &crate::ServeArgs) -> CliResult {
     };
     server.run()?;
     Ok(db.close()?)
+}
+
+/// Serves `db`'s MCP tools over standard input and output until the client closes them; logs
+/// go to standard error (standard output is the protocol's).
+fn mcp(db: Database, a: &crate::McpArgs) -> CliResult {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+    // The server's loopback address: MCP over stdio listens on nothing.
+    let mut config =
+        semantik_server::ServerConfig::new(([127, 0, 0, 1], 0).into()).without_accounts();
+    for root in &a.allow_roots {
+        config = config.allow_root(root);
+    }
+    if a.allow_add {
+        config = config.mcp_add_sources();
+    }
+    let server = match semantik_server::Server::new(db.clone(), config) {
+        Ok(s) => s,
+        Err(e) => {
+            db.close()?;
+            return Err(Error::InvalidArgument { message: e.detail }.into());
+        }
+    };
+    Ok(server.run_mcp_stdio()?)
 }
 
 /// `${XDG_DATA_HOME:-~/.local/share}/semantik`.
@@ -190,7 +222,9 @@ impl Ctx<'_> {
                 )?)
             }
             Command::Restore(_) => unreachable!("restore runs without an open database"),
-            Command::Serve(_) => unreachable!("serve runs the server on the database"),
+            Command::Serve(_) | Command::Mcp(_) => {
+                unreachable!("serve and mcp run servers on the database")
+            }
         }
     }
 

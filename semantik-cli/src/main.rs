@@ -76,6 +76,21 @@ pub enum Command {
     /// Serve the database over HTTP: the REST v2 API and WebSocket events, with accounts
     /// (callers sign in) unless --no-auth; Ctrl-C or SIGTERM stops it cleanly
     Serve(ServeArgs),
+    /// Serve the database's search tools to an LLM agent over the Model Context Protocol on
+    /// standard input and output (the agent starts this command; it ends when the agent
+    /// closes the pipe)
+    Mcp(McpArgs),
+}
+
+/// Arguments of `mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// A folder whose files the agent may index with `add_source` (repeatable)
+    #[arg(long = "allow-root", value_name = "DIR")]
+    pub allow_roots: Vec<PathBuf>,
+    /// Offer the agent the `add_source` tool (paths below --allow-root only)
+    #[arg(long)]
+    pub allow_add: bool,
 }
 
 /// Arguments of `serve`.
@@ -101,6 +116,9 @@ pub struct ServeArgs {
     /// Let every caller do everything without signing in (loopback addresses only)
     #[arg(long)]
     pub no_auth: bool,
+    /// Offer MCP agents (`/mcp`) the `add_source` tool (paths below --allow-root only)
+    #[arg(long)]
+    pub mcp_allow_add: bool,
     /// Access tokens are good for this many minutes [default: 15]
     #[arg(long, value_name = "MIN", env = "ACCESS_TOKEN_EXPIRE_MINUTES")]
     pub access_token_minutes: Option<u64>,
@@ -426,8 +444,8 @@ impl From<StatusArg> for OperationStatus {
 /// the exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The server stops on Ctrl-C and SIGTERM itself, cleanly.
-    if !matches!(cli.command, Command::Serve(_)) {
+    // The servers stop on Ctrl-C and SIGTERM (or the end of their input) themselves, cleanly.
+    if !matches!(cli.command, Command::Serve(_) | Command::Mcp(_)) {
         interrupt::install();
     }
     match commands::run(cli) {

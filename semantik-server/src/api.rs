@@ -61,6 +61,10 @@ impl State {
         self.0.db.clone()
     }
 
+    pub(crate) fn roots(&self) -> &[PathBuf] {
+        &self.0.roots
+    }
+
     pub(crate) fn auth(&self) -> Option<&Arc<Auth>> {
         self.0.auth.as_ref()
     }
@@ -478,7 +482,7 @@ fn check_idle(col: &Collection, queue: bool) -> Result<(), ApiError> {
 }
 
 /// `path` if it lies at or below an allowed root once links are resolved; else 403 (logged).
-fn readable(roots: &[PathBuf], path: &Path) -> Result<PathBuf, ApiError> {
+pub(crate) fn readable(roots: &[PathBuf], path: &Path) -> Result<PathBuf, ApiError> {
     let resolved = path.canonicalize().ok();
     match resolved.filter(|p| roots.iter().any(|r| p.starts_with(r))) {
         Some(p) => Ok(p),

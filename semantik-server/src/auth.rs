@@ -177,6 +177,30 @@ impl FromRequestParts<State> for Who {
     }
 }
 
+/// Lets a request through only with a credential the server accepts (on a server with
+/// accounts): what guards `/mcp`, whose tools then check each call's permissions.
+pub(crate) async fn signed_in(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.auth().is_some() {
+        let headers = request.headers().clone();
+        let checked = blocking(move || match bearer(&headers) {
+            Some(_) => state.ws_caller(&headers).map(|_| ()),
+            None => Err(unauthorized(
+                "sign in: Authorization: Bearer <access token or API key>",
+            )),
+        })
+        .await;
+        if let Err(e) = checked {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
+}
+
 impl State {
     /// The caller a WebSocket's credential (a subprotocol `access_token.<jwt>`, or the
     /// `Authorization` header) stands for.

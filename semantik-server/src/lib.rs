@@ -11,7 +11,9 @@
 //! server without accounts ([`ServerConfig::without_accounts`], `--no-auth`) binds loopback
 //! addresses only.
 //!
-//! Not here yet (issue 20): MCP.
+//! `/mcp` answers the Model Context Protocol (streamable HTTP) with tools to list collections,
+//! search and read documents; [`Server::run_mcp_stdio`] serves the same tools over standard
+//! input and output.
 //!
 //! ```no_run
 //! use semantik_server::{Server, ServerConfig};
@@ -24,6 +26,7 @@
 mod api;
 mod auth;
 mod error;
+mod mcp;
 mod openapi;
 mod ws;
 
@@ -50,6 +53,8 @@ pub struct ServerConfig {
     pub access_token_lifetime: std::time::Duration,
     /// Collections each user may own (`None`: only the database's own limit).
     pub max_collections_per_user: Option<usize>,
+    /// Whether the MCP tools include `add_source` (off by default: agents only read).
+    pub mcp_add_sources: bool,
 }
 
 impl ServerConfig {
@@ -61,7 +66,14 @@ impl ServerConfig {
             accounts: true,
             access_token_lifetime: auth::DEFAULT_ACCESS_TOKEN_LIFETIME,
             max_collections_per_user: None,
+            mcp_add_sources: false,
         }
+    }
+
+    /// Offers agents the MCP tool `add_source` (paths below the allowed roots only).
+    pub fn mcp_add_sources(mut self) -> Self {
+        self.mcp_add_sources = true;
+        self
     }
 
     /// Lets each user own at most `n` collections.
@@ -130,14 +142,60 @@ impl Server {
         })
     }
 
-    /// The routes, for a host that serves them itself.
-    pub fn router(&self) -> axum::Router {
-        api::router(api::State::new(
+    fn state(&self) -> api::State {
+        api::State::new(
             self.db.clone(),
             self.config.allow_roots.clone(),
             self.stopping.subscribe(),
             self.auth.clone(),
-        ))
+        )
+    }
+
+    /// The routes, for a host that serves them itself: REST, `/ws`, `/openapi.json` and MCP's
+    /// streamable HTTP at `/mcp`.
+    pub fn router(&self) -> axum::Router {
+        use rmcp::transport::streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        };
+        let state = self.state();
+        let tools = mcp::Tools::new(state.clone(), self.config.mcp_add_sources, true);
+        let mut config =
+            StreamableHttpServerConfig::default().with_max_request_body_bytes(api::MAX_BODY);
+        if !self.config.bind.ip().is_loopback() {
+            // Reached by other names than localhost; the credential guards it.
+            config = config.disable_allowed_hosts();
+        }
+        let mcp = StreamableHttpService::new(
+            move || Ok(tools.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        let mcp = axum::Router::new().nest_service("/mcp", mcp).layer(
+            axum::middleware::from_fn_with_state(state.clone(), auth::signed_in),
+        );
+        api::router(state).merge(mcp)
+    }
+
+    /// Serves the MCP tools over standard input and output until the client closes them (what
+    /// `semantik mcp` does), as the local user: no sign-in, every collection.
+    ///
+    /// # Errors
+    /// The transport fails; the database's final flush fails.
+    pub fn run_mcp_stdio(self) -> std::io::Result<()> {
+        use rmcp::ServiceExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let tools = mcp::Tools::new(self.state(), self.config.mcp_add_sources, false);
+        runtime.block_on(async {
+            let service = tools
+                .serve(rmcp::transport::stdio())
+                .await
+                .map_err(std::io::Error::other)?;
+            service.waiting().await.map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(())
+        })?;
+        self.db.close().map_err(std::io::Error::other)
     }
 
     /// Serves until Ctrl-C or SIGTERM, then stops taking requests, lets those under way end,
