@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py eval
+.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py bench-server eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-embed - embedding throughput vs sentence-transformers and stock candle"
 	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
+	@echo "make bench-server - the HTTP server vs Chroma's: vector queries/s and latency at 1, 8, 32 clients, with a writer"
 	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python; prints each step's time"
@@ -59,6 +60,9 @@ bench-ingest:
 
 bench-py:
 	scripts/bench-py.sh
+
+bench-server:
+	scripts/bench-server.sh
 
 DATASET ?= ../shared/eval/pyfaq
 eval:

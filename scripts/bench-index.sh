@@ -5,24 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=.cache
-data="$cache/bench-index"
-scripts/fetch-python-docs.sh "$cache/python-docs" >/dev/null
-scripts/fetch-model.sh >/dev/null
 venv="$cache/bench-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import hnswlib, numpy" 2>/dev/null; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check numpy "hnswlib==0.8.0"
 fi
-cargo build -q --release -p semantik-core --bench index
-bin=$(ls -t target/release/deps/index-* | grep -v '\.d$' | grep -v '\.txt$' | head -1)
 export RAYON_NUM_THREADS=2
-mkdir -p "$data"
-if [ ! -f "$data/gt.i32" ]; then
-  python3 benches/make_passages.py "$cache/python-docs/usr/share/doc/python3.11/html/_sources" \
-    "$data/sentences.jsonl" 101000 --sentences
-  "$bin" data "$data/sentences.jsonl" "$data"
-  "$venv/bin/python" benches/index_hnswlib.py gt "$data"
-fi
+data=$(scripts/index-data.sh "$venv")
+bin=$(ls -t target/release/deps/index-* | grep -v '\.d$' | grep -v '\.txt$' | head -1)
 ours=$("$bin" run "$data")
 ours_f32=$("$bin" run "$data" f32)
 theirs=$("$venv/bin/python" benches/index_hnswlib.py run "$data")

@@ -500,16 +500,83 @@ pub(crate) fn readable(roots: &[PathBuf], path: &Path) -> Result<PathBuf, ApiErr
     }
 }
 
+/// What to add: files by path, or documents given whole.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Paths {
-    /// Files or folders below an allowed root.
-    #[schema(value_type = Vec<String>)]
-    paths: Vec<PathBuf>,
+pub(crate) struct NewDocuments {
+    /// Files or folders below an allowed root: one indexing operation each.
+    #[schema(value_type = Option<Vec<String>>)]
+    paths: Option<Vec<PathBuf>>,
+    /// Documents with their text (and, in a collection of external vectors, their vector):
+    /// one operation for them all.
+    documents: Option<Vec<NewDocument>>,
 }
 
-#[utoipa::path(post, path = "/api/v2/collections/{id}/documents", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("queue" = Option<bool>, Query, description = "Queue behind an active operation instead of answering 409")), request_body = Paths,
-    responses((status = 202, description = "`operations`: one indexing operation per path", body = Object), (status = 403, description = "A path outside the allowed roots", body = ErrorBody), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
+/// A document given whole.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDocument {
+    /// Its id (adding an id again replaces that document); made up when absent.
+    id: Option<String>,
+    text: String,
+    title: Option<String>,
+    /// Its vector: required in a collection of external vectors (model `external`), refused
+    /// in one that embeds.
+    vector: Option<Vec<f32>>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    metadata: Metadata,
+}
+
+/// Stages `docs` in `col`: texts to embed, or vectors of an external-vector collection.
+fn add_given(col: &Collection, docs: Vec<NewDocument>) -> Result<OperationInfo, ApiError> {
+    if docs.iter().all(|d| d.vector.is_some()) {
+        let n = docs.len();
+        let (mut ids, mut vectors, mut texts, mut metadata) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for d in docs {
+            ids.push(d.id.unwrap_or_else(generated_id));
+            vectors.push(d.vector.unwrap_or_default());
+            texts.push(d.text);
+            metadata.push(d.metadata);
+        }
+        return Ok(col.add_vectors(ids, vectors, texts, metadata)?.info());
+    }
+    if docs.iter().any(|d| d.vector.is_some()) {
+        return Err(ApiError::unprocessable(
+            "documents: give a vector for every document or for none",
+        ));
+    }
+    let inputs = docs.into_iter().map(|d| {
+        let mut input = semantik_core::DocumentInput::new(d.text).with_metadata(d.metadata);
+        if let Some(id) = d.id {
+            input = input.with_id(id);
+        }
+        if let Some(t) = d.title {
+            input = input.with_title(t);
+        }
+        input
+    });
+    Ok(col.add_texts(inputs)?.info())
+}
+
+/// An id for a vector given without one: the time and a count, unique across requests.
+fn generated_id() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{t:x}-{n}")
+}
+
+#[utoipa::path(post, path = "/api/v2/collections/{id}/documents", tag = "documents", params(("id" = String, Path, description = "The collection's id"), ("queue" = Option<bool>, Query, description = "Queue behind an active operation instead of answering 409")), request_body = NewDocuments,
+    responses((status = 202, description = "`operations`: one indexing operation per path, or one for the documents", body = Object), (status = 403, description = "A path outside the allowed roots", body = ErrorBody), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 409, description = "A conflict: the collection has an active operation (ask `?queue=true`), or a name is taken", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn add_documents(
     st: St,
     who: Who,
@@ -517,19 +584,29 @@ pub(crate) async fn add_documents(
     Query(q): Query<Queue>,
     Body(bytes): Body,
 ) -> Answer {
-    let p: Paths = body(&bytes)?;
-    if p.paths.is_empty() {
-        return Err(ApiError::unprocessable("paths: at least one path"));
-    }
-    let paths = p
-        .paths
-        .iter()
-        .map(|path| readable(&st.0.0.roots, path))
-        .collect::<Result<Vec<_>, _>>()?;
+    let p: NewDocuments = body(&bytes)?;
+    let (paths, docs) = match (p.paths, p.documents) {
+        (Some(paths), None) if !paths.is_empty() => (
+            paths
+                .iter()
+                .map(|path| readable(&st.0.0.roots, path))
+                .collect::<Result<Vec<_>, _>>()?,
+            Vec::new(),
+        ),
+        (None, Some(docs)) if !docs.is_empty() => (Vec::new(), docs),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give either paths or documents, at least one",
+            ));
+        }
+    };
     let st = st.0;
     let ops = blocking(move || {
         let col = st.collection(&who, &id, Permission::Write)?;
         check_idle(&col, q.queue)?;
+        if !docs.is_empty() {
+            return Ok(vec![add_given(&col, docs)?]);
+        }
         paths
             .iter()
             .map(|p| Ok(col.add_source(p, SourceOptions::default())?.info()))
@@ -733,16 +810,41 @@ pub(crate) async fn start_operation(
     reply(StatusCode::ACCEPTED, operation_json(&op))
 }
 
-/// A search body: the query, and the core's search options beside it.
+/// What a search looks for: a query's text, or a vector of the collection's dimension.
+enum Sought {
+    Text(String),
+    Vector(Vec<f32>),
+}
+
+/// A search body: the query (or vector), and the core's search options beside it.
 fn search_body(
     bytes: &Bytes,
     with_collections: bool,
-) -> Result<(String, Vec<String>, SearchOptions), ApiError> {
+) -> Result<(Sought, Vec<String>, SearchOptions), ApiError> {
     let mut map: serde_json::Map<String, Value> = body(bytes)?;
-    let query = match map.remove("query") {
-        Some(Value::String(q)) if !q.trim().is_empty() => q,
-        _ => return Err(ApiError::unprocessable("query: a non-empty string")),
+    let sought = match (map.remove("query"), map.remove("vector")) {
+        (Some(Value::String(q)), None) if !q.trim().is_empty() => Sought::Text(q),
+        (None, Some(v)) => Sought::Vector(
+            serde_json::from_value(v)
+                .map_err(|_| ApiError::unprocessable("vector: a list of numbers"))?,
+        ),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "query (a non-empty string) or vector (a list of numbers), one of them",
+            ));
+        }
     };
+    // The old system's names for the core's options.
+    for (old, new) in [("search_type", "mode"), ("filters", "filter")] {
+        if let Some(v) = map.remove(old) {
+            if map.contains_key(new) {
+                return Err(ApiError::unprocessable(format!(
+                    "{old} is another name for {new}: give one of them"
+                )));
+            }
+            map.insert(new.into(), v);
+        }
+    }
     let collections = if with_collections {
         serde_json::from_value(map.remove("collections").unwrap_or(Value::Null))
             .map_err(|_| ApiError::unprocessable("collections: a list of collection ids"))?
@@ -750,11 +852,11 @@ fn search_body(
         Vec::new()
     };
     let options = SearchOptions::from_json(&Value::Object(map).to_string())?;
-    Ok((query, collections, options))
+    Ok((sought, collections, options))
 }
 
 #[utoipa::path(post, path = "/api/v2/collections/{id}/search", tag = "search", params(("id" = String, Path, description = "The collection's id")),
-    request_body(content = Object, description = "`query` and the search options (mode, limit, offset, fusion, filter, score_threshold, ef, exact, rerank_multiplier, max_per_document)", content_type = "application/json"),
+    request_body(content = Object, description = "`query` (text) or `vector` (numbers, the collection's dimension), and the search options (mode, limit, offset, fusion, filter, score_threshold, ef, exact, rerank_multiplier, max_per_document; the old system's search_type and filters are read as mode and filter)", content_type = "application/json"),
     responses((status = 200, description = "`results`: hits, best first, scores in [0, 1]", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn search_collection(
     st: St,
@@ -762,14 +864,15 @@ pub(crate) async fn search_collection(
     UrlPath(id): UrlPath<String>,
     Body(bytes): Body,
 ) -> Answer {
-    let (query, _, options) = search_body(&bytes, false)?;
+    let (sought, _, options) = search_body(&bytes, false)?;
     let st = st.0;
     let hits = blocking(move || {
-        Ok(st
-            .collection(&who, &id, Permission::Read)?
-            .search(&query)
-            .options(options)
-            .run()?)
+        let col = st.collection(&who, &id, Permission::Read)?;
+        let search = match sought {
+            Sought::Text(q) => col.search(&q),
+            Sought::Vector(v) => col.search_by_vector(v),
+        };
+        Ok(search.options(options).run()?)
     })
     .await?;
     reply(StatusCode::OK, json!({"results": hits}))
@@ -779,7 +882,12 @@ pub(crate) async fn search_collection(
     request_body(content = Object, description = "`query`, `collections` (ids) and the search options", content_type = "application/json"),
     responses((status = 200, description = "`results` merged by rank, and `failures`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn search_collections(st: St, who: Who, Body(bytes): Body) -> Answer {
-    let (query, ids, options) = search_body(&bytes, true)?;
+    let (sought, ids, options) = search_body(&bytes, true)?;
+    let Sought::Text(query) = sought else {
+        return Err(ApiError::unprocessable(
+            "a vector searches one collection: POST /collections/{id}/search",
+        ));
+    };
     let st = st.0;
     let found = blocking(move || {
         let names = ids

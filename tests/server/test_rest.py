@@ -94,6 +94,12 @@ def test_collection_documents_operations_and_search(server):
     r = h.post(f"/collections/{cid}/search", json={"query": "exceptions", "mode": "keyword", "filter": {"lang": "en"}})
     assert r.status_code == 200 and r.json()["results"] == []
     error(h.post(f"/collections/{cid}/search", json={"query": "x", "limitt": 2}), 422, "InvalidArgument")
+    # The old system's names: search_type for mode, filters for filter.
+    old = h.post(f"/collections/{cid}/search", json={"query": "exceptions", "search_type": "keyword", "limit": 2, "filters": {"lang": "en"}})
+    assert old.status_code == 200 and old.json()["results"] == [], old.text
+    old = h.post(f"/collections/{cid}/search", json={"query": "exceptions", "search_type": "keyword", "limit": 2})
+    assert old.json()["results"][0]["source"].endswith("errors.rst.txt"), old.text
+    error(h.post(f"/collections/{cid}/search", json={"query": "x", "search_type": "keyword", "mode": "hybrid"}), 422)
     error(h.post(f"/collections/{cid}/search", json={"limit": 2}), 422)
     error(h.post(f"/collections/{cid}/search", content=b"{not json"), 422)
     multi = h.post("/search", json={"query": "virtual environments", "collections": [cid], "limit": 2}).json()
@@ -233,3 +239,46 @@ def test_openapi_document_and_schemathesis(server, tmp_path):
     cases = re.search(r"(\d+) generated", out)
     assert cases and int(cases.group(1)) > 100, out[-3000:]
     print(f"SCHEMATHESIS_CASES {cases.group(1)}")
+
+
+def test_documents_given_whole_and_vector_search(server):
+    h = server.http
+    vecs = h.post("/collections", json={"name": "vectors", "model_name": "external", "model_dimension": 3})
+    assert vecs.status_code == 201, vecs.text
+    vid = vecs.json()["id"]
+    docs = [
+        {"id": "x", "text": "along x", "vector": [1, 0, 0], "metadata": {"axis": "x"}},
+        {"id": "y", "text": "along y", "vector": [0, 1, 0], "metadata": {"axis": "y"}},
+        {"id": "z", "text": "along z", "vector": [0, 0, 1]},
+    ]
+    r = h.post(f"/collections/{vid}/documents", json={"documents": docs})
+    assert r.status_code == 202, r.text
+    assert server.wait(r.json()["operations"][0])["status"] == "completed"
+    hits = h.post(f"/collections/{vid}/search", json={"vector": [0.1, 0.9, 0.2], "limit": 2}).json()["results"]
+    assert [x["document_id"] for x in hits] == ["y", "z"] and hits[0]["text"] == "along y"
+    filtered = h.post(f"/collections/{vid}/search", json={"vector": [0.1, 0.9, 0.2], "filter": {"axis": "x"}}).json()
+    assert [x["document_id"] for x in filtered["results"]] == ["x"]
+    # Without ids, each vector gets one of its own (never replacing another).
+    for _ in range(2):
+        r = h.post(f"/collections/{vid}/documents", json={"documents": [{"text": "no id", "vector": [1, 1, 0]}]})
+        assert server.wait(r.json()["operations"][0])["status"] == "completed"
+    assert h.get(f"/collections/{vid}/documents").json()["total"] == 5
+    error(h.post(f"/collections/{vid}/search", json={"vector": [1, 0]}), 422, "DimensionMismatch")
+    error(h.post(f"/collections/{vid}/search", json={"vector": "up"}), 422)
+    error(h.post(f"/collections/{vid}/search", json={"query": "x", "vector": [1, 0, 0]}), 422)
+    error(h.post("/search", json={"vector": [1, 0, 0], "collections": [vid]}), 422)
+    error(h.post(f"/collections/{vid}/documents", json={"documents": [{"text": "no vector"}]}), 409, "InvalidState")
+    error(h.post(f"/collections/{vid}/documents", json={"documents": [docs[0], {"text": "t"}]}), 422)
+    error(h.post(f"/collections/{vid}/documents", json={"documents": []}), 422)
+    error(h.post(f"/collections/{vid}/documents", json={"paths": ["/x"], "documents": docs}), 422)
+
+    # In a collection that embeds, texts are embedded by its model.
+    tid = h.post("/collections", json={"name": "texts"}).json()["id"]
+    r = h.post(f"/collections/{tid}/documents", json={"documents": [
+        {"id": "py", "text": "Python is a programming language", "title": "Python"},
+        {"text": "The cat sat on the mat", "metadata": {"kind": "animal"}},
+    ]})
+    assert r.status_code == 202 and server.wait(r.json()["operations"][0])["status"] == "completed"
+    hits = h.post(f"/collections/{tid}/search", json={"query": "a language for programs", "limit": 1}).json()["results"]
+    assert hits[0]["document_id"] == "py"
+    error(h.post(f"/collections/{tid}/documents", json={"documents": [{"text": "t", "vector": [1.0]}]}), 409, "InvalidState")
