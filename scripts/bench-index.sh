@@ -6,10 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=.cache
 venv="$cache/bench-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import hnswlib, numpy" 2>/dev/null; then
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check numpy "hnswlib==0.8.0"
-fi
 export RAYON_NUM_THREADS=2
 data=$(scripts/index-data.sh "$venv")
 bin=$(ls -t target/release/deps/index-* | grep -v '\.d$' | grep -v '\.txt$' | head -1)

@@ -6,10 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=.cache
 venv="$cache/bench-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import hnswlib, numpy" 2>/dev/null; then
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check numpy "hnswlib==0.8.0"
-fi
 # Chroma in a venv of its own (its dependencies are many and pinned).
 chroma="$cache/chroma-venv"
 if [ ! -x "$chroma/bin/python" ] || ! "$chroma/bin/python" -c "import chromadb, httpx, numpy" 2>/dev/null; then

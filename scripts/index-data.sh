@@ -2,10 +2,14 @@
 # The data of `make bench-index` and `make bench-server`, made once into .cache/bench-index:
 # 100,000 real MiniLM embeddings of Python-docs and standard-library sentences (`base.f32`, their
 # texts in `sentences.jsonl`), 1,000 held-out queries (`queries.f32`) and their exact top-10
-# (`gt.i32`). Prints the folder. Needs the bench venv ($1) with numpy and hnswlib.
+# (`gt.i32`). Prints the folder. Makes the bench venv ($1) with numpy and hnswlib if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="$1"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import hnswlib, numpy" 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check numpy "hnswlib==0.8.0" >&2
+fi
 cache=.cache
 data="$cache/bench-index"
 scripts/fetch-python-docs.sh "$cache/python-docs" >/dev/null
