@@ -133,6 +133,9 @@ fn serve(db: Database, a: &crate::ServeArgs) -> CliResult {
     if a.mcp_allow_add {
         config = config.mcp_add_sources();
     }
+    if let Some(n) = a.rate_limit {
+        config = config.rate_limit(n);
+    }
     if let Some(m) = a.access_token_minutes {
         config = config.access_token_lifetime(std::time::Duration::from_secs(m * 60));
     }

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Let every caller do everything without signing in (loopback addresses only)
     #[arg(long)]
     pub no_auth: bool,
+    /// Requests a second each caller (credential) may make, in bursts of twice that; more
+    /// are answered 429 [default: no limit]
+    #[arg(long, value_name = "N", env = "SEMANTIK_RATE_LIMIT")]
+    pub rate_limit: Option<std::num::NonZeroU32>,
     /// Offer MCP agents (`/mcp`) the `add_source` tool (paths below --allow-root only)
     #[arg(long)]
     pub mcp_allow_add: bool,

@@ -26,6 +26,7 @@
 mod api;
 mod auth;
 mod error;
+mod limit;
 mod mcp;
 mod openapi;
 mod ws;
@@ -55,6 +56,9 @@ pub struct ServerConfig {
     pub max_collections_per_user: Option<usize>,
     /// Whether the MCP tools include `add_source` (off by default: agents only read).
     pub mcp_add_sources: bool,
+    /// Requests a second each caller may make (bursts of twice that); more are 429. `None`
+    /// (the default): no limit.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 impl ServerConfig {
@@ -67,7 +71,15 @@ impl ServerConfig {
             access_token_lifetime: auth::DEFAULT_ACCESS_TOKEN_LIFETIME,
             max_collections_per_user: None,
             mcp_add_sources: false,
+            rate_limit: None,
         }
+    }
+
+    /// Lets each caller (each credential; those without one together) make at most
+    /// `per_second` requests a second, in bursts of up to twice that; more are 429.
+    pub fn rate_limit(mut self, per_second: std::num::NonZeroU32) -> Self {
+        self.rate_limit = Some(per_second);
+        self
     }
 
     /// Offers agents the MCP tool `add_source` (paths below the allowed roots only).
@@ -173,7 +185,14 @@ impl Server {
         let mcp = axum::Router::new().nest_service("/mcp", mcp).layer(
             axum::middleware::from_fn_with_state(state.clone(), auth::signed_in),
         );
-        api::router(state).merge(mcp)
+        let router = api::router(state).merge(mcp);
+        match self.config.rate_limit {
+            Some(n) => router.layer(axum::middleware::from_fn_with_state(
+                limit::Limits::new(n),
+                limit::limit,
+            )),
+            None => router,
+        }
     }
 
     /// Serves the MCP tools over standard input and output until the client closes them (what

@@ -76,6 +76,10 @@ impl utoipa::Modify for Bearer {
         let refusals = [
             ("401", "Not signed in: no, a wrong or an expired credential"),
             ("403", "Signed in, but not allowed to do this"),
+            (
+                "429",
+                "Too many requests from this credential (servers started with a rate limit)",
+            ),
         ];
         for item in openapi.paths.paths.values_mut() {
             let ops = [

@@ -132,3 +132,25 @@ def test_slowloris_connections_are_dropped_and_others_served(server):
     alive(server)
     with httpx.Client(base_url=server.url) as c:
         assert c.get("/health").json() == {"status": "ok"}
+
+
+def test_rate_limit_per_credential(tmp_path):
+    from serving import finish, start
+
+    s = start(tmp_path, "--rate-limit", "5")
+    try:
+        t = time.monotonic()
+        codes = [s.http.get("/collections") for _ in range(30)]
+        refilled = 5 * (time.monotonic() - t)  # the allowance grows back 5 a second
+        limited = [r for r in codes if r.status_code == 429]
+        assert 10 <= len(codes) - len(limited) <= 10 + refilled + 1, [r.status_code for r in codes]
+        error(limited[0], 429, "RateLimited")
+        assert int(limited[0].headers["Retry-After"]) >= 1
+        # Another credential has its own allowance; the first one's comes back with time.
+        s.register(username="other", email="other@example.org", password="other-password")
+        other = s.client(s.login("other", "other-password")["access_token"])
+        assert other.get("/collections").status_code == 200
+        time.sleep(1.2)
+        assert s.http.get("/collections").status_code == 200
+    finally:
+        finish(s, tmp_path)
