@@ -23,7 +23,7 @@ use semantik_core::{
     SourceOptions,
 };
 
-use crate::auth::{Auth, Who, with_access};
+use crate::auth::{Auth, Who};
 use crate::error::{ApiError, ErrorBody};
 
 pub(crate) type Answer = Result<Response, ApiError>;
@@ -306,21 +306,20 @@ pub(crate) async fn list_collections(st: St, who: Who, Query(p): Query<Page>) ->
         ));
     }
     let st = st.0;
-    let all = blocking(move || {
-        let mut all = st.db().collections()?;
-        all.retain(|c| st.reads(&who, c.id));
-        Ok(all)
+    let (items, total) = blocking(move || {
+        let all = st.readable_collections(&who)?;
+        let items: Vec<Value> = all
+            .iter()
+            .skip((p.page - 1).saturating_mul(p.per_page))
+            .take(p.per_page)
+            .map(|c| st.collection_view(c))
+            .collect();
+        Ok((items, all.len()))
     })
     .await?;
-    let items: Vec<Value> = all
-        .iter()
-        .skip((p.page - 1).saturating_mul(p.per_page))
-        .take(p.per_page)
-        .map(collection_json)
-        .collect();
     reply(
         StatusCode::OK,
-        json!({"collections": items, "total": all.len(), "page": p.page, "per_page": p.per_page}),
+        json!({"collections": items, "total": total, "page": p.page, "per_page": p.per_page}),
     )
 }
 
@@ -370,28 +369,25 @@ pub(crate) async fn create_collection(st: St, who: Who, Body(bytes): Body) -> An
         config = config.with_chunking(c);
     }
     let st = st.0;
-    let (info, access) = blocking(move || {
+    let view = blocking(move || {
         let col = st.db().create_collection(config)?;
-        st.take_ownership(&who, col.id(), is_public)?;
-        Ok((col.info()?, st.access(col.id())))
+        st.set_access(col.id(), who.user().map(|u| u.id), is_public)?;
+        Ok(st.collection_view(&col.info()?))
     })
     .await?;
-    reply(
-        StatusCode::CREATED,
-        with_access(collection_json(&info), access),
-    )
+    reply(StatusCode::CREATED, view)
 }
 
 #[utoipa::path(get, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),
     responses((status = 200, description = "The collection", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody)))]
 pub(crate) async fn get_collection(st: St, who: Who, UrlPath(id): UrlPath<String>) -> Answer {
     let st = st.0;
-    let (info, access) = blocking(move || {
+    let view = blocking(move || {
         let col = st.collection(&who, &id, Permission::Read)?;
-        Ok((col.info()?, st.access(col.id())))
+        Ok(st.collection_view(&col.info()?))
     })
     .await?;
-    reply(StatusCode::OK, with_access(collection_json(&info), access))
+    reply(StatusCode::OK, view)
 }
 
 /// What an update may change.
@@ -416,11 +412,9 @@ pub(crate) async fn update_collection(
 ) -> Answer {
     let u: CollectionUpdate = body(&bytes)?;
     let st = st.0;
-    let (info, access) = blocking(move || {
+    let view = blocking(move || {
         let col = st.collection(&who, &id, Permission::Admin)?;
-        if u.is_public.is_some() {
-            st.take_ownership(&Who::Anyone, col.id(), u.is_public)?;
-        }
+        st.set_access(col.id(), None, u.is_public)?;
         if let Some(name) = &u.name {
             col.rename(name)?;
         }
@@ -430,10 +424,10 @@ pub(crate) async fn update_collection(
         if let Some(m) = u.metadata {
             col.set_metadata(m)?;
         }
-        Ok((col.info()?, st.access(col.id())))
+        Ok(st.collection_view(&col.info()?))
     })
     .await?;
-    reply(StatusCode::OK, with_access(collection_json(&info), access))
+    reply(StatusCode::OK, view)
 }
 
 #[utoipa::path(delete, path = "/api/v2/collections/{id}", tag = "collections", params(("id" = String, Path, description = "The collection's id")),

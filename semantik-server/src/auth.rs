@@ -132,15 +132,11 @@ impl Who {
     fn caller(&self) -> Result<&Caller, ApiError> {
         match self {
             Who::Caller(c) => Ok(c),
-            Who::Anyone => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "this server has no accounts (--no-auth)",
-            )),
+            Who::Anyone => Err(no_accounts()),
         }
     }
 
-    fn user(&self) -> Option<&User> {
+    pub(crate) fn user(&self) -> Option<&User> {
         match self {
             Who::Caller(c) => Some(c.user()),
             Who::Anyone => None,
@@ -160,63 +156,68 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(credential.trim())
 }
 
+/// The access token a WebSocket client offers as the subprotocol `access_token.<jwt>`.
+pub(crate) fn subprotocol_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("access_token."))
+}
+
 impl FromRequestParts<State> for Who {
     type Rejection = ApiError;
 
+    /// The caller a guard layer (`signed_in`) found already, or the one of the request's
+    /// credential.
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
-        let Some(auth) = state.auth() else {
+        if let Some(who) = parts.extensions.get::<Who>() {
+            return Ok(who.clone());
+        }
+        if state.auth().is_none() {
             return Ok(Who::Anyone);
-        };
-        let credential = bearer(&parts.headers)
-            .ok_or_else(|| {
-                unauthorized("sign in: Authorization: Bearer <access token or API key>")
-            })?
-            .to_string();
-        let auth = auth.clone();
-        blocking(move || auth.caller(&credential).map(|c| Who::Caller(Box::new(c)))).await
+        }
+        let (state, headers) = (state.clone(), parts.headers.clone());
+        blocking(move || state.caller_of(&headers)).await
     }
 }
 
-/// Lets a request through only with a credential the server accepts (on a server with
-/// accounts): what guards `/mcp`, whose tools then check each call's permissions.
+/// Lets a request through only with a credential the server accepts, and leaves its caller
+/// in the request's extensions: what guards `/mcp`, whose tools take the caller from there
+/// and check each call's permissions.
 pub(crate) async fn signed_in(
     axum::extract::State(state): axum::extract::State<State>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if state.auth().is_some() {
-        let headers = request.headers().clone();
-        let checked = blocking(move || match bearer(&headers) {
-            Some(_) => state.ws_caller(&headers).map(|_| ()),
-            None => Err(unauthorized(
-                "sign in: Authorization: Bearer <access token or API key>",
-            )),
-        })
-        .await;
-        if let Err(e) = checked {
-            return e.into_response();
+    let headers = request.headers().clone();
+    match blocking(move || state.caller_of(&headers)).await {
+        Ok(who) => {
+            request.extensions_mut().insert(who);
+            next.run(request).await
         }
+        Err(e) => e.into_response(),
     }
-    next.run(request).await
 }
 
 impl State {
-    /// The caller a WebSocket's credential (a subprotocol `access_token.<jwt>`, or the
-    /// `Authorization` header) stands for.
-    pub(crate) fn ws_caller(&self, headers: &HeaderMap) -> Result<Who, ApiError> {
+    /// The caller of a request's credential: `Authorization: Bearer`, or for a WebSocket the
+    /// subprotocol `access_token.<jwt>`. Anyone on a server without accounts.
+    pub(crate) fn caller_of(&self, headers: &HeaderMap) -> Result<Who, ApiError> {
         let Some(auth) = self.auth() else {
             return Ok(Who::Anyone);
         };
-        let offered = headers
-            .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .find_map(|p| p.trim().strip_prefix("access_token."))
-            .or_else(|| bearer(headers))
-            .ok_or_else(|| unauthorized("offer the subprotocol access_token.<jwt>"))?;
-        auth.caller(offered).map(|c| Who::Caller(Box::new(c)))
+        let credential = bearer(headers)
+            .or_else(|| subprotocol_token(headers))
+            .ok_or_else(|| {
+                unauthorized(
+                    "sign in: Authorization: Bearer <access token or API key> (a WebSocket may \
+                     offer the subprotocol access_token.<jwt>)",
+                )
+            })?;
+        auth.caller(credential).map(|c| Who::Caller(Box::new(c)))
     }
 
     /// Collection `id` if `who` may use it as `need` asks. A collection `who` may not even
@@ -293,21 +294,42 @@ impl State {
         self.check(who, id, Permission::Read).is_ok()
     }
 
-    /// Records `who` as the owner of a collection it created, public or not.
-    pub(crate) fn take_ownership(
+    /// Sets the owner of collection `id` and whether it is public, each when given.
+    pub(crate) fn set_access(
         &self,
-        who: &Who,
         id: CollectionId,
+        owner: Option<UserId>,
         is_public: Option<bool>,
     ) -> Result<(), ApiError> {
         let accounts = self.db().accounts();
-        if let Some(user) = who.user() {
-            accounts.set_owner(id, user.id)?;
+        if let Some(user) = owner {
+            accounts.set_owner(id, user)?;
         }
         if let Some(p) = is_public {
             accounts.set_public(id, p)?;
         }
         Ok(())
+    }
+
+    /// The collections `who` may read.
+    pub(crate) fn readable_collections(
+        &self,
+        who: &Who,
+    ) -> Result<Vec<semantik_core::CollectionInfo>, ApiError> {
+        let mut all = self.db().collections()?;
+        all.retain(|c| self.reads(who, c.id));
+        Ok(all)
+    }
+
+    /// A collection as the API shows it: its settings and counts, and on a server with
+    /// accounts its owner and whether it is public.
+    pub(crate) fn collection_view(&self, info: &semantik_core::CollectionInfo) -> Value {
+        let mut view = crate::api::collection_json(info);
+        if let Some(a) = self.access(info.id) {
+            view["owner_id"] = json!(a.owner.map(|o| o.to_string()));
+            view["is_public"] = json!(a.is_public);
+        }
+        view
     }
 
     /// Whether `who` may create a collection: anyone signed in who owns fewer than the
@@ -339,15 +361,6 @@ impl State {
     }
 }
 
-/// A collection's JSON with its owner and whether it is public (on a server with accounts).
-pub(crate) fn with_access(mut collection: Value, access: Option<CollectionAccess>) -> Value {
-    if let Some(a) = access {
-        collection["owner_id"] = json!(a.owner.map(|o| o.to_string()));
-        collection["is_public"] = json!(a.is_public);
-    }
-    collection
-}
-
 fn name(p: Permission) -> &'static str {
     match p {
         Permission::Read => "read",
@@ -367,15 +380,18 @@ pub(crate) fn user_json(u: &User) -> Value {
     })
 }
 
+/// What a route of the accounts answers on a server without them.
+fn no_accounts() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "this server has no accounts (--no-auth)",
+    )
+}
+
 /// The accounts of a server that has them; 404 otherwise.
 fn accounts_of(st: &State) -> Result<std::sync::Arc<Auth>, ApiError> {
-    st.auth().cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "this server has no accounts (--no-auth)",
-        )
-    })
+    st.auth().cloned().ok_or_else(no_accounts)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -50,16 +50,18 @@ impl Tools {
         }
     }
 
-    /// The caller of a tool call: from the HTTP request's credential, or the local user.
+    /// The caller of a tool call: the one the `signed_in` layer found for the HTTP request,
+    /// or the local user.
     fn who(&self, context: &RequestContext<RoleServer>) -> Result<Who, ApiError> {
         if !self.over_http {
             return Ok(Who::Anyone);
         }
-        let parts = context
+        context
             .extensions
             .get::<axum::http::request::Parts>()
-            .ok_or_else(|| ApiError::unprocessable("no HTTP request"))?;
-        self.state.ws_caller(&parts.headers)
+            .and_then(|parts| parts.extensions.get::<Who>())
+            .cloned()
+            .ok_or_else(|| ApiError::unprocessable("no signed-in HTTP request"))
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -137,10 +139,10 @@ impl Tools {
         match name {
             "list_collections" => {
                 let _: Empty = parse(args)?;
-                let mut all = self.state.db().collections()?;
-                all.retain(|c| self.state.reads(who, c.id));
                 Ok(json!(
-                    all.iter()
+                    self.state
+                        .readable_collections(who)?
+                        .iter()
                         .map(|c| json!({
                             "id": c.id.to_string(),
                             "name": c.config.name,
@@ -162,11 +164,12 @@ impl Tools {
                         .iter()
                         .map(|k| Ok(self.collection(who, k, Permission::Read)?.name()?))
                         .collect::<Result<_, ApiError>>()?,
-                    None => {
-                        let mut all = self.state.db().collections()?;
-                        all.retain(|c| self.state.reads(who, c.id));
-                        all.into_iter().map(|c| c.config.name).collect()
-                    }
+                    None => self
+                        .state
+                        .readable_collections(who)?
+                        .into_iter()
+                        .map(|c| c.config.name)
+                        .collect(),
                 };
                 if names.is_empty() {
                     return Ok(json!({"results": [], "note": "no collection to search"}));

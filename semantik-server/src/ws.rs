@@ -34,15 +34,11 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let who = state.ws_caller(&headers);
+    let who = state.caller_of(&headers);
     // The credential's subprotocol is echoed, as a browser requires of an offered one.
-    let offered: Vec<String> = headers
-        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_string())
-        .filter(|p| p.starts_with("access_token."))
+    let offered: Vec<String> = crate::auth::subprotocol_token(&headers)
+        .map(|t| format!("access_token.{t}"))
+        .into_iter()
         .collect();
     let stopped = state.stopped();
     ws.max_message_size(64 * 1024)
