@@ -23,6 +23,8 @@ use semantik_core::{
     SourceOptions,
 };
 
+use semantik_core::rerank::CrossEncoder;
+
 use crate::auth::{Auth, Who};
 use crate::error::{ApiError, ErrorBody};
 
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
     /// The accounts, unless the server runs without (`--no-auth`).
     auth: Option<Arc<Auth>>,
+    /// The cross-encoders searches asked for, loaded once each.
+    rerankers: std::sync::Mutex<std::collections::HashMap<String, Arc<CrossEncoder>>>,
 }
 
 impl State {
@@ -54,11 +58,39 @@ impl State {
             roots,
             stopping,
             auth,
+            rerankers: Default::default(),
         }))
     }
 
     pub(crate) fn db(&self) -> Database {
         self.0.db.clone()
+    }
+
+    /// The cross-encoder `name` (a model of the Hugging Face cache, as embedding models are
+    /// found), loaded the first time a search asks for it.
+    fn reranker(&self, name: &str) -> Result<Arc<CrossEncoder>, ApiError> {
+        let named = name.split('/').count() == 2
+            && name
+                .split('/')
+                .all(|p| !p.is_empty() && !p.starts_with('.'))
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+        if !named {
+            return Err(ApiError::unprocessable(
+                "rerank: a cross-encoder's model name, org/name",
+            ));
+        }
+        if let Some(r) = self.0.rerankers.lock().expect("rerankers").get(name) {
+            return Ok(r.clone());
+        }
+        let loaded = Arc::new(CrossEncoder::load(name)?);
+        self.0
+            .rerankers
+            .lock()
+            .expect("rerankers")
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
     }
 
     pub(crate) fn roots(&self) -> &[PathBuf] {
@@ -810,12 +842,26 @@ enum Sought {
     Vector(Vec<f32>),
 }
 
-/// A search body: the query (or vector), and the core's search options beside it.
-fn search_body(
-    bytes: &Bytes,
-    with_collections: bool,
-) -> Result<(Sought, Vec<String>, SearchOptions), ApiError> {
+/// A search body: the query (or vector), the core's search options beside it, and the
+/// cross-encoder to rerank with (`"rerank": "org/name"`), if any.
+struct SearchBody {
+    sought: Sought,
+    collections: Vec<String>,
+    options: SearchOptions,
+    rerank: Option<String>,
+}
+
+fn search_body(bytes: &Bytes, with_collections: bool) -> Result<SearchBody, ApiError> {
     let mut map: serde_json::Map<String, Value> = body(bytes)?;
+    let rerank = match map.remove("rerank") {
+        None | Some(Value::Null | Value::Bool(false)) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "rerank: a cross-encoder's model name, org/name",
+            ));
+        }
+    };
     let sought = match (map.remove("query"), map.remove("vector")) {
         (Some(Value::String(q)), None) if !q.trim().is_empty() => Sought::Text(q),
         (None, Some(v)) => Sought::Vector(
@@ -846,11 +892,16 @@ fn search_body(
         Vec::new()
     };
     let options = SearchOptions::from_json(&Value::Object(map).to_string())?;
-    Ok((sought, collections, options))
+    Ok(SearchBody {
+        sought,
+        collections,
+        options,
+        rerank,
+    })
 }
 
 #[utoipa::path(post, path = "/api/v2/collections/{id}/search", tag = "search", params(("id" = String, Path, description = "The collection's id")),
-    request_body(content = Object, description = "`query` (text) or `vector` (numbers, the collection's dimension), and the search options (mode, limit, offset, fusion, filter, score_threshold, ef, exact, rerank_multiplier, max_per_document; the old system's search_type and filters are read as mode and filter)", content_type = "application/json"),
+    request_body(content = Object, description = "`query` (text) or `vector` (numbers, the collection's dimension), and the search options (mode, limit, offset, fusion, filter, score_threshold, ef, exact, rerank_multiplier, max_per_document; the old system's search_type and filters are read as mode and filter), and `rerank`: a cross-encoder's model name", content_type = "application/json"),
     responses((status = 200, description = "`results`: hits, best first, scores in [0, 1]", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn search_collection(
     st: St,
@@ -858,15 +909,18 @@ pub(crate) async fn search_collection(
     UrlPath(id): UrlPath<String>,
     Body(bytes): Body,
 ) -> Answer {
-    let (sought, _, options) = search_body(&bytes, false)?;
+    let b = search_body(&bytes, false)?;
     let st = st.0;
     let hits = blocking(move || {
         let col = st.collection(&who, &id, Permission::Read)?;
-        let search = match sought {
+        let mut search = match b.sought {
             Sought::Text(q) => col.search(&q),
             Sought::Vector(v) => col.search_by_vector(v),
         };
-        Ok(search.options(options).run()?)
+        if let Some(name) = &b.rerank {
+            search = search.rerank(st.reranker(name)?);
+        }
+        Ok(search.options(b.options).run()?)
     })
     .await?;
     reply(StatusCode::OK, json!({"results": hits}))
@@ -876,8 +930,9 @@ pub(crate) async fn search_collection(
     request_body(content = Object, description = "`query`, `collections` (ids) and the search options", content_type = "application/json"),
     responses((status = 200, description = "`results` merged by rank, and `failures`", body = Object), (status = 404, description = "No such collection, document or operation", body = ErrorBody), (status = 422, description = "An invalid request", body = ErrorBody)))]
 pub(crate) async fn search_collections(st: St, who: Who, Body(bytes): Body) -> Answer {
-    let (sought, ids, options) = search_body(&bytes, true)?;
-    let Sought::Text(query) = sought else {
+    let b = search_body(&bytes, true)?;
+    let (ids, options, rerank) = (b.collections, b.options, b.rerank);
+    let Sought::Text(query) = b.sought else {
         return Err(ApiError::unprocessable(
             "a vector searches one collection: POST /collections/{id}/search",
         ));
@@ -888,7 +943,11 @@ pub(crate) async fn search_collections(st: St, who: Who, Body(bytes): Body) -> A
             .iter()
             .map(|id| Ok(st.collection(&who, id, Permission::Read)?.name()?))
             .collect::<Result<Vec<String>, ApiError>>()?;
-        Ok(st.db().search(&names, &query).options(options).run()?)
+        let mut search = st.db().search(&names, &query).options(options);
+        if let Some(name) = &rerank {
+            search = search.rerank(st.reranker(name)?);
+        }
+        Ok(search.run()?)
     })
     .await?;
     reply(

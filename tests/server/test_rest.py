@@ -282,3 +282,43 @@ def test_documents_given_whole_and_vector_search(server):
     hits = h.post(f"/collections/{tid}/search", json={"query": "a language for programs", "limit": 1}).json()["results"]
     assert hits[0]["document_id"] == "py"
     error(h.post(f"/collections/{tid}/documents", json={"documents": [{"text": "t", "vector": [1.0]}]}), 409, "InvalidState")
+
+
+def test_search_reranked_by_a_cross_encoder(tmp_path):
+    """`rerank` names a cross-encoder of semantik's model cache: here the committed tiny
+    random-weight XLM-RoBERTa reranker (tests' fixture), beside the real default model."""
+    import shutil
+
+    from serving import finish, start
+
+    real = pathlib.Path(os.environ.get("SEMANTIK_CACHE_DIR") or
+                        pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "semantik")
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / "sentence-transformers").symlink_to(real / "models" / "sentence-transformers")
+    fixture = pathlib.Path(__file__).parents[2] / "semantik-core/tests/fixtures/models/xlm_roberta_reranker"
+    shutil.copytree(fixture, cache / "models" / "semantik-test" / "tiny-reranker")
+    s = start(tmp_path, SEMANTIK_CACHE_DIR=str(cache))
+    try:
+        h = s.http
+        cid = h.post("/collections", json={"name": "tutorial"}).json()["id"]
+        op = h.post(f"/collections/{cid}/documents", json={"paths": [str(s.root)]}).json()["operations"][0]
+        assert s.wait(op)["status"] == "completed"
+        plain = h.post(f"/collections/{cid}/search", json={"query": "reading files", "limit": 4}).json()["results"]
+        assert all(x["scores"]["rerank"] is None for x in plain)
+        for _ in range(2):  # loaded once, then served from the server's cache
+            r = h.post(f"/collections/{cid}/search", json={"query": "reading files", "limit": 4,
+                                                          "rerank": "semantik-test/tiny-reranker"})
+            assert r.status_code == 200, r.text
+            hits = r.json()["results"]
+            assert len(hits) == 4 and all(x["scores"]["rerank"] is not None for x in hits)
+            ranks = [x["scores"]["rerank"] for x in hits]
+            assert ranks == sorted(ranks, reverse=True)
+        multi = h.post("/search", json={"query": "reading files", "collections": [cid], "limit": 2,
+                                        "rerank": "semantik-test/tiny-reranker"}).json()
+        assert all(x["scores"]["rerank"] is not None for x in multi["results"])
+        for bad in ["../../etc", "/etc/passwd", "a/b/c", 7]:
+            error(h.post(f"/collections/{cid}/search", json={"query": "x", "rerank": bad}), 422)
+        error(h.post(f"/collections/{cid}/search", json={"query": "x", "rerank": "nobody/none"}), 422, "ModelNotFound")
+    finally:
+        finish(s, tmp_path)
