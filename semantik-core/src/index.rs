@@ -6,6 +6,7 @@
 //! and the ground truth for approximate ones. Vectors in storage are the source of truth.
 
 mod build;
+mod copies;
 mod exact;
 mod graph;
 mod hnsw;

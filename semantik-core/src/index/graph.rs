@@ -160,6 +160,28 @@ impl Graph {
         }
     }
 
+    /// This graph, built over some of `n` positions (node `i` stands for `positions[i]`), laid
+    /// out over all `n`: the others get no edges.
+    pub(super) fn spread(&self, positions: &[u32], n: usize) -> Graph {
+        let mut levels = vec![0u8; n];
+        let mut lists = vec![Vec::new(); n];
+        for (node, &position) in positions.iter().enumerate() {
+            let level = self.levels[node];
+            levels[position as usize] = level;
+            lists[position as usize] = (0..=level)
+                .map(|layer| {
+                    self.neighbours(node as u32, layer)
+                        .iter()
+                        .map(|&nb| positions[nb as usize])
+                        .collect()
+                })
+                .collect();
+        }
+        let mut graph = Graph::from_lists(self.m as usize, levels, &lists);
+        graph.entry = positions[self.entry as usize];
+        graph
+    }
+
     /// Number of nodes.
     pub(super) fn len(&self) -> usize {
         self.levels.len()
