@@ -6,7 +6,8 @@
 //! searchable by vector and by keyword or by neither. The collection's counts (chunks, total
 //! terms) live in the same stats record as the other counts, so BM25's statistics are exact
 //! after any sequence of writes and deletes: document frequency is the length of a term's
-//! posting list, read at query time.
+//! posting list. Searches read the postings from memory ([`Postings`]), loaded on a
+//! generation's first keyword search and kept in step with its writes.
 //!
 //! Scoring is BM25 as Lucene computes it: `idf = ln(1 + (N - df + 0.5) / (df + 0.5))`,
 //! `tf' = tf / (tf + k1 (1 - b + b len / avglen))`, summed over the query's distinct terms.
@@ -20,6 +21,10 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::error::{Error, Result};
 use crate::generation::GenerationId;
 use crate::storage::{Store, WriteBatch, keys};
+
+mod postings;
+
+pub(crate) use postings::{Delta, Postings};
 
 /// Longest term kept, in bytes: longer "words" (hex dumps, sequences, base64) are not words,
 /// and the term list of a chunk stores lengths in 16 bits.
@@ -240,9 +245,10 @@ fn frequencies(terms: &[String]) -> Vec<(&str, u32)> {
 }
 
 /// Adds to `batch` the postings of chunk `chunk_id` with `terms`, and the list of its terms
-/// that its removal reads; returns its length in terms.
+/// that its removal reads, and to `delta` the same for memory; returns its length in terms.
 pub(crate) fn add_chunk(
     batch: &mut WriteBatch,
+    delta: &mut Delta,
     generation: GenerationId,
     chunk_id: u64,
     terms: &[String],
@@ -251,7 +257,7 @@ pub(crate) fn add_chunk(
     let freqs = frequencies(terms);
     let mut list = Vec::with_capacity(4 + freqs.iter().map(|(t, _)| t.len() + 6).sum::<usize>());
     list.extend_from_slice(&len.to_le_bytes());
-    for (term, tf) in freqs {
+    for &(term, tf) in &freqs {
         let mut posting = tf.to_le_bytes().to_vec();
         posting.extend_from_slice(&len.to_le_bytes());
         batch.put(posting_key(generation, term, chunk_id), posting);
@@ -260,14 +266,17 @@ pub(crate) fn add_chunk(
         list.extend_from_slice(term.as_bytes());
     }
     batch.put(keys::chunk_terms(generation, chunk_id), list);
+    let freqs = freqs.into_iter().map(|(t, tf)| (t.to_string(), tf));
+    delta.add(chunk_id, len, freqs.collect());
     u64::from(len)
 }
 
-/// Adds to `batch` the removal of chunk `chunk_id`'s postings; returns its length in terms
-/// (0 for a chunk that has none).
+/// Adds to `batch` the removal of chunk `chunk_id`'s postings, and to `delta` the same for
+/// memory; returns its length in terms (0 for a chunk that has none).
 pub(crate) fn remove_chunk(
     store: &dyn Store,
     batch: &mut WriteBatch,
+    delta: &mut Delta,
     generation: GenerationId,
     chunk_id: u64,
 ) -> Result<u64> {
@@ -276,10 +285,14 @@ pub(crate) fn remove_chunk(
         return Ok(0);
     };
     let (len, terms) = term_list(chunk_id, &list)?;
-    for (term, _) in terms {
+    for &(term, _) in &terms {
         batch.delete(posting_key(generation, term, chunk_id));
     }
     batch.delete(key);
+    delta.remove(
+        chunk_id,
+        terms.into_iter().map(|(t, _)| t.to_string()).collect(),
+    );
     Ok(u64::from(len))
 }
 
@@ -393,93 +406,61 @@ pub(crate) struct Corpus {
 pub(crate) const MAX_QUERY_TERMS: usize = 32;
 
 /// The distinct terms of `terms` to score: all of them, or for a query of more than
-/// [`MAX_QUERY_TERMS`] the rarest that occur at all. Rarity is counted on each term's postings
-/// up to a cap (2% of the chunks, at least 64), so that a common term costs no full scan.
-fn query_terms<'t>(
-    store: &dyn Store,
-    generation: GenerationId,
-    chunks: u64,
-    terms: &'t [String],
-) -> Result<Vec<&'t str>> {
+/// [`MAX_QUERY_TERMS`] the rarest that occur at all.
+fn query_terms<'t>(postings: &Postings, terms: &'t [String]) -> Vec<&'t str> {
     let mut distinct: Vec<&str> = terms.iter().map(String::as_str).collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() <= MAX_QUERY_TERMS {
-        return Ok(distinct);
+        return distinct;
     }
-    let cap = usize::try_from(chunks / 50).unwrap_or(usize::MAX).max(64);
-    let mut counted = Vec::with_capacity(distinct.len());
-    for term in distinct {
-        let mut df = 0;
-        for entry in store
-            .scan_prefix(&posting_prefix(generation, term))
-            .take(cap)
-        {
-            entry?;
-            df += 1;
-        }
-        if df > 0 {
-            counted.push((df, term));
-        }
-    }
+    let mut counted: Vec<(usize, &str)> = distinct
+        .into_iter()
+        .map(|t| (postings.list(t).len(), t))
+        .filter(|&(df, _)| df > 0)
+        .collect();
     counted.sort_unstable();
-    Ok(counted
+    counted
         .into_iter()
         .take(MAX_QUERY_TERMS)
         .map(|(_, t)| t)
-        .collect())
+        .collect()
 }
 
-/// The BM25 scores of the chunks of generation `generation` that contain any of `terms` (and that
-/// `allow` accepts), best first, at most `k`; ties by chunk id.
+/// The BM25 scores of the chunks in `postings` that contain any of `terms` (and that `allow`
+/// accepts), best first, at most `k`; ties by chunk id.
 pub(crate) fn search(
-    store: &dyn Store,
-    generation: GenerationId,
+    postings: &Postings,
     corpus: Corpus,
     config: &KeywordConfig,
     terms: &[String],
     k: usize,
     allow: Option<&dyn Fn(u64) -> bool>,
-) -> Result<Vec<(u64, f32)>> {
+) -> Vec<(u64, f32)> {
     if corpus.chunks == 0 || k == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let n = corpus.chunks as f64;
     let avg = (corpus.terms as f64 / n).max(f64::MIN_POSITIVE);
     let (k1, b) = (f64::from(config.k1), f64::from(config.b));
-    let distinct = query_terms(store, generation, corpus.chunks, terms)?;
     let mut scores: HashMap<u64, f64> = HashMap::new();
-    let mut postings = Vec::new();
-    for term in distinct {
-        postings.clear();
-        let prefix = posting_prefix(generation, term);
-        for entry in store.scan_prefix(&prefix) {
-            let (key, value) = entry?;
-            let id = keys::chunk_id_of_tail(&key)
-                .ok_or_else(|| Error::corrupt("posting key without a chunk id"))?;
-            let (Some(tf), Some(len)) = (value.get(..4), value.get(4..8)) else {
-                return Err(Error::corrupt(format!(
-                    "posting of chunk {id} is malformed"
-                )));
-            };
-            let tf = u32::from_le_bytes(tf.try_into().expect("4 bytes"));
-            let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
-            postings.push((id, f64::from(tf), f64::from(len)));
-        }
-        let df = postings.len() as f64;
+    for term in query_terms(postings, terms) {
+        let list = postings.list(term);
+        let df = list.len() as f64;
         let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-        for &(id, tf, len) in &postings {
-            if allow.is_some_and(|f| !f(id)) {
+        for p in list {
+            if allow.is_some_and(|f| !f(p.chunk)) {
                 continue;
             }
+            let (tf, len) = (f64::from(p.tf), f64::from(p.len));
             let norm = k1 * (1.0 - b + b * len / avg);
-            *scores.entry(id).or_default() += idf * tf / (tf + norm);
+            *scores.entry(p.chunk).or_default() += idf * tf / (tf + norm);
         }
     }
     let mut out: Vec<(u64, f32)> = scores.into_iter().map(|(id, s)| (id, s as f32)).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out.truncate(k);
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -603,15 +603,16 @@ pub(crate) fn run_served(
             chunks: stats.chunks,
             terms: stats.keyword_terms,
         };
-        keyword::search(
-            store.as_ref(),
-            generation,
-            corpus,
-            &record.config.keyword,
-            &terms,
-            usize::MAX,
-            allow,
-        )?
+        rt.with_postings(store.as_ref(), generation, |postings| {
+            keyword::search(
+                postings,
+                corpus,
+                &record.config.keyword,
+                &terms,
+                usize::MAX,
+                allow,
+            )
+        })?
         .into_iter()
         .collect()
     } else {

@@ -10,12 +10,46 @@ use crate::collection::{CollectionConfig, CollectionId, CollectionRecord};
 use crate::error::Result;
 use crate::generation::GenerationId;
 use crate::index::CollectionIndex;
+use crate::keyword::{Delta, Postings};
 use crate::storage::Store;
 
-/// In-memory state of one generation: its vector index, loaded on first use.
+/// In-memory state of one generation: its vector index and its keyword postings, each loaded
+/// on first use.
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
     pub(crate) index: RwLock<Option<CollectionIndex>>,
+    keywords: RwLock<Option<Postings>>,
+}
+
+impl Runtime {
+    /// Runs `f` on generation `generation`'s keyword postings, read from `store` first if they
+    /// are not in memory. The load holds the lock, so a write stored meanwhile waits to apply
+    /// its change on top (applying is idempotent, see [`Postings`]).
+    pub(crate) fn with_postings<T>(
+        &self,
+        store: &dyn Store,
+        generation: GenerationId,
+        f: impl FnOnce(&Postings) -> T,
+    ) -> Result<T> {
+        {
+            let guard = self.keywords.read().expect("keyword lock");
+            if let Some(postings) = guard.as_ref() {
+                return Ok(f(postings));
+            }
+        }
+        let mut guard = self.keywords.write().expect("keyword lock");
+        if guard.is_none() {
+            *guard = Some(Postings::load(store, generation)?);
+        }
+        Ok(f(guard.as_ref().expect("loaded")))
+    }
+
+    /// Applies a stored write's change to the postings, if they are in memory.
+    pub(crate) fn apply_keywords(&self, delta: &Delta) {
+        if let Some(postings) = self.keywords.write().expect("keyword lock").as_mut() {
+            postings.apply(delta);
+        }
+    }
 }
 
 /// The runtimes and leases of every generation in use.

@@ -85,6 +85,8 @@ pub(super) struct Writer<'a> {
     pub(super) embedder: Option<Arc<dyn Embedder>>,
     pub(super) chunker: Arc<SplitChunker>,
     analyzer: Analyzer,
+    /// What the batch being built changes in the keyword postings held in memory.
+    keywords: keyword::Delta,
 }
 
 impl<'a> Writer<'a> {
@@ -121,6 +123,7 @@ impl<'a> Writer<'a> {
         let store = engine.store()?;
         Ok(Writer {
             analyzer: Analyzer::new(&config.keyword)?,
+            keywords: keyword::Delta::default(),
             stats: engine.catalog.stats(generation)?,
             reader: Reader { store, generation },
             engine,
@@ -154,7 +157,13 @@ impl<'a> Writer<'a> {
         for &c in &ids {
             batch.delete(keys::chunk(r.generation, c));
             batch.delete(keys::vector(r.generation, c));
-            terms += keyword::remove_chunk(r.store.as_ref(), batch, r.generation, c)?;
+            terms += keyword::remove_chunk(
+                r.store.as_ref(),
+                batch,
+                &mut self.keywords,
+                r.generation,
+                c,
+            )?;
         }
         let s = &mut self.stats;
         s.keyword_terms = s.keyword_terms.saturating_sub(terms);
@@ -192,6 +201,7 @@ impl<'a> Writer<'a> {
     ) -> Result<Closing> {
         batch.put_json(keys::stats(self.reader.generation), &self.stats)?;
         let rt = self.engine.generations.runtime(self.reader.generation);
+        let keywords = std::mem::take(&mut self.keywords);
         Ok(Closing::new(batch).then(move || {
             let mut guard = rt.index.write().expect("index lock");
             if let Some(index) = guard.as_mut() {
@@ -202,6 +212,8 @@ impl<'a> Writer<'a> {
                     index.insert(*c, v);
                 }
             }
+            drop(guard);
+            rt.apply_keywords(&keywords);
         }))
     }
 
@@ -325,7 +337,13 @@ impl<'a> Writer<'a> {
             .enumerate()
         {
             let chunk_id = first_chunk + i as u64;
-            terms += keyword::add_chunk(&mut batch, generation, chunk_id, &chunk_terms);
+            terms += keyword::add_chunk(
+                &mut batch,
+                &mut self.keywords,
+                generation,
+                chunk_id,
+                &chunk_terms,
+            );
             let rec = ChunkRecord {
                 document_id: p.doc_id.clone(),
                 index: i as u32,

@@ -138,7 +138,10 @@ fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
                     None
                 };
                 let text = crate::chunk::keyword_text(&chunk.text, 0, title.as_deref());
-                terms += keyword::add_chunk(&mut batch, generation, id, &analyzer.terms(&text));
+                let chunk_terms = analyzer.terms(&text);
+                // A database is migrated before it is opened: no postings are in memory yet.
+                let unused = &mut keyword::Delta::default();
+                terms += keyword::add_chunk(&mut batch, unused, generation, id, &chunk_terms);
             }
             if let Some(mut stats) =
                 get_json::<CollectionStats>(store, "collection stats", &keys::stats(generation))?
@@ -243,16 +246,9 @@ pub(crate) mod tests {
             terms: stats.keyword_terms,
         };
         let config = crate::KeywordConfig::default();
-        let hits = crate::keyword::search(
-            &store,
-            GenerationId(id),
-            corpus,
-            &config,
-            &["file".to_string()],
-            10,
-            None,
-        )
-        .unwrap();
+        let postings = crate::keyword::Postings::load(&store, GenerationId(id)).unwrap();
+        let hits =
+            crate::keyword::search(&postings, corpus, &config, &["file".to_string()], 10, None);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].0, 1);
     }

@@ -14,7 +14,7 @@ use semantik_core::{
     Result, SearchMode, SourceOptions,
 };
 
-use crate::common::{TEST_MODEL, temp_db, text_collection};
+use crate::common::{TEST_MODEL, open, temp_db, text_collection};
 
 /// Words that the English analyser keeps as they are (no stopword, stem = word).
 const WORDS: [&str; 8] = ["cat", "dog", "fish", "bird", "tree", "rock", "sand", "wind"];
@@ -132,7 +132,7 @@ proptest! {
 
 #[test]
 fn keyword_search_stems_highlights_and_leaves_no_postings_behind() {
-    let (_dir, db) = temp_db();
+    let (dir, db) = temp_db();
     let col = db.create_collection(whole_documents("kw")).unwrap();
     col.add_texts([
         DocumentInput::new("Indexing documents runs in the background.").with_id("a"),
@@ -186,6 +186,31 @@ fn keyword_search_stems_highlights_and_leaves_no_postings_behind() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].title.as_deref(), Some("Sorting HOWTO"));
     assert_eq!(hits[0].text, "Use a key function.");
+    // The postings kept in memory through those writes answer as those read afresh on reopen.
+    let queries = [
+        "book word",
+        "key function sorting",
+        "nothing relevant",
+        "index",
+    ];
+    let answers = |col: &semantik_core::Collection| -> Vec<Vec<(String, u32)>> {
+        queries
+            .iter()
+            .map(|q| {
+                let hits = col.search(q).mode(SearchMode::Keyword).run().unwrap();
+                let score = |h: &semantik_core::search::Hit| h.scores.keyword.unwrap().to_bits();
+                hits.iter()
+                    .map(|h| (h.document_id.clone(), score(h)))
+                    .collect()
+            })
+            .collect()
+    };
+    let before = answers(&col);
+    assert_eq!(before[2].len(), 1);
+    drop(col);
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(answers(&db.collection("kw").unwrap()), before);
 }
 
 #[test]
