@@ -458,8 +458,7 @@ pub(crate) fn search(
         }
     }
     let mut out: Vec<(u64, f32)> = scores.into_iter().map(|(id, s)| (id, s as f32)).collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    out.truncate(k);
+    crate::search::keep_best(&mut out, k, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
 

@@ -10,6 +10,7 @@
 //! scores stay in [`Hit::scores`]). [`crate::Database::search`] runs one query over several
 //! collections.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -508,7 +509,7 @@ pub(crate) struct Candidate {
     pub(crate) scores: Scores,
 }
 
-fn by_score(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+fn by_score(a: &Candidate, b: &Candidate) -> Ordering {
     b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
@@ -603,15 +604,13 @@ pub(crate) fn run_served(
             chunks: stats.chunks,
             terms: stats.keyword_terms,
         };
+        // Fusion looks up the keyword score of any chunk the dense side found: all of them.
+        let k = match mode {
+            SearchMode::Keyword => side_depth,
+            _ => usize::MAX,
+        };
         rt.with_postings(store.as_ref(), generation, |postings| {
-            keyword::search(
-                postings,
-                corpus,
-                &record.config.keyword,
-                &terms,
-                usize::MAX,
-                allow,
-            )
+            keyword::search(postings, corpus, &record.config.keyword, &terms, k, allow)
         })?
         .into_iter()
         .collect()
@@ -762,9 +761,20 @@ pub(crate) fn rerank(reranker: &dyn Reranker, query: &str, hits: &mut [Hit]) -> 
 /// The `k` best candidates.
 fn top(items: impl Iterator<Item = Candidate>, k: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = items.collect();
-    all.sort_by(by_score);
-    all.truncate(k);
+    keep_best(&mut all, k, by_score);
     all
+}
+
+/// Keeps the first `k` of `items` in the order of `cmp`, sorted: a partial selection first, so
+/// that a query matching thousands of chunks sorts only the `k` it keeps.
+pub(crate) fn keep_best<T>(items: &mut Vec<T>, k: usize, cmp: impl Fn(&T, &T) -> Ordering) {
+    if k == 0 {
+        items.clear();
+    } else if items.len() > k {
+        items.select_nth_unstable_by(k - 1, &cmp);
+        items.truncate(k);
+    }
+    items.sort_by(cmp);
 }
 
 /// Reads the chunks and documents of `candidates` (in order), skipping chunks removed or
