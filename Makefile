@@ -141,7 +141,7 @@ test-c: build
 
 # The venv for the Python tests: maturin and the test dependencies of semantik-py/pyproject.toml.
 PY_TEST_DEPS := "maturin>=1.7,<2" "pytest>=8" "numpy>=1.22" "langchain-tests==1.1.9" "langchain-core>=0.3" \
-	"tqdm>=4.60" "mypy>=1.10" "huggingface_hub>=1.0,<3" "httpx>=0.27" "websockets>=12" "schemathesis==4.32.5" "mcp==2.3.0"
+	"tqdm>=4.60" "mypy>=1.10" "pyarrow==26.0.1" "lancedb==0.40.0" "huggingface_hub>=1.0,<3" "httpx>=0.27" "websockets>=12" "schemathesis==4.32.5" "mcp==2.3.0"
 $(VENV)/bin/maturin: semantik-py/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

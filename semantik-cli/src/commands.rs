@@ -224,6 +224,27 @@ impl Ctx<'_> {
                     a.dest.display()
                 )?)
             }
+            Command::Export(a) => {
+                let rows = self.db.collection(&a.name)?.export(&a.file, a.format)?;
+                Ok(writeln!(
+                    out,
+                    "exported {rows} chunks of {} to {}",
+                    a.name,
+                    a.file.display()
+                )?)
+            }
+            Command::Import(a) => {
+                let col = self.db.import(&a.file, &a.name)?;
+                let stats = col.stats()?;
+                Ok(writeln!(
+                    out,
+                    "imported {} documents ({} chunks) from {} into {}",
+                    stats.documents,
+                    stats.chunks,
+                    a.file.display(),
+                    a.name
+                )?)
+            }
             Command::Restore(_) => unreachable!("restore runs without an open database"),
             Command::Serve(_) | Command::Mcp(_) => {
                 unreachable!("serve and mcp run servers on the database")

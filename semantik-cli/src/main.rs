@@ -73,6 +73,10 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup file as a new database
     Restore(RestoreArgs),
+    /// Write a collection's chunks, vectors and documents to a Parquet or Arrow IPC file
+    Export(ExportArgs),
+    /// Create a collection from a file written by `export`, without embedding again
+    Import(ImportArgs),
     /// Serve the database over HTTP: the REST v2 API and WebSocket events, with accounts
     /// (callers sign in) unless --no-auth; Ctrl-C or SIGTERM stops it cleanly
     Serve(ServeArgs),
@@ -174,6 +178,28 @@ pub struct VerifyArgs {
 pub struct BackupArgs {
     /// The backup file to write (must not exist)
     pub dest: PathBuf,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Collection name
+    pub name: String,
+    /// The file to write (replaced if it exists)
+    pub file: PathBuf,
+    /// File format: parquet or arrow (Arrow IPC)
+    #[arg(long, value_name = "FORMAT", default_value = "parquet")]
+    pub format: semantik_core::ExportFormat,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Parquet or Arrow IPC file written by `export`
+    pub file: PathBuf,
+    /// Name of the new collection
+    #[arg(long)]
+    pub name: String,
 }
 
 /// Arguments of `restore`.

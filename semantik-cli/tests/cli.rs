@@ -380,6 +380,22 @@ fn session_on_a_real_folder() {
     )
     .fails_with(100);
 
+    // export, import: the imported copy answers the same search, without embedding again.
+    for (format, file) in [("parquet", "kb.parquet"), ("arrow", "kb.arrow")] {
+        let file = tmp.path().join(file);
+        let file = file.to_str().unwrap();
+        let out = semantik(&db, &["export", "kb", file, "--format", format]).ok();
+        assert!(out.starts_with("exported "), "{out}");
+        let name = format!("kb-{format}");
+        let out = semantik(&db, &["import", file, "--name", &name]).ok();
+        assert!(out.starts_with("imported "), "{out}");
+        let again = semantik(&db, &["search", &name, &c.query, "--json"]).json();
+        assert_eq!(sources(&again), sources(&hits));
+        semantik(&db, &["import", file, "--name", &name]).fails_with(201);
+        semantik(&db, &["rm", &name]).ok();
+    }
+    semantik(&db, &["import", "no-such-file.parquet", "--name", "x"]).fails_with(103);
+
     // rm: gone.
     let out = semantik(&db, &["rm", "kb"]).ok();
     assert!(out.contains("deleted collection kb"), "{out}");

@@ -1,5 +1,6 @@
 //! Collections: named sets of documents with their own model, chunking and index settings.
 
+pub(crate) mod exchange;
 mod reads;
 mod writes;
 

@@ -194,6 +194,35 @@ impl Database {
         }
     }
 
+    /// Creates collection `name` from a file written by [`Collection::export`] (Parquet or
+    /// Arrow IPC, told apart by their first bytes), with the settings the file names and its
+    /// documents, chunks (ids included) and vectors, without embedding again; then builds its
+    /// vector index. The file's model must be available here (it embeds the queries) and give
+    /// vectors of the file's dimension. A failed import leaves no collection behind. See
+    /// [`Collection::export`] for an example.
+    ///
+    /// # Errors
+    /// [`Error::PathNotFound`]; [`Error::InvalidArgument`] for a file that is not an export
+    /// (naming what is wrong); [`Error::CollectionExists`]; [`Error::ModelNotFound`] or
+    /// [`Error::DimensionMismatch`] when the model here disagrees; storage errors.
+    pub fn import(&self, path: impl AsRef<Path>, name: &str) -> Result<Collection> {
+        let exported = crate::collection::exchange::Exported::open(path.as_ref())?;
+        let mut config = exported.config.clone();
+        config.name = name.to_string();
+        let collection = self.create_collection(config)?;
+        let imported = crate::jobs::import(self.engine(), collection.id, exported.documents())
+            .and_then(|_| collection.compact()?.wait(None).map(drop));
+        match imported {
+            Ok(()) => Ok(collection),
+            Err(e) => {
+                if let Ok(op) = self.delete_collection(name) {
+                    let _ = op.wait(None);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Deletes a collection and its data, as an operation. The collection disappears for
     /// users when the operation starts.
     ///

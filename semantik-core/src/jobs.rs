@@ -8,6 +8,7 @@
 //! writer of a generation's records.
 
 mod delete;
+mod import;
 mod index;
 mod ingest;
 mod purge;
@@ -19,6 +20,7 @@ mod writer;
 
 use crate::engine::Engine;
 
+pub(crate) use import::import;
 pub(crate) use runner::{fail_after_panic, run};
 
 /// Test hook: with the `testing` feature, a process whose `SEMANTIK_CRASH_AT` names `point`

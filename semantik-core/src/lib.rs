@@ -54,6 +54,7 @@ mod storage;
 mod verify;
 
 pub use chunk::{ChunkUnit, ChunkingConfig};
+pub use collection::exchange::ExportFormat;
 pub use collection::{
     Collection, CollectionConfig, CollectionId, CollectionInfo, CollectionStats, CollectionStatus,
     MAX_NAME_BYTES, Reindex, ReindexSettings,

@@ -3,7 +3,8 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use semantik_core::{
-    Collection as CoreCollection, DocumentInput, Metadata, ReindexSettings, SourceOptions,
+    Collection as CoreCollection, DocumentInput, ExportFormat, Metadata, ReindexSettings,
+    SourceOptions,
 };
 
 use crate::convert::{array, detached, float_rows, from_object, invalid, status_filter, to_object};
@@ -181,6 +182,43 @@ impl Collection {
         };
         let col = self.col.clone();
         detached(py, move || col.add_source(path, options)).map(Operation::new)
+    }
+
+    /// Writes every indexed chunk, with its vector and its document's fields, to a new
+    /// Parquet (`format="parquet"`) or Arrow IPC (`"arrow"`) file; returns the rows written.
+    /// `Database.import_file` reads it back.
+    #[pyo3(signature = (path, format = "parquet"))]
+    fn export(&self, py: Python<'_>, path: std::path::PathBuf, format: &str) -> PyResult<u64> {
+        let col = self.col.clone();
+        let format = format.to_string();
+        detached(py, move || {
+            col.export(path, format.parse::<ExportFormat>()?)
+        })
+    }
+
+    /// The collection as a `pyarrow.Table`, one row per chunk in the columns of `export`
+    /// (vectors as `fixed_size_list<float32>`), its settings in the schema's metadata. The
+    /// table is memory-mapped from an Arrow IPC file written for it, so its buffers are not
+    /// copied into Python. Needs `pyarrow`.
+    fn to_arrow(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let ipc = py.import("pyarrow.ipc")?;
+        let pa = py.import("pyarrow")?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("semantik-{}-{stamp}.arrow", std::process::id()));
+        let col = self.col.clone();
+        let written = path.clone();
+        detached(py, move || col.export(&written, ExportFormat::ArrowIpc))?;
+        let table = pa
+            .getattr("memory_map")?
+            .call1((path.as_os_str(),))
+            .and_then(|source| ipc.getattr("open_file")?.call1((source,)))
+            .and_then(|reader| reader.call_method0("read_all"));
+        // The mapping stays valid once the file's name is gone.
+        let _ = std::fs::remove_file(&path);
+        Ok(table?.unbind())
     }
 
     /// Re-scans every source: new files added, changed ones replaced, deleted ones removed.

@@ -193,6 +193,18 @@ impl Database {
         Ok(PyList::new(py, out)?.into_any().unbind())
     }
 
+    /// Creates collection `name` from a file written by `Collection.export` (Parquet or
+    /// Arrow IPC), without embedding again, and builds its index.
+    fn import_file(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        name: String,
+    ) -> PyResult<Collection> {
+        let db = self.db(py)?;
+        detached(py, move || db.import(&path, &name)).map(|col| Collection { col })
+    }
+
     /// The collection named `name` (`NotFoundError` if there is none).
     fn collection(&self, py: Python<'_>, name: String) -> PyResult<Collection> {
         let db = self.db(py)?;

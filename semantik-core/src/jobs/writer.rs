@@ -289,11 +289,23 @@ impl<'a> Writer<'a> {
     }
 
     /// The batch that writes one embedded document, replacing its earlier version, for the
-    /// caller to apply; and its chunk count.
+    /// caller to apply; and its chunk count. Vectors of a cosine collection are normalised.
     pub(super) fn document_closing(
         &mut self,
         p: Prepared,
         mut vectors: Vec<Vec<f32>>,
+    ) -> Result<(Closing, u64)> {
+        if self.config.index.metric == Metric::Cosine {
+            vectors.iter_mut().for_each(|v| normalize(v));
+        }
+        self.document_closing_as_given(p, vectors)
+    }
+
+    /// [`Writer::document_closing`] with the vectors stored bit for bit as given.
+    pub(super) fn document_closing_as_given(
+        &mut self,
+        p: Prepared,
+        vectors: Vec<Vec<f32>>,
     ) -> Result<(Closing, u64)> {
         let old_size = p
             .existing
@@ -310,9 +322,6 @@ impl<'a> Writer<'a> {
         }
         if vectors.len() != p.chunks.len() {
             return Err(Error::internal("vectors and chunks disagree in number"));
-        }
-        if self.config.index.metric == Metric::Cosine {
-            vectors.iter_mut().for_each(|v| normalize(v));
         }
         let chunk_terms: Vec<Vec<String>> =
             crate::chunk::keyword_texts(&p.chunks, p.content.title.as_deref())

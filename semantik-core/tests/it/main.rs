@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod embedding;
+mod exchange;
 mod hostile;
 mod hub;
 mod index;

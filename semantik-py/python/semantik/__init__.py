@@ -52,6 +52,7 @@ __all__ = [
     "StateError",
     "StorageError",
     "open",
+    "import_arrow",
     "progress",
     "version",
 ]
@@ -64,3 +65,37 @@ def open(path: str, **config: Any) -> Database:  # noqa: A001 - mirrors the buil
     ``max_collections``, ``max_collection_bytes``.
     """
     return Database(path, **config)
+
+
+def import_arrow(db: Database, data: Any, name: str) -> Collection:
+    """Creates collection ``name`` in ``db`` from Arrow data in the columns of
+    ``Collection.export`` with its schema metadata: a ``pyarrow.Table`` (as ``Collection.to_arrow``
+    returns, filtered or sliced as you like), a ``RecordBatchReader`` or a list of batches.
+    Nothing is embedded again. Needs ``pyarrow``.
+
+    >>> import semantik, tempfile
+    >>> with semantik.open(tempfile.mkdtemp()) as db:
+    ...     col = db.create_collection("notes", model="external", dimension=2)
+    ...     info = col.add_vectors(["a", "b"], [[1, 0], [0, 1]], texts=["x", "y"]).wait()
+    ...     table = col.to_arrow()
+    ...     copy = semantik.import_arrow(db, table.slice(1, 1), "only-b")  # the row of "b"
+    ...     [doc["id"] for doc in copy.documents()]
+    ['b']
+    """
+    import os
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    if isinstance(data, pa.RecordBatchReader):
+        table = data.read_all()
+    elif isinstance(data, pa.Table):
+        table = data
+    else:
+        table = pa.Table.from_batches(list(data))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "import.arrow")
+        with pa.ipc.new_file(path, table.schema) as writer:
+            writer.write_table(table)
+        return db.import_file(path, name)
