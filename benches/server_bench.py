@@ -118,6 +118,8 @@ def load_chroma(url, base, docs):
 
 # semantik's queries walk its graphs with the beam Chroma's default (hnswlib's ef = 100) uses.
 SEMANTIK_EF = 100
+# Concurrent clients of the query runs.
+CLIENTS = (1, 8, 32)
 
 
 def load(load_bin, kind, url, cid, data, clients, seconds, token=None, writer=False):
@@ -157,7 +159,7 @@ def main():
         s_cid, s_load = load_semantik(s_url, token, base, docs)
         c_cid, c_load = load_chroma(c_url, base, docs)
         print(f"loaded 100,000 vectors: semantik {s_load:.1f} s, chroma {c_load:.1f} s", flush=True)
-        for clients in (1, 8, 32):
+        for clients in CLIENTS:
             for name, url, cid, tok in (("semantik", s_url, s_cid, token), ("chroma", c_url, c_cid, None)):
                 r = load(load_bin, name, url, cid, data, clients, seconds, token=tok)
                 results[name][clients] = r
@@ -173,16 +175,14 @@ def main():
         stop(theirs)
     s, c = results["semantik"], results["chroma"]
     errors = sum(r["errors"] for side in (s, c) for r in side.values())
+    qps = {}
+    for n in CLIENTS:
+        clients = "1_client" if n == 1 else f"{n}_clients"
+        qps[f"qps_ratio_{clients}"] = round(s[n]["qps"] / c[n]["qps"], 3)
+        qps[f"semantik_qps_{clients}"] = round(s[n]["qps"], 1)
+        qps[f"chroma_qps_{clients}"] = round(c[n]["qps"], 1)
     print(json.dumps({
-        "qps_ratio_1_client": round(s[1]["qps"] / c[1]["qps"], 3),
-        "qps_ratio_8_clients": round(s[8]["qps"] / c[8]["qps"], 3),
-        "qps_ratio_32_clients": round(s[32]["qps"] / c[32]["qps"], 3),
-        "semantik_qps_1_client": round(s[1]["qps"], 1),
-        "semantik_qps_8_clients": round(s[8]["qps"], 1),
-        "semantik_qps_32_clients": round(s[32]["qps"], 1),
-        "chroma_qps_1_client": round(c[1]["qps"], 1),
-        "chroma_qps_8_clients": round(c[8]["qps"], 1),
-        "chroma_qps_32_clients": round(c[32]["qps"], 1),
+        **qps,
         "p50_ms_32_clients": round(s[32]["p50_ms"], 2),
         "p99_ms_32_clients": round(s[32]["p99_ms"], 2),
         "chroma_p50_ms_32_clients": round(c[32]["p50_ms"], 2),

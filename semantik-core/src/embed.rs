@@ -277,9 +277,14 @@ pub fn resolve(
     Ok((embedder, Some(location)))
 }
 
+/// The Euclidean length of `v`.
+pub(crate) fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
 /// Scales `v` to unit length (leaves a zero vector as it is).
 pub(crate) fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm = norm(v);
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
     }

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    FixedSizeListBuilder, Float32Builder, ListBuilder, StringBuilder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, FixedSizeListBuilder, Float32Builder, ListBuilder, StringBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt32Type, UInt64Type};
@@ -112,7 +113,6 @@ struct Rows {
     media_type: StringBuilder,
     content_hash: StringBuilder,
     document_text: StringBuilder,
-    len: usize,
 }
 
 impl Rows {
@@ -134,12 +134,15 @@ impl Rows {
             media_type: StringBuilder::new(),
             content_hash: StringBuilder::new(),
             document_text: StringBuilder::new(),
-            len: 0,
         }
     }
 
+    /// Rows waiting to be finished into a batch.
+    fn len(&self) -> usize {
+        self.chunk_id.len()
+    }
+
     fn finish(&mut self) -> Result<RecordBatch> {
-        self.len = 0;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.chunk_id.finish()),
             Arc::new(self.document_id.finish()),
@@ -162,55 +165,76 @@ impl Rows {
     }
 }
 
-/// Where batches go.
-enum Sink {
+/// Where batches go: the file at `path` being written.
+struct Sink {
+    path: PathBuf,
+    writer: SinkWriter,
+}
+
+enum SinkWriter {
     Parquet(parquet::arrow::ArrowWriter<BufWriter<File>>),
     Ipc(arrow_ipc::writer::FileWriter<BufWriter<File>>),
 }
 
 impl Sink {
     fn create(path: &Path, format: ExportFormat, schema: &SchemaRef) -> Result<Sink> {
-        let failed = |e: &dyn std::fmt::Display| {
-            Error::storage(
-                format!("export to {}", path.display()),
-                std::io::Error::other(e.to_string()),
-            )
-        };
+        let failed = |e: &dyn std::fmt::Display| export_failed(path, e);
         let file = BufWriter::new(File::create(path).map_err(|e| failed(&e))?);
-        Ok(match format {
+        let writer = match format {
             ExportFormat::Parquet => {
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
                     .build();
-                Sink::Parquet(
+                SinkWriter::Parquet(
                     parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
                         .map_err(|e| failed(&e))?,
                 )
             }
-            ExportFormat::ArrowIpc => Sink::Ipc(
+            ExportFormat::ArrowIpc => SinkWriter::Ipc(
                 arrow_ipc::writer::FileWriter::try_new(file, schema).map_err(|e| failed(&e))?,
             ),
+        };
+        Ok(Sink {
+            path: path.to_path_buf(),
+            writer,
         })
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), String> {
-        match self {
-            Sink::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
-            Sink::Ipc(w) => w.write(batch).map_err(|e| e.to_string()),
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match &mut self.writer {
+            SinkWriter::Parquet(w) => w.write(batch).map_err(|e| export_failed(&self.path, &e)),
+            SinkWriter::Ipc(w) => w.write(batch).map_err(|e| export_failed(&self.path, &e)),
         }
     }
 
-    fn finish(self) -> std::result::Result<(), String> {
-        let file = match self {
-            Sink::Parquet(w) => w.into_inner().map_err(|e| e.to_string())?,
-            Sink::Ipc(mut w) => {
-                w.finish().map_err(|e| e.to_string())?;
-                w.into_inner().map_err(|e| e.to_string())?
+    fn finish(self) -> Result<()> {
+        let failed = |e: &dyn std::fmt::Display| export_failed(&self.path, e);
+        let file = match self.writer {
+            SinkWriter::Parquet(w) => w.into_inner().map_err(|e| failed(&e))?,
+            SinkWriter::Ipc(mut w) => {
+                w.finish().map_err(|e| failed(&e))?;
+                w.into_inner().map_err(|e| failed(&e))?
             }
         };
-        let file = file.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())
+        let file = file.into_inner().map_err(|e| failed(e.error()))?;
+        file.sync_all().map_err(|e| failed(&e))
     }
+}
+
+/// The error of an export to `path` that could not be written.
+fn export_failed(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::storage(
+        format!("export to {}", path.display()),
+        std::io::Error::other(e.to_string()),
+    )
+}
+
+/// The error of an import from `path`, which is not an export.
+fn not_export(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::invalid(format!(
+        "{} is not a semantik export: {why}",
+        path.display()
+    ))
 }
 
 impl Collection {
@@ -244,7 +268,7 @@ impl Collection {
         let done = written.and_then(|rows| {
             std::fs::rename(&partial, path)
                 .map(|()| rows)
-                .map_err(|e| Error::storage(format!("export to {}", path.display()), e))
+                .map_err(|e| export_failed(path, &e))
         });
         if done.is_err() {
             let _ = std::fs::remove_file(&partial);
@@ -273,12 +297,6 @@ impl Collection {
             ]);
             let schema = Arc::new(schema(dim, metadata));
             let mut sink = Sink::create(path, format, &schema)?;
-            let failed = |e: String| {
-                Error::storage(
-                    format!("export to {}", path.display()),
-                    std::io::Error::other(e),
-                )
-            };
             let reader = Reader::new(store.clone(), record.generation());
             let mut docs = reader.documents()?;
             docs.retain(|d| d.status == DocumentStatus::Indexed);
@@ -318,17 +336,16 @@ impl Collection {
                     r.content_hash
                         .append_option(once(Some(doc.content_hash.as_str())));
                     r.document_text.append_option(once(text.as_deref()));
-                    r.len += 1;
                     total += 1;
-                    if r.len == BATCH_ROWS {
-                        sink.write(&rows.finish()?).map_err(failed)?;
+                    if r.len() == BATCH_ROWS {
+                        sink.write(&rows.finish()?)?;
                     }
                 }
             }
-            if rows.len > 0 {
-                sink.write(&rows.finish()?).map_err(failed)?;
+            if rows.len() > 0 {
+                sink.write(&rows.finish()?)?;
             }
-            sink.finish().map_err(failed)?;
+            sink.finish()?;
             Ok(total)
         })
     }
@@ -347,7 +364,7 @@ fn partial_name(path: &Path) -> PathBuf {
 }
 
 /// A document read back from an export: its fields and its chunks in order.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ImportedDocument {
     pub(crate) id: String,
     pub(crate) source: Option<PathBuf>,
@@ -383,12 +400,7 @@ impl Exported {
     /// schema: every column of the right type, the settings present, the vectors as long as
     /// the dimension they name.
     pub(crate) fn open(path: &Path) -> Result<Exported> {
-        let not_export = |why: String| {
-            Error::invalid(format!(
-                "{} is not a semantik export: {why}",
-                path.display()
-            ))
-        };
+        let not_export = |why: String| not_export(path, why);
         let mut file = File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::PathNotFound {
                 path: path.to_path_buf(),
@@ -457,12 +469,7 @@ impl Exported {
     /// The documents, in the order of the file (each one's rows are consecutive).
     pub(crate) fn documents(self) -> impl Iterator<Item = Result<ImportedDocument>> {
         let path = self.path;
-        let bad = move |why: String| {
-            Error::invalid(format!(
-                "{} is not a semantik export: {why}",
-                path.display()
-            ))
-        };
+        let bad = move |why: String| not_export(&path, why);
         let mut pending: Option<ImportedDocument> = None;
         let mut rows = self.batches.flat_map(move |batch| match batch {
             Ok(batch) => match rows_of(&batch) {
@@ -495,7 +502,8 @@ impl Exported {
     }
 }
 
-/// The rows of one batch: each as its document's fields and its chunk.
+/// The rows of one batch: each as its document (its fields when the row starts it) and its
+/// chunk.
 fn rows_of(
     batch: &RecordBatch,
 ) -> std::result::Result<Vec<(ImportedDocument, ImportedChunk)>, String> {
@@ -532,19 +540,28 @@ fn rows_of(
         if vector.null_count() > 0 || vectors.is_null(i) {
             return Err(format!("row {i} has a missing vector value"));
         }
-        let metadata: Metadata = serde_json::from_str(metadata.value(i))
-            .map_err(|e| format!("metadata of chunk {}: {e}", chunk_id.value(i)))?;
         let heads = headings.value(i);
         let heads = heads.as_string::<i32>();
-        let doc = ImportedDocument {
-            id: document_id.value(i).to_string(),
-            source: opt(&source, i).map(PathBuf::from),
-            title: opt(&title, i),
-            media_type: opt(&media_type, i),
-            content_hash: opt(&hash, i),
-            text: opt(&document_text, i),
-            metadata,
-            chunks: Vec::new(),
+        // A document's fields are read from the row that starts it (the file's rows of a
+        // document are consecutive); the rows after it carry only its id.
+        let id = document_id.value(i);
+        let doc = if i == 0 || document_id.value(i - 1) != id {
+            ImportedDocument {
+                id: id.to_string(),
+                source: opt(&source, i).map(PathBuf::from),
+                title: opt(&title, i),
+                media_type: opt(&media_type, i),
+                content_hash: opt(&hash, i),
+                text: opt(&document_text, i),
+                metadata: serde_json::from_str(metadata.value(i))
+                    .map_err(|e| format!("metadata of chunk {}: {e}", chunk_id.value(i)))?,
+                chunks: Vec::new(),
+            }
+        } else {
+            ImportedDocument {
+                id: id.to_string(),
+                ..ImportedDocument::default()
+            }
         };
         let chunk = ImportedChunk {
             id: chunk_id.value(i),

@@ -73,8 +73,7 @@ pub(crate) fn import(
         let mut chunks = Vec::with_capacity(doc.chunks.len());
         for c in doc.chunks {
             let mut v = c.vector;
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if cosine && (norm - 1.0).abs() > 1e-5 {
+            if cosine && (embed::norm(&v) - 1.0).abs() > 1e-5 {
                 embed::normalize(&mut v);
             }
             vectors.push(v);
