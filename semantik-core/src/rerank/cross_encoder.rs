@@ -615,6 +615,7 @@ mod tests {
         let mut tokenizer = Tokenizer::new(model);
         tokenizer
             .with_normalizer(Some(BertNormalizer::default()))
+            .unwrap()
             .with_pre_tokenizer(Some(BertPreTokenizer))
             .with_post_processor(Some(BertProcessing::new(
                 ("[SEP]".into(), id("[SEP]")),
@@ -624,7 +625,7 @@ mod tests {
             .iter()
             .map(|t| AddedToken::from(*t, true))
             .collect();
-        tokenizer.add_special_tokens(&specials);
+        tokenizer.add_special_tokens(specials).unwrap();
         tokenizer.save(dir.join("tokenizer.json"), false).unwrap();
     }
 
