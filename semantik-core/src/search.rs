@@ -29,9 +29,12 @@ use crate::keyword::{self, Analyzer};
 use crate::rerank::Reranker;
 use ranking::Scale;
 
+mod documents;
 mod fusion;
 mod options;
 mod ranking;
+
+pub(crate) use documents::{Documents, DocumentsDelta};
 
 pub use fusion::Fusion;
 pub use multi::{CollectionFailure, MultiSearch, MultiSearchResults};
@@ -140,18 +143,18 @@ impl Filter {
         self
     }
 
-    /// Whether `doc` passes.
-    pub(crate) fn accepts(&self, doc: &Document) -> bool {
+    /// Whether a document of this source, media type and metadata passes.
+    fn accepts(&self, source: Option<&Path>, media_type: &str, metadata: &Metadata) -> bool {
         if let Some(prefix) = &self.source_prefix
-            && !doc.source.as_deref().is_some_and(|s| s.starts_with(prefix))
+            && !source.is_some_and(|s| s.starts_with(prefix))
         {
             return false;
         }
-        if !self.media_types.is_empty() && !self.media_types.contains(&doc.media_type) {
+        if !self.media_types.is_empty() && !self.media_types.iter().any(|m| m == media_type) {
             return false;
         }
         self.metadata.iter().all(|(key, cond)| {
-            let value = doc.metadata.get(key);
+            let value = metadata.get(key);
             match cond {
                 Condition::Equals(want) => value == Some(want),
                 Condition::Range(min, max) => value
@@ -518,14 +521,9 @@ struct Allowed(Vec<(u64, u64)>);
 
 impl Allowed {
     fn of(engine: &Engine, generation: GenerationId, filter: &Filter) -> Result<Self> {
-        let docs = Reader::new(engine.store()?, generation).documents()?;
-        let mut ranges: Vec<(u64, u64)> = docs
-            .iter()
-            .filter(|d| d.status == DocumentStatus::Indexed && filter.accepts(d))
-            .map(|d| (d.first_chunk, d.first_chunk + u64::from(d.chunk_count)))
-            .collect();
-        ranges.sort_unstable();
-        Ok(Allowed(ranges))
+        let rt = engine.generations.runtime(generation);
+        let store = engine.store()?;
+        rt.with_documents(store, generation, |docs| Allowed(docs.allowed(filter)))
     }
 
     fn contains(&self, id: u64) -> bool {

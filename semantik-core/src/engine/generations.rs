@@ -9,45 +9,73 @@ use super::catalog::Catalog;
 use crate::collection::{CollectionConfig, CollectionId, CollectionRecord};
 use crate::error::Result;
 use crate::generation::GenerationId;
+use crate::generation::Reader;
 use crate::index::CollectionIndex;
 use crate::keyword::{Delta, Postings};
+use crate::search::{Documents, DocumentsDelta};
 use crate::storage::Store;
 
-/// In-memory state of one generation: its vector index and its keyword postings, each loaded
-/// on first use.
+/// In-memory state of one generation: its vector index, its keyword postings and its
+/// documents as filters see them, each loaded on first use.
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
     pub(crate) index: RwLock<Option<CollectionIndex>>,
     keywords: RwLock<Option<Postings>>,
+    documents: RwLock<Option<Documents>>,
+}
+
+/// Runs `f` on what `lock` holds, loaded with `load` first if it holds nothing. The load holds
+/// the lock, so a write stored meanwhile waits to apply its change on top (applying is
+/// idempotent, see [`Postings`] and [`Documents`]).
+fn loaded<S, T>(
+    lock: &RwLock<Option<S>>,
+    load: impl FnOnce() -> Result<S>,
+    f: impl FnOnce(&S) -> T,
+) -> Result<T> {
+    {
+        let guard = lock.read().expect("runtime lock");
+        if let Some(state) = guard.as_ref() {
+            return Ok(f(state));
+        }
+    }
+    let mut guard = lock.write().expect("runtime lock");
+    if guard.is_none() {
+        *guard = Some(load()?);
+    }
+    Ok(f(guard.as_ref().expect("loaded")))
 }
 
 impl Runtime {
     /// Runs `f` on generation `generation`'s keyword postings, read from `store` first if they
-    /// are not in memory. The load holds the lock, so a write stored meanwhile waits to apply
-    /// its change on top (applying is idempotent, see [`Postings`]).
+    /// are not in memory.
     pub(crate) fn with_postings<T>(
         &self,
         store: &dyn Store,
         generation: GenerationId,
         f: impl FnOnce(&Postings) -> T,
     ) -> Result<T> {
-        {
-            let guard = self.keywords.read().expect("keyword lock");
-            if let Some(postings) = guard.as_ref() {
-                return Ok(f(postings));
-            }
-        }
-        let mut guard = self.keywords.write().expect("keyword lock");
-        if guard.is_none() {
-            *guard = Some(Postings::load(store, generation)?);
-        }
-        Ok(f(guard.as_ref().expect("loaded")))
+        loaded(&self.keywords, || Postings::load(store, generation), f)
     }
 
-    /// Applies a stored write's change to the postings, if they are in memory.
-    pub(crate) fn apply_keywords(&self, delta: &Delta) {
-        if let Some(postings) = self.keywords.write().expect("keyword lock").as_mut() {
-            postings.apply(delta);
+    /// Runs `f` on generation `generation`'s documents, read from `store` first if they are
+    /// not in memory.
+    pub(crate) fn with_documents<T>(
+        &self,
+        store: Arc<dyn Store>,
+        generation: GenerationId,
+        f: impl FnOnce(&Documents) -> T,
+    ) -> Result<T> {
+        let load = || Ok(Documents::new(Reader::new(store, generation).documents()?));
+        loaded(&self.documents, load, f)
+    }
+
+    /// Applies a stored write's changes to what is in memory.
+    pub(crate) fn apply(&self, keywords: &Delta, documents: &DocumentsDelta) {
+        if let Some(postings) = self.keywords.write().expect("runtime lock").as_mut() {
+            postings.apply(keywords);
+        }
+        if let Some(docs) = self.documents.write().expect("runtime lock").as_mut() {
+            docs.apply(documents);
         }
     }
 }

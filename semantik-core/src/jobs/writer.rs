@@ -15,6 +15,7 @@ use crate::extract::Extracted;
 use crate::generation::GenerationId;
 use crate::index::{Metric, VectorIndex};
 use crate::keyword::{self, Analyzer};
+use crate::search::DocumentsDelta;
 use crate::storage::{self, Store, WriteBatch, keys};
 
 use super::runner::Closing;
@@ -87,6 +88,8 @@ pub(super) struct Writer<'a> {
     analyzer: Analyzer,
     /// What the batch being built changes in the keyword postings held in memory.
     keywords: keyword::Delta,
+    /// What it changes in the documents held in memory for filters.
+    documents: DocumentsDelta,
 }
 
 impl<'a> Writer<'a> {
@@ -124,6 +127,7 @@ impl<'a> Writer<'a> {
         Ok(Writer {
             analyzer: Analyzer::new(&config.keyword)?,
             keywords: keyword::Delta::default(),
+            documents: DocumentsDelta::default(),
             stats: engine.catalog.stats(generation)?,
             reader: Reader { store, generation },
             engine,
@@ -145,6 +149,7 @@ impl<'a> Writer<'a> {
         doc: &Document,
     ) -> Result<Vec<u64>> {
         let r = &self.reader;
+        self.documents.remove(&doc.id);
         batch.delete(r.doc_key(&doc.id));
         batch.delete(r.hash_key(&doc.content_hash, &doc.id));
         batch.delete(keys::document_text(r.generation, &doc.id));
@@ -202,6 +207,7 @@ impl<'a> Writer<'a> {
         batch.put_json(keys::stats(self.reader.generation), &self.stats)?;
         let rt = self.engine.generations.runtime(self.reader.generation);
         let keywords = std::mem::take(&mut self.keywords);
+        let documents = std::mem::take(&mut self.documents);
         Ok(Closing::new(batch).then(move || {
             let mut guard = rt.index.write().expect("index lock");
             if let Some(index) = guard.as_mut() {
@@ -213,7 +219,7 @@ impl<'a> Writer<'a> {
                 }
             }
             drop(guard);
-            rt.apply_keywords(&keywords);
+            rt.apply(&keywords, &documents);
         }))
     }
 
@@ -414,6 +420,7 @@ impl<'a> Writer<'a> {
         let stored = batch.written_bytes() - before + doc_bytes;
         doc.stored_bytes = stored;
         batch.put_json(doc_key, &doc)?;
+        self.documents.store(&doc);
         let s = &mut self.stats;
         s.next_chunk_id += n;
         s.keyword_terms += terms;

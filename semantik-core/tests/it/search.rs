@@ -303,6 +303,132 @@ fn hybrid_hits_carry_both_scores_and_fusions_differ() {
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
 }
 
+/// The documents `filter` should pass, computed from the stored records: (id, condition) pairs
+/// checked one by one, the way a user would.
+fn filtered_by_hand(
+    col: &semantik_core::Collection,
+    lang: Option<&str>,
+    year: Option<(f64, f64)>,
+    under: Option<&std::path::Path>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = col
+        .documents()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.status == semantik_core::DocumentStatus::Indexed && d.chunk_count > 0)
+        .filter(|d| lang.is_none_or(|l| d.metadata.get("lang") == Some(&l.into())))
+        .filter(|d| {
+            year.is_none_or(|(lo, hi)| {
+                d.metadata
+                    .get("year")
+                    .and_then(|y| y.as_f64())
+                    .is_some_and(|y| y >= lo && y <= hi)
+            })
+        })
+        .filter(|d| under.is_none_or(|u| d.source.as_deref().is_some_and(|s| s.starts_with(u))))
+        .map(|d| d.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn filters_stay_exact_through_adds_replacements_deletions_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("a/b")).unwrap();
+    std::fs::create_dir_all(src.path().join("ab")).unwrap();
+    for (name, text) in [
+        ("a/x.txt", "cat in a"),
+        ("a/b/y.txt", "cat in a/b"),
+        ("ab/z.txt", "cat in ab"),
+    ] {
+        std::fs::write(src.path().join(name), text).unwrap();
+    }
+    let doc = |i: usize, lang: &str| {
+        let mut m = Metadata::new();
+        m.insert("year".into(), (2000 + i % 20).into());
+        m.insert("lang".into(), lang.into());
+        DocumentInput::new(format!("{} cat notes {i}", WORDS[i % 8]))
+            .with_id(format!("d{i:03}"))
+            .with_metadata(m)
+    };
+    let check = |col: &semantik_core::Collection| {
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<(f64, f64)>,
+            Option<std::path::PathBuf>,
+        );
+        let cases: [Case; 6] = [
+            (Some("en"), None, None),
+            (Some("de"), Some((2003.0, 2011.0)), None),
+            (None, Some((2015.0, 2100.0)), None),
+            (Some("fr"), None, None),
+            (None, None, Some(src.path().join("a"))),
+            (None, None, Some(src.path().join("a/b"))),
+        ];
+        for (lang, year, under) in cases {
+            let mut f = Filter::new();
+            if let Some(l) = lang {
+                f = f.metadata_eq("lang", l);
+            }
+            if let Some((lo, hi)) = year {
+                f = f.metadata_range("year", Some(lo), Some(hi));
+            }
+            if let Some(u) = &under {
+                f = f.source_under(u);
+            }
+            let mut got: Vec<String> = col
+                .search("cat")
+                .mode(SearchMode::Keyword)
+                .filter(f)
+                .limit(1000)
+                .run()
+                .unwrap()
+                .into_iter()
+                .map(|h| h.document_id)
+                .collect();
+            got.sort_unstable();
+            assert_eq!(
+                got,
+                filtered_by_hand(col, lang, year, under.as_deref()),
+                "{lang:?} {year:?} {under:?}"
+            );
+        }
+    };
+    {
+        let db = open(dir.path());
+        let col = db.create_collection(whole_documents("f")).unwrap();
+        col.add_texts((0..60).map(|i| doc(i, if i % 3 == 0 { "en" } else { "de" })))
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        check(&col); // the first filtered search loads the table
+        col.add_source(src.path(), SourceOptions::default())
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        check(&col);
+        // Replacements change a document's metadata; deletions remove documents.
+        col.add_texts((0..20).map(|i| doc(i, "fr")))
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        check(&col);
+        col.delete_documents((40..60).map(|i| format!("d{i:03}")))
+            .unwrap()
+            .wait(None)
+            .unwrap();
+        std::fs::remove_file(src.path().join("a/b/y.txt")).unwrap();
+        col.append().unwrap().wait(None).unwrap();
+        check(&col);
+        col.compact().unwrap().wait(None).unwrap();
+        check(&col);
+    }
+    let db = open(dir.path());
+    check(&db.collection("f").unwrap());
+}
+
 #[test]
 fn filters_threshold_and_pages() {
     let (_dir, db) = temp_db();
