@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py bench-server eval
+.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py bench-server bench-scale eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-index - vector index (build, recall/QPS sweep, memory, reopen, churn) vs hnswlib"
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
 	@echo "make bench-server - the HTTP server vs Chroma's: vector queries/s and latency at 1, 8, 32 clients, with a writer"
+	@echo "make bench-scale [SCALES=\"100000 1000000\"] - 100k and 1M chunks: ingest, build, reopen, query latency; hnswlib beside"
 	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python; prints each step's time"
@@ -63,6 +64,9 @@ bench-py:
 
 bench-server:
 	scripts/bench-server.sh
+
+bench-scale:
+	scripts/bench-scale.sh
 
 DATASET ?= ../shared/eval/pyfaq
 eval:

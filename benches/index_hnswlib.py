@@ -4,6 +4,11 @@ Usage: index_hnswlib.py gt DIR    exact top-10 of every query (numpy), written t
        index_hnswlib.py mixture DIR N
                                   synthetic data instead of embeddings: N unit vectors from a
                                   mixture of 100 Gaussians (and 1,000 queries from it), then gt
+       index_hnswlib.py build FILE
+                                  `make bench-scale`: builds the vectors of FILE (M=16,
+                                  ef_construction=200, 2 threads); build time and this process's
+                                  peak RSS (reset after the vectors are loaded), then the size of
+                                  the index saved to disk.
        index_hnswlib.py run DIR   build (M=16, ef_construction=200, 2 threads), ef sweep with
                                   recall@10 and queries/s on 1 and 2 threads, memory, save/load.
 Prints one JSON object (run).
@@ -22,11 +27,29 @@ DIM, K = 384, 10
 EFS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256]
 
 
-def rss_mb():
+def rss_mb(field="VmRSS:"):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def build(path):
+    import hnswlib
+
+    base = np.fromfile(path, dtype="<f4").reshape(-1, DIM)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # peak RSS from here
+    t = time.perf_counter()
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=len(base), M=16, ef_construction=200, random_seed=100)
+    index.add_items(base, np.arange(len(base)), num_threads=2)
+    build_s = time.perf_counter() - t
+    peak = rss_mb("VmHWM:")
+    with tempfile.TemporaryDirectory() as tmp:
+        index.save_index(os.path.join(tmp, "index.bin"))
+        size = os.path.getsize(os.path.join(tmp, "index.bin")) / 1048576
+    print(json.dumps({"n": len(base), "build_s": build_s, "peak_build_rss_mb": peak, "index_file_mb": size}))
 
 
 def load(d):
@@ -107,4 +130,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "mixture":
         mixture(pathlib.Path(sys.argv[2]), int(sys.argv[3]))
     else:
-        {"gt": gt, "run": run}[sys.argv[1]](pathlib.Path(sys.argv[2]))
+        {"gt": gt, "run": run, "build": build}[sys.argv[1]](pathlib.Path(sys.argv[2]))
