@@ -9,7 +9,7 @@ CACHE := .cache
 DOCS := $(CACHE)/python-docs/usr/share/doc/python3.11/html/_sources
 CFLAGS_TEST := -Wall -Wextra -Werror -g
 
-.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py bench-server bench-scale eval
+.PHONY: help demo testdata test build test-rust test-c test-py header soak fuzz lint venv install install-built wheel model bench-embed bench-index bench-ingest bench-py bench-server bench-ray bench-scale eval
 
 help:
 	@echo "make demo   - fetch the Python docs and the model, index the docs, search them"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-ingest - end-to-end ingestion of the Python docs vs embedding alone, no-op append"
 	@echo "make bench-server - the HTTP server vs Chroma's: vector queries/s and latency at 1, 8, 32 clients, with a writer"
 	@echo "make bench-scale [SCALES=\"100000 1000000\"] - 100k and 1M chunks: ingest, build, reopen, query latency; hnswlib beside"
+	@echo "make bench-ray - ingestion on Ray (2 actors x 1 thread) vs in-process (2 threads), and the import rate"
 	@echo "make bench-py - the Python module's overhead: embedding throughput and search latency vs Rust"
 	@echo "make eval [DATASET=dir] - retrieval quality per search mode on a BEIR set, with bm25s side by side"
 	@echo "make test   - every test: Rust, C (ASan/UBSan, valgrind), Python; prints each step's time"
@@ -64,6 +65,9 @@ bench-py:
 
 bench-server:
 	scripts/bench-server.sh
+
+bench-ray:
+	scripts/bench-ray.sh
 
 bench-scale:
 	scripts/bench-scale.sh
@@ -145,7 +149,8 @@ test-c: build
 
 # The venv for the Python tests: maturin and the test dependencies of semantik-py/pyproject.toml.
 PY_TEST_DEPS := "maturin>=1.7,<2" "pytest>=8" "numpy>=1.22" "langchain-tests==1.1.9" "langchain-core>=0.3" \
-	"tqdm>=4.60" "mypy>=1.10" "pyarrow==26.0.1" "lancedb==0.40.0" "huggingface_hub>=1.0,<3" "httpx>=0.27" "websockets>=12" "schemathesis==4.32.5" "mcp==2.3.0"
+	"tqdm>=4.60" "mypy>=1.10" "pyarrow==26.0.1" "lancedb==0.40.0" "huggingface_hub>=1.0,<3" "httpx>=0.27" "websockets>=12" "schemathesis==4.32.5" "mcp==2.3.0" \
+	"ray[data]==2.60.0"
 $(VENV)/bin/maturin: semantik-py/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
