@@ -53,6 +53,9 @@ mod source;
 mod storage;
 mod verify;
 
+/// The Arrow crate of [`Collection::to_arrow`]'s record batches, for callers to name its types
+/// in the same version.
+pub use arrow_array;
 pub use chunk::{ChunkUnit, ChunkingConfig};
 pub use collection::exchange::ExportFormat;
 pub use collection::{

@@ -1,7 +1,8 @@
 //! `Collection`: documents, the operations that write them, search and embedding.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyCapsule, PyDict, PyList};
+use semantik_core::arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use semantik_core::{
     Collection as CoreCollection, DocumentInput, ExportFormat, Metadata, ReindexSettings,
     SourceOptions,
@@ -196,29 +197,29 @@ impl Collection {
         })
     }
 
-    /// The collection as a `pyarrow.Table`, one row per chunk in the columns of `export`
-    /// (vectors as `fixed_size_list<float32>`), its settings in the schema's metadata. The
-    /// table is memory-mapped from an Arrow IPC file written for it, so its buffers are not
-    /// copied into Python. Needs `pyarrow`.
-    fn to_arrow(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let ipc = py.import("pyarrow.ipc")?;
-        let pa = py.import("pyarrow")?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path =
-            std::env::temp_dir().join(format!("semantik-{}-{stamp}.arrow", std::process::id()));
+    /// The collection as a `pyarrow.Table`: the columns of `export`, one row per chunk
+    /// (vectors as `fixed_size_list<float32>`), its settings in the schema's metadata, handed
+    /// over through the Arrow C stream interface: pyarrow takes the buffers as they are, no
+    /// copy. Needs `pyarrow`; other Arrow libraries take the collection itself
+    /// (`polars.from_arrow(col)`, `pyarrow.table(col)`) through `__arrow_c_stream__`.
+    fn to_arrow(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let pa = slf.py().import("pyarrow")?;
+        Ok(pa.call_method1("table", (slf,))?.unbind())
+    }
+
+    /// The Arrow PyCapsule stream protocol: the table of `to_arrow` as an `ArrowArrayStream`,
+    /// read from one generation (a write meanwhile is wholly in it or not at all).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the schema is the export's; a consumer casts if it must
         let col = self.col.clone();
-        let written = path.clone();
-        detached(py, move || col.export(&written, ExportFormat::ArrowIpc))?;
-        let table = pa
-            .getattr("memory_map")?
-            .call1((path.as_os_str(),))
-            .and_then(|source| ipc.getattr("open_file")?.call1((source,)))
-            .and_then(|reader| reader.call_method0("read_all"));
-        // The mapping stays valid once the file's name is gone.
-        let _ = std::fs::remove_file(&path);
-        Ok(table?.unbind())
+        let reader = detached(py, move || col.to_arrow())?;
+        let stream = FFI_ArrowArrayStream::new(reader);
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
 
     /// Re-scans every source: new files added, changed ones replaced, deleted ones removed.

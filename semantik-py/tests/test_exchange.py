@@ -51,6 +51,25 @@ def test_to_arrow_and_parquet_hold_fixed_size_vectors_and_the_settings(docs, tmp
         col.export(str(tmp_path / "x.csv"), format="csv")
 
 
+def test_the_arrow_c_stream_hands_the_table_over_as_written(docs):
+    """`to_arrow` and any Arrow PyCapsule consumer read the collection through the C stream
+    interface: the same rows as the file, and each read sees one generation."""
+    db, col, paragraphs = docs
+    table = col.to_arrow()
+    assert pa.table(col).equals(table)  # the collection itself is an Arrow stream
+    reader = pa.RecordBatchReader.from_stream(col)
+    assert reader.schema.metadata[b"semantik.dimension"] == b"384"
+    batches = list(reader)
+    assert sum(b.num_rows for b in batches) == table.num_rows and max(b.num_rows for b in batches) <= 2048
+    # A stream taken before a write does not see it.
+    stream = col.__arrow_c_stream__()
+    col.add(["a paragraph written after the stream was taken"], ids=["late"]).wait()
+    before = pa.RecordBatchReader._import_from_c_capsule(stream).read_all()
+    assert before.num_rows == table.num_rows
+    assert "late" not in before.column("document_id").to_pylist()
+    assert "late" in col.to_arrow().column("document_id").to_pylist()
+
+
 def test_lancedb_reads_the_export_and_finds_the_same_exact_top_10(docs, tmp_path):
     db, col, paragraphs = docs
     path = tmp_path / "docs.parquet"

@@ -22,7 +22,7 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::{Collection, CollectionConfig};
@@ -264,7 +264,12 @@ impl Collection {
     pub fn export(&self, path: impl AsRef<Path>, format: ExportFormat) -> Result<u64> {
         let path = path.as_ref();
         let partial = partial_name(path);
-        let written = self.write_rows(&partial, format);
+        let written = self
+            .produce(
+                |schema| Sink::create(&partial, format, schema),
+                |sink, batch| sink.write(&batch),
+            )
+            .and_then(|(sink, rows)| sink.finish().map(|()| rows));
         let done = written.and_then(|rows| {
             std::fs::rename(&partial, path)
                 .map(|()| rows)
@@ -276,7 +281,44 @@ impl Collection {
         done
     }
 
-    fn write_rows(&self, path: &Path, format: ExportFormat) -> Result<u64> {
+    /// The table of [`Collection::export`] in memory, as Arrow record batches of up to 2,048
+    /// rows: what a dataframe library or another engine takes without a file between them
+    /// (the Python module hands it over through the Arrow C stream interface, without
+    /// copying). Read from one generation, as a search is: a write or reindex meanwhile is
+    /// either wholly in it or not at all.
+    ///
+    /// ```
+    /// use semantik_core::{CollectionConfig, Database};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path())?;
+    /// let col = db.create_collection(CollectionConfig::new("kb").with_model("semantik-test/hash-64"))?;
+    /// col.add_texts(["sled stores the data", "rayon splits the work"])?.wait(None)?;
+    /// let batches: Vec<_> = col.to_arrow()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    /// assert_eq!(batches[0].schema().field(0).name(), "chunk_id");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Storage errors of the database.
+    pub fn to_arrow(&self) -> Result<Box<dyn RecordBatchReader + Send>> {
+        let ((schema, batches), _) = self.produce(
+            |schema| Ok((schema.clone(), Vec::new())),
+            |(_, batches), batch| {
+                batches.push(Ok(batch));
+                Ok(())
+            },
+        )?;
+        Ok(Box::new(RecordBatchIterator::new(batches, schema)))
+    }
+
+    /// Builds the table under the served generation's lease: `start` makes the sink for the
+    /// schema, `write` takes each batch in order; returns the sink and the row count.
+    fn produce<S>(
+        &self,
+        start: impl FnOnce(&SchemaRef) -> Result<S>,
+        mut write: impl FnMut(&mut S, RecordBatch) -> Result<()>,
+    ) -> Result<(S, u64)> {
         let store = self.engine.store()?;
         self.engine.with_served(self.id, |record, _| {
             let config = &record.config;
@@ -296,7 +338,7 @@ impl Collection {
                 (KEY_VERSION.into(), env!("CARGO_PKG_VERSION").into()),
             ]);
             let schema = Arc::new(schema(dim, metadata));
-            let mut sink = Sink::create(path, format, &schema)?;
+            let mut sink = start(&schema)?;
             let reader = Reader::new(store.clone(), record.generation());
             let mut docs = reader.documents()?;
             docs.retain(|d| d.status == DocumentStatus::Indexed);
@@ -338,15 +380,14 @@ impl Collection {
                     r.document_text.append_option(once(text.as_deref()));
                     total += 1;
                     if r.len() == BATCH_ROWS {
-                        sink.write(&rows.finish()?)?;
+                        write(&mut sink, rows.finish()?)?;
                     }
                 }
             }
             if rows.len() > 0 {
-                sink.write(&rows.finish()?)?;
+                write(&mut sink, rows.finish()?)?;
             }
-            sink.finish()?;
-            Ok(total)
+            Ok((sink, total))
         })
     }
 }
