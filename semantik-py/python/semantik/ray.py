@@ -228,7 +228,7 @@ def ingest(db: semantik.Database, name: str, dataset: Any, **options: Any) -> Ra
                 ids = pa.array(range(at, at + part.num_rows), pa.uint64())
                 out.write_table(part.set_column(0, schema.field(0), ids))
         col = db.import_file(final, name)
-    documents = len(set(table.take(rows).column("document_id").to_pylist())) if rows else 0
+        documents = len(set(table.column("document_id").take(rows).to_pylist())) if rows else 0
     return RayIngest(
         collection=col,
         documents=documents,
