@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::generation::GenerationId;
 use crate::storage::{Store, keys};
 
-use super::TERM_END;
+use super::term_list;
 
 /// One chunk in a term's list.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,39 +63,23 @@ impl Postings {
     /// # Errors
     /// Storage errors; [`Error::Corrupt`] for a malformed posting.
     pub(crate) fn load(store: &dyn Store, generation: GenerationId) -> Result<Postings> {
-        let prefix = keys::in_generation(keys::POSTING, generation);
         let mut terms: HashMap<Box<str>, Vec<Posting>> = HashMap::new();
-        let mut current: Option<(Box<str>, Vec<Posting>)> = None;
-        for entry in store.scan_prefix(&prefix) {
+        // Term lists come ordered by chunk id: each posting list is filled in order.
+        for entry in store.scan_prefix(&keys::in_generation(keys::CHUNK_TERMS, generation)) {
             let (key, value) = entry?;
-            let bad = || Error::corrupt(format!("posting {} is malformed", keys::hex(&key)));
-            let rest = key.get(prefix.len()..).ok_or_else(bad)?;
-            let (term, chunk) = match rest.len().checked_sub(9) {
-                Some(end) if rest[end] == TERM_END => (&rest[..end], &rest[end + 1..]),
-                _ => return Err(bad()),
-            };
-            let term = std::str::from_utf8(term).map_err(|_| bad())?;
-            let chunk = u64::from_be_bytes(chunk.try_into().map_err(|_| bad())?);
-            let (tf, len) = match &value[..] {
-                [a, b, c, d, e, f, g, h] => (
-                    u32::from_le_bytes([*a, *b, *c, *d]),
-                    u32::from_le_bytes([*e, *f, *g, *h]),
-                ),
-                _ => return Err(bad()),
-            };
-            // Keys come ordered by term, then chunk: one list is filled at a time.
-            if current.as_ref().is_none_or(|(t, _)| &**t != term) {
-                if let Some((t, list)) = current.take() {
-                    terms.insert(t, list);
+            let chunk = keys::chunk_id_of(&key).ok_or_else(|| {
+                Error::corrupt(format!("term-list key {} is malformed", keys::hex(&key)))
+            })?;
+            let (len, list) = term_list(chunk, &value)?;
+            for (term, tf) in list {
+                let posting = Posting { chunk, tf, len };
+                match terms.get_mut(term) {
+                    Some(postings) => postings.push(posting),
+                    None => {
+                        terms.insert(term.into(), vec![posting]);
+                    }
                 }
-                current = Some((term.into(), Vec::new()));
             }
-            if let Some((_, list)) = current.as_mut() {
-                list.push(Posting { chunk, tf, len });
-            }
-        }
-        if let Some((t, list)) = current {
-            terms.insert(t, list);
         }
         Ok(Postings { terms })
     }

@@ -11,7 +11,7 @@ use super::{Store, WriteBatch, decode_json, get_json, keys};
 use crate::error::{Error, Result};
 
 /// The format this build writes.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 const VERSION_KEY: &str = "format_version";
 
@@ -20,7 +20,7 @@ const VERSION_KEY: &str = "format_version";
 type Step = fn(&dyn Store) -> Result<WriteBatch>;
 
 /// `STEPS[i]` migrates version `i + 1` to `i + 2`.
-const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2, v2_to_v3, v3_to_v4];
+const STEPS: [Step; (FORMAT_VERSION - 1) as usize] = [v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
 
 /// The stored format version, or `None` for a store that has none.
 pub(crate) fn read_version(store: &dyn Store) -> Result<Option<u32>> {
@@ -110,8 +110,8 @@ fn v2_to_v3(store: &dyn Store) -> Result<WriteBatch> {
     Ok(batch)
 }
 
-/// Format 4 adds the keyword (BM25) index: postings (0x24) and chunk term lists (0x25) of
-/// every stored chunk, and the total term count in each generation's stats. Existing
+/// Format 4 adds the keyword (BM25) index: postings (0x24, dropped by format 5) and chunk term
+/// lists (0x25) of every stored chunk, and the total term count in each generation's stats. Existing
 /// collections get the default keyword settings (English). One batch, as every step: its
 /// memory grows with the number of stored chunks.
 fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
@@ -150,6 +150,17 @@ fn v3_to_v4(store: &dyn Store) -> Result<WriteBatch> {
                 batch.put_json(keys::stats(generation), &stats)?;
             }
         }
+    }
+    Ok(batch)
+}
+
+/// Format 5 drops the stored postings (0x24, one key per term and chunk): searches build them
+/// in memory from the chunks' term lists (0x25), which hold the same frequencies and lengths.
+/// (Their keys were most of a database's records and of its size.)
+fn v4_to_v5(store: &dyn Store) -> Result<WriteBatch> {
+    let mut batch = WriteBatch::new();
+    for entry in store.scan_prefix(&[keys::POSTING]) {
+        batch.delete(entry?.0);
     }
     Ok(batch)
 }
@@ -251,6 +262,37 @@ pub(crate) mod tests {
             crate::keyword::search(&postings, corpus, &config, &["file".to_string()], 10, None);
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].0, 1);
+    }
+
+    #[test]
+    fn v4_stored_postings_are_deleted_and_the_term_lists_kept() {
+        let store = MemStore::default();
+        let generation = GenerationId(uuid::Uuid::now_v7());
+        let mut batch = WriteBatch::new();
+        batch.put_json(keys::meta(VERSION_KEY), &4u32).unwrap();
+        let mut posting = keys::in_generation_with(keys::POSTING, generation, b"file\xff");
+        posting.extend_from_slice(&7u64.to_be_bytes());
+        batch.put(posting, vec![1, 0, 0, 0, 2, 0, 0, 0]);
+        let list = [
+            &2u32.to_le_bytes()[..],
+            &1u32.to_le_bytes(),
+            &4u16.to_le_bytes(),
+            b"file",
+        ];
+        batch.put(keys::chunk_terms(generation, 7), list.concat());
+        store.apply(batch).unwrap();
+        prepare(&store, Path::new("x")).unwrap();
+        assert!(store.scan_prefix(&[keys::POSTING]).next().is_none());
+        assert_eq!(read_version(&store).unwrap(), Some(5));
+        let postings = crate::keyword::Postings::load(&store, generation).unwrap();
+        let corpus = crate::keyword::Corpus {
+            chunks: 1,
+            terms: 2,
+        };
+        let config = crate::KeywordConfig::default();
+        let hits =
+            crate::keyword::search(&postings, corpus, &config, &["file".to_string()], 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [7]);
     }
 
     #[test]

@@ -37,11 +37,12 @@ pub(crate) const VECTOR: u8 = 0x21;
 pub(crate) const INDEX_MANIFEST: u8 = 0x22;
 /// Part of a stored graph segment: `INDEX_PART | generation | segment u64 | part u32`.
 pub(crate) const INDEX_PART: u8 = 0x23;
-/// Keyword posting: `POSTING | generation | term | 0xFF | chunk id` -> term frequency and
-/// chunk length in terms, little-endian `u32`s (format 4).
+/// Keyword posting of format 4: `POSTING | generation | term | 0xFF | chunk id` -> term
+/// frequency and chunk length in terms; format 5 no longer stores them (its migration deletes
+/// them; `verify` reports one left).
 pub(crate) const POSTING: u8 = 0x24;
-/// The terms of a chunk, for removing its postings: `CHUNK_TERMS | generation | chunk id`
-/// (format 4).
+/// The terms of a chunk, from which its postings are built in memory: `CHUNK_TERMS |
+/// generation | chunk id` (format 4).
 pub(crate) const CHUNK_TERMS: u8 = 0x25;
 /// Operation record: `OPERATION | operation id`.
 pub(crate) const OPERATION: u8 = 0x40;
@@ -174,7 +175,7 @@ pub(crate) fn chunk_id_of(key: &[u8]) -> Option<u64> {
     chunk_id_of_tail(key).filter(|_| key.len() == 1 + 16 + 8)
 }
 
-/// Decodes the chunk id in the last 8 bytes of a key (a `POSTING` key).
+/// Decodes the chunk id in the last 8 bytes of a key.
 pub(crate) fn chunk_id_of_tail(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
