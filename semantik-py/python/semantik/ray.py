@@ -45,23 +45,9 @@ NODE_COLUMN = "ray_node_id"
 _SETTINGS = ("model", "model_revision", "dimension", "chunking", "keyword", "index")
 
 
-def _settings(
-    model: str | None,
-    model_revision: str | None,
-    dimension: int | None,
-    chunking: dict[str, Any] | None,
-    keyword: dict[str, Any] | None,
-    index: dict[str, Any] | None,
-) -> dict[str, Any]:
-    given = {
-        "model": model,
-        "model_revision": model_revision,
-        "dimension": dimension,
-        "chunking": chunking,
-        "keyword": keyword,
-        "index": index,
-    }
-    return {k: v for k, v in given.items() if v is not None}
+def _settings(given: dict[str, Any]) -> dict[str, Any]:
+    """The collection settings among ``given`` (those of ``create_collection``), unset ones left out."""
+    return {k: given[k] for k in _SETTINGS if given.get(k) is not None}
 
 
 class _Embedder:
@@ -163,7 +149,10 @@ def embed(
     return dataset.map_batches(
         _Embedder,
         fn_constructor_kwargs={
-            "settings": _settings(model, model_revision, dimension, chunking, keyword, index)
+            "settings": _settings(
+                {"model": model, "model_revision": model_revision, "dimension": dimension,
+                 "chunking": chunking, "keyword": keyword, "index": index}
+            )
         },
         batch_size=batch_size,
         batch_format="pyarrow",
@@ -200,7 +189,7 @@ def ingest(db: semantik.Database, name: str, dataset: Any, **options: Any) -> Ra
     is missing from the collection (``documents`` says how many arrived); an input without
     the columns :func:`embed` needs raises :class:`semantik.InvalidArgumentError`.
     """
-    settings = _settings(*(options.get(k) for k in _SETTINGS))
+    settings = _settings(options)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="semantik-ray-") as folder:
         # The export schema and its metadata (model, revision, settings), from this machine:
