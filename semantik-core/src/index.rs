@@ -252,6 +252,9 @@ impl IndexConfig {
     }
 }
 
+/// A set of chunk ids: what a filtered search may return.
+pub(crate) type ChunkSet = roaring::RoaringTreemap;
+
 /// One result of an index search: a chunk id and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Scored {
@@ -265,6 +268,6 @@ pub(crate) trait VectorIndex: Send + Sync + std::fmt::Debug {
     fn insert(&mut self, id: u64, vector: &[f32]);
     /// Removes `id`; false if it was not there.
     fn remove(&mut self, id: u64) -> bool;
-    /// The `k` best matches of `query` among ids accepted by `filter`, best first.
-    fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored>;
+    /// The `k` best matches of `query` among the ids in `filter` (all when `None`), best first.
+    fn search(&self, query: &[f32], k: usize, filter: Option<&ChunkSet>) -> Vec<Scored>;
 }

@@ -20,6 +20,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::generation::GenerationId;
+use crate::index::ChunkSet;
 use crate::storage::{Store, WriteBatch, keys};
 
 mod postings;
@@ -386,7 +387,7 @@ fn query_terms<'t>(postings: &Postings, terms: &'t [String]) -> Vec<&'t str> {
         .collect()
 }
 
-/// The BM25 scores of the chunks in `postings` that contain any of `terms` (and that `allow`
+/// The BM25 scores of the chunks in `postings` that contain any of `terms` (and are in `allow`
 /// accepts), best first, at most `k`; ties by chunk id.
 pub(crate) fn search(
     postings: &Postings,
@@ -394,7 +395,7 @@ pub(crate) fn search(
     config: &KeywordConfig,
     terms: &[String],
     k: usize,
-    allow: Option<&dyn Fn(u64) -> bool>,
+    allow: Option<&ChunkSet>,
 ) -> Vec<(u64, f32)> {
     if corpus.chunks == 0 || k == 0 {
         return Vec::new();
@@ -408,7 +409,7 @@ pub(crate) fn search(
         let df = list.len() as f64;
         let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
         for p in list {
-            if allow.is_some_and(|f| !f(p.chunk)) {
+            if allow.is_some_and(|f| !f.contains(p.chunk)) {
                 continue;
             }
             let (tf, len) = (f64::from(p.tf), f64::from(p.len));

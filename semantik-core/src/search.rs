@@ -22,7 +22,6 @@ use crate::document::{Document, DocumentStatus, Metadata};
 use crate::embed::{self, EXTERNAL_MODEL};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorInfo, Result};
-use crate::generation::GenerationId;
 use crate::generation::Reader;
 use crate::index::Metric;
 use crate::keyword::{self, Analyzer};
@@ -143,7 +142,9 @@ impl Filter {
         self
     }
 
-    /// Whether a document of this source, media type and metadata passes.
+    /// Whether a document of this source, media type and metadata passes: the definition the
+    /// filter postings of `search::documents` are tested against.
+    #[cfg(test)]
     fn accepts(&self, source: Option<&Path>, media_type: &str, metadata: &Metadata) -> bool {
         if let Some(prefix) = &self.source_prefix
             && !source.is_some_and(|s| s.starts_with(prefix))
@@ -516,22 +517,6 @@ fn by_score(a: &Candidate, b: &Candidate) -> Ordering {
     b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
-/// Chunk ranges of the documents a filter accepts (sorted, for binary search).
-struct Allowed(Vec<(u64, u64)>);
-
-impl Allowed {
-    fn of(engine: &Engine, generation: GenerationId, filter: &Filter) -> Result<Self> {
-        let rt = engine.generations.runtime(generation);
-        let store = engine.store()?;
-        rt.with_documents(store, generation, |docs| Allowed(docs.allowed(filter)))
-    }
-
-    fn contains(&self, id: u64) -> bool {
-        let i = self.0.partition_point(|&(start, _)| start <= id);
-        i > 0 && id < self.0[i - 1].1
-    }
-}
-
 /// Runs `request` against the served generation of `record`: `text` for keyword search,
 /// `vector` (the embedded query, or the caller's) for semantic search. Returns the candidates
 /// with their raw scores, best first, and how those map to [0, 1].
@@ -561,13 +546,16 @@ pub(crate) fn run_served(
         depth
     };
     let generation = record.generation();
+    // The chunks of the documents the filter accepts.
     let allowed = if options.filter.is_empty() {
         None
     } else {
-        Some(Allowed::of(engine, generation, &options.filter)?)
+        let rt = engine.generations.runtime(generation);
+        Some(rt.with_documents(engine.store()?, generation, |docs| {
+            docs.allowed(&options.filter)
+        })?)
     };
-    let allow_fn = allowed.as_ref().map(|a| move |id: u64| a.contains(id));
-    let allow: Option<&dyn Fn(u64) -> bool> = allow_fn.as_ref().map(|f| f as &dyn Fn(u64) -> bool);
+    let allow = allowed.as_ref();
 
     let dim = record.config.dimension.unwrap_or(0);
     let vector = match vector.filter(|_| dense_wanted) {

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::{Metric, Scored, VectorIndex};
+use super::{ChunkSet, Metric, Scored, VectorIndex};
 
 /// Vectors in one contiguous buffer, scored one by one.
 #[derive(Debug)]
@@ -102,14 +102,14 @@ impl VectorIndex for ExactIndex {
         true
     }
 
-    fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {
+    fn search(&self, query: &[f32], k: usize, filter: Option<&ChunkSet>) -> Vec<Scored> {
         let k = k.min(self.ids.len());
         if k == 0 || query.len() != self.dimension {
             return Vec::new();
         }
         let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
         for (pos, &id) in self.ids.iter().enumerate() {
-            if filter.is_some_and(|f| !f(id)) {
+            if filter.is_some_and(|f| !f.contains(id)) {
                 continue;
             }
             let s = Scored {
@@ -171,7 +171,7 @@ mod tests {
         index.insert(1, &[0.0, 0.0]);
         index.insert(2, &[1.0, 0.0]);
         index.insert(3, &[5.0, 0.0]);
-        let hits = index.search(&[0.9, 0.0], 2, Some(&|id| id != 2));
+        let hits = index.search(&[0.9, 0.0], 2, Some(&ChunkSet::from_iter([1, 3])));
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![1, 3]);
         assert!(hits[0].score < 0.0);
         index.insert(1, &[0.9, 0.0]);

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hnsw::HnswIndex;
-use super::{ExactIndex, IndexConfig, Scored, VectorIndex};
+use super::{ChunkSet, ExactIndex, IndexConfig, Scored, VectorIndex};
 use crate::error::{Error, Result};
 use crate::generation::GenerationId;
 use crate::storage::{self, Store, WriteBatch, keys};
@@ -27,10 +27,10 @@ use crate::storage::{self, Store, WriteBatch, keys};
 const MAX_SEGMENTS: usize = 8;
 /// Bytes per stored part of a segment.
 const PART_BYTES: usize = 1 << 20;
-/// Below this estimated number of allowed vectors, a filtered search scans them exactly.
+/// Below this number of allowed vectors, a filtered search scans them exactly.
 const EXACT_FILTER_BELOW: usize = 2_000;
-/// Positions sampled to estimate a filter's selectivity.
-const FILTER_SAMPLE: usize = 256;
+/// Vectors scored per node a filtered graph walk visits, against one a scan scores.
+const SCAN_FACTOR: usize = 16;
 
 /// An immutable graph segment and its tombstones.
 #[derive(Debug)]
@@ -75,25 +75,19 @@ impl Segment {
     }
 
     /// The `k` best live members that `filter` allows.
-    fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        filter: Option<&dyn Fn(u64) -> bool>,
-    ) -> Vec<Scored> {
-        let allowed =
-            |pos: u32| !self.is_deleted(pos) && filter.is_none_or(|f| f(self.ids[pos as usize]));
-        // A selective filter is served by a scan of what it allows (estimated by sampling).
-        if filter.is_some() {
-            let n = self.ids.len();
-            let step = n.div_ceil(FILTER_SAMPLE).max(1);
-            let sampled = n.div_ceil(step).max(1);
-            let hits = (0..n).step_by(step).filter(|&p| allowed(p as u32)).count();
-            if hits * n / sampled < EXACT_FILTER_BELOW {
-                return self.exact(query, k, &allowed);
-            }
+    fn search(&self, query: &[f32], k: usize, ef: usize, filter: Option<&ChunkSet>) -> Vec<Scored> {
+        // A walk that accepts a share `s` of the nodes visits about `ef / s` of them, scoring
+        // each one's neighbours; a scan scores the `a = s * n` allowed vectors once: the scan
+        // is the cheaper while `a * a < SCAN_FACTOR * ef * n`.
+        let scan_below = (SCAN_FACTOR * ef * self.ids.len())
+            .isqrt()
+            .max(EXACT_FILTER_BELOW);
+        if let Some(few) = filter.and_then(|f| self.allowed_positions(f, scan_below)) {
+            return self.score(query, k, few);
         }
+        let allowed = |pos: u32| {
+            !self.is_deleted(pos) && filter.is_none_or(|f| f.contains(self.ids[pos as usize]))
+        };
         let hits = if self.deleted_count == 0 && filter.is_none() {
             self.index.search(query, k, ef)
         } else {
@@ -101,7 +95,7 @@ impl Segment {
         };
         if hits.len() < k && hits.len() < self.live() {
             // The beam ran dry among rejected nodes: scan, so that existing hits are found.
-            return self.exact(query, k, &allowed);
+            return self.exact(query, k, filter);
         }
         hits.into_iter()
             .map(|(pos, score)| Scored {
@@ -111,9 +105,42 @@ impl Segment {
             .collect()
     }
 
-    fn exact(&self, query: &[f32], k: usize, allowed: &dyn Fn(u32) -> bool) -> Vec<Scored> {
-        let mut hits: Vec<Scored> = (0..self.ids.len() as u32)
-            .filter(|&p| allowed(p))
+    /// The live positions `filter` allows, listed from the filter when it has fewer than
+    /// `below` ids within this segment's range; `None` when it has more.
+    fn allowed_positions(&self, filter: &ChunkSet, below: usize) -> Option<Vec<u32>> {
+        let (&first, &last) = (self.ids.first()?, self.ids.last()?);
+        if filter.range_cardinality(first..=last) >= below as u64 {
+            return None;
+        }
+        let mut ids = filter.iter();
+        ids.advance_to(first);
+        Some(
+            ids.take_while(|&id| id <= last)
+                .filter_map(|id| self.position(id))
+                .filter(|&pos| !self.is_deleted(pos))
+                .collect(),
+        )
+    }
+
+    /// The `k` best live members that `filter` allows, every one scored.
+    fn exact(&self, query: &[f32], k: usize, filter: Option<&ChunkSet>) -> Vec<Scored> {
+        // Each listed id costs a binary search, each position of a scan one membership test.
+        let list_below = self.ids.len() / 16;
+        let positions: Vec<u32> = match filter.and_then(|f| self.allowed_positions(f, list_below)) {
+            Some(few) => few,
+            None => (0..self.ids.len() as u32)
+                .filter(|&p| {
+                    !self.is_deleted(p) && filter.is_none_or(|f| f.contains(self.ids[p as usize]))
+                })
+                .collect(),
+        };
+        self.score(query, k, positions)
+    }
+
+    /// The `k` best of `positions`.
+    fn score(&self, query: &[f32], k: usize, positions: Vec<u32>) -> Vec<Scored> {
+        let mut hits: Vec<Scored> = positions
+            .into_iter()
             .map(|p| Scored {
                 id: self.ids[p as usize],
                 score: self.index.metric().score(query, self.index.vector(p)),
@@ -655,7 +682,7 @@ impl VectorIndex for CollectionIndex {
         self.fresh.remove(id)
     }
 
-    fn search(&self, query: &[f32], k: usize, filter: Option<&dyn Fn(u64) -> bool>) -> Vec<Scored> {
+    fn search(&self, query: &[f32], k: usize, filter: Option<&ChunkSet>) -> Vec<Scored> {
         self.search_with(query, k, None, filter)
     }
 }
@@ -676,13 +703,11 @@ impl CollectionIndex {
         &self,
         query: &[f32],
         k: usize,
-        filter: Option<&dyn Fn(u64) -> bool>,
+        filter: Option<&ChunkSet>,
     ) -> Vec<Scored> {
         let mut hits = self.fresh.search(query, k, filter);
         for s in &self.segments {
-            let allowed =
-                |pos: u32| !s.is_deleted(pos) && filter.is_none_or(|f| f(s.ids[pos as usize]));
-            hits.extend(s.exact(query, k, &allowed));
+            hits.extend(s.exact(query, k, filter));
         }
         sort_hits(&mut hits);
         hits.truncate(k);
@@ -695,7 +720,7 @@ impl CollectionIndex {
         query: &[f32],
         k: usize,
         ef: Option<usize>,
-        filter: Option<&dyn Fn(u64) -> bool>,
+        filter: Option<&ChunkSet>,
     ) -> Vec<Scored> {
         let ef = ef.unwrap_or(self.config.ef_search).max(k);
         let mut hits = self.fresh.search(query, k, filter);
@@ -738,35 +763,53 @@ mod tests {
         (index, vs)
     }
 
-    fn exact(vs: &[Vec<f32>], q: &[f32], k: usize, allow: impl Fn(u64) -> bool) -> Vec<u64> {
+    fn exact(vs: &[Vec<f32>], q: &[f32], k: usize, allow: &ChunkSet) -> Vec<u64> {
         let mut all: Vec<(f32, u64)> = vs
             .iter()
             .enumerate()
-            .filter(|(i, _)| allow(*i as u64))
+            .filter(|(i, _)| allow.contains(*i as u64))
             .map(|(i, v)| (Metric::Cosine.score(q, v), i as u64))
             .collect();
         all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         all.into_iter().take(k).map(|x| x.1).collect()
     }
 
+    fn ids_where(n: u64, allow: impl Fn(u64) -> bool) -> ChunkSet {
+        (0..n).filter(|&id| allow(id)).collect()
+    }
+
     #[test]
     fn a_selective_filter_still_returns_every_existing_hit() {
-        let (index, vs) = built(3000);
-        // 0.5% of the vectors allowed: answered by an exact scan of them.
-        let allow = |id: u64| id % 200 == 7;
-        let hits = index.search(&vs[0], 10, Some(&allow));
-        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        assert_eq!(ids, exact(&vs, &vs[0], 10, allow));
-        // 5 allowed, 10 asked: all 5.
-        let few = |id: u64| id < 5;
+        let (mut index, vs) = built(3000);
+        // 0.5% and 40% of the vectors allowed: answered by a scan of them, exactly.
+        for allow in [
+            ids_where(3000, |id| id % 200 == 7),
+            ids_where(3000, |id| id % 5 < 2),
+        ] {
+            for q in [0, 7, 1234] {
+                let hits = index.search(&vs[q], 10, Some(&allow));
+                let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+                assert_eq!(ids, exact(&vs, &vs[q], 10, &allow));
+            }
+        }
+        // 5 allowed, 10 asked: all 5; and a deleted one is never returned.
+        let few = ids_where(3000, |id| id < 5);
         assert_eq!(index.search(&vs[100], 10, Some(&few)).len(), 5);
-        // A broad filter goes through the graph and keeps its recall.
-        let half = |id: u64| id.is_multiple_of(2);
+        assert!(index.remove(3));
+        let hits = index.search(&vs[3], 10, Some(&few));
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>().len(), 4);
+        assert!(hits.iter().all(|h| h.id != 3));
+        // Ids of no segment in the filter change nothing.
+        let mut beyond = few.clone();
+        beyond.insert_range(10_000..20_000);
+        assert_eq!(index.search(&vs[3], 10, Some(&beyond)), hits);
+        // A broad filter (90%) goes through the graph and keeps its recall.
+        let most = ids_where(3000, |id| id % 10 != 0);
         let mut found = 0;
         for q in vectors(30, 10) {
-            let truth = exact(&vs, &q, 10, half);
-            let hits = index.search(&q, 10, Some(&half));
-            assert!(hits.iter().all(|h| h.id.is_multiple_of(2)));
+            let truth = exact(&vs, &q, 10, &most);
+            let hits = index.search(&q, 10, Some(&most));
+            assert!(hits.iter().all(|h| most.contains(h.id)));
             found += hits.iter().filter(|h| truth.contains(&h.id)).count();
         }
         assert!(

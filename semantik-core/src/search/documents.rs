@@ -1,23 +1,30 @@
 //! A generation's searchable documents in memory, indexed for filters: which chunks a
 //! [`Filter`] allows is answered from per-field postings instead of every document record.
 //!
+//! Each condition of a filter is answered exactly by its postings (an equality's set of
+//! chunks, a range of the numeric values, a range of the ordered source paths, the media
+//! types' sets), so a filter is their intersection: a set of chunk ids ([`ChunkSet`], a
+//! compressed bitmap), which the vector and keyword searches test ids against and which a
+//! selective filter's scan lists.
+//!
 //! Storage stays the source of truth, as for the keyword postings: the table is read on a
 //! generation's first filtered search and then kept in step with each write, which records
 //! the documents it removes and stores in a [`DocumentsDelta`] applied once its batch is
 //! stored. Applying is idempotent (a document stored again replaces itself; removing an absent
 //! one does nothing), so a load that overlaps a write still ends exact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Condition, Filter};
 use crate::document::{Document, DocumentStatus, Metadata};
+use crate::index::ChunkSet;
 
-/// A document's chunk ids, `[first, end)`: how postings name it.
+/// A document's chunk ids, `[first, end)`.
 type Span = (u64, u64);
 
-/// A document as filters see it.
+/// A document as filters see it: what its removal takes out of the postings.
 #[derive(Debug)]
 struct Entry {
     span: Span,
@@ -26,20 +33,18 @@ struct Entry {
     metadata: Metadata,
 }
 
-/// Documents with chunks, by id, and postings of their fields, each ordered by chunk id.
+/// Documents with chunks, by id, and postings of their fields.
 #[derive(Debug, Default)]
 pub(crate) struct Documents {
     entries: HashMap<Box<str>, Entry>,
-    /// (field, value as JSON) -> documents: equality, the JSON text being canonical for
+    /// (field, value as JSON) -> chunks: equality, the JSON text being canonical for
     /// `serde_json::Value` equality (object keys sorted, `7` and `7.0` distinct).
-    equals: HashMap<(Box<str>, Box<str>), BTreeSet<Span>>,
+    equals: HashMap<(Box<str>, Box<str>), ChunkSet>,
     /// Field -> (numeric value in total order, document), for ranges.
     numbers: HashMap<Box<str>, BTreeSet<(u64, Span)>>,
-    media_types: HashMap<Box<str>, BTreeSet<Span>>,
-    /// Source path -> document; paths under a folder are one contiguous range.
-    sources: BTreeMap<PathBuf, Span>,
-    /// Which document a span belongs to, for checking conditions on candidates.
-    ids: BTreeMap<u64, Box<str>>,
+    media_types: HashMap<Box<str>, ChunkSet>,
+    /// (source path, document): the paths under a folder are one contiguous range.
+    sources: BTreeSet<(PathBuf, Span)>,
 }
 
 /// What a write changes in a generation's documents, in the order it did.
@@ -110,7 +115,7 @@ impl Documents {
             self.equals
                 .entry((field.as_str().into(), json(value)))
                 .or_default()
-                .insert(span);
+                .insert_range(span.0..span.1);
             if let Some(x) = value.as_f64() {
                 self.numbers
                     .entry(field.as_str().into())
@@ -121,11 +126,10 @@ impl Documents {
         self.media_types
             .entry(doc.media_type.as_str().into())
             .or_default()
-            .insert(span);
+            .insert_range(span.0..span.1);
         if let Some(source) = &doc.source {
-            self.sources.insert(source.clone(), span);
+            self.sources.insert((source.clone(), span));
         }
-        self.ids.insert(span.0, doc.id.as_str().into());
         let entry = Entry {
             span,
             source: doc.source.clone(),
@@ -139,129 +143,104 @@ impl Documents {
         let Some(entry) = self.entries.remove(id) else {
             return;
         };
-        fn unlist<K: Eq + std::hash::Hash, T: Ord>(
-            map: &mut HashMap<K, BTreeSet<T>>,
-            key: K,
-            item: &T,
-        ) {
+        let span = entry.span;
+        fn unlist<K: Eq + std::hash::Hash>(map: &mut HashMap<K, ChunkSet>, key: K, span: Span) {
             if let Some(set) = map.get_mut(&key) {
-                set.remove(item);
+                set.remove_range(span.0..span.1);
                 if set.is_empty() {
                     map.remove(&key);
                 }
             }
         }
-        let span = entry.span;
         for (field, value) in &entry.metadata {
-            unlist(
-                &mut self.equals,
-                (field.as_str().into(), json(value)),
-                &span,
-            );
-            if let Some(x) = value.as_f64() {
-                unlist(
-                    &mut self.numbers,
-                    field.as_str().into(),
-                    &(ordered(x), span),
-                );
+            unlist(&mut self.equals, (field.as_str().into(), json(value)), span);
+            if let Some(x) = value.as_f64()
+                && let Some(set) = self.numbers.get_mut(field.as_str())
+            {
+                set.remove(&(ordered(x), span));
+                if set.is_empty() {
+                    self.numbers.remove(field.as_str());
+                }
             }
         }
-        unlist(&mut self.media_types, entry.media_type, &span);
-        if let Some(source) = entry.source
-            && self.sources.get(&source) == Some(&span)
-        {
-            self.sources.remove(&source);
+        unlist(&mut self.media_types, entry.media_type, span);
+        if let Some(source) = entry.source {
+            self.sources.remove(&(source, span));
         }
-        self.ids.remove(&span.0);
     }
 
-    /// The chunk ranges `[first, end)` of the documents `filter` accepts, in order.
-    ///
-    /// The narrowest indexed condition gives the candidates (an equality's postings, or the
-    /// media types', a range's or a source folder's span); when the filter has other
-    /// conditions, each candidate is checked against all of them.
-    pub(crate) fn allowed(&self, filter: &Filter) -> Vec<Span> {
-        let conditions = filter.metadata.len()
-            + usize::from(!filter.media_types.is_empty())
-            + usize::from(filter.source_prefix.is_some());
-        let candidates = self.candidates(filter);
-        if conditions == 1 {
-            return candidates; // the one condition's postings are its answer
-        }
-        candidates
-            .into_iter()
-            .filter(|span| {
-                self.ids
-                    .get(&span.0)
-                    .and_then(|id| self.entries.get(id))
-                    .is_some_and(|e| {
-                        filter.accepts(e.source.as_deref(), &e.media_type, &e.metadata)
-                    })
-            })
-            .collect()
-    }
-
-    /// The spans, in order, of a superset of the documents `filter` accepts (exactly those
-    /// when it has one condition).
-    fn candidates(&self, filter: &Filter) -> Vec<Span> {
-        let empty = BTreeSet::new();
-        // An equality's postings first: their size is known without collecting them.
-        let smallest = filter
-            .metadata
-            .iter()
-            .filter_map(|(field, cond)| match cond {
-                Condition::Equals(v) => Some(
+    /// The chunks of the documents `filter` accepts: the intersection of its conditions'
+    /// postings, smallest first.
+    pub(crate) fn allowed(&self, filter: &Filter) -> ChunkSet {
+        let empty = ChunkSet::new();
+        let mut sets: Vec<Cow<'_, ChunkSet>> = Vec::new();
+        for (field, cond) in &filter.metadata {
+            sets.push(match cond {
+                Condition::Equals(v) => Cow::Borrowed(
                     self.equals
                         .get(&(field.as_str().into(), json(v)))
                         .unwrap_or(&empty),
                 ),
-                Condition::Range(..) => None,
-            })
-            .min_by_key(|set| set.len());
-        if let Some(set) = smallest {
-            return set.iter().copied().collect();
+                Condition::Range(min, max) => Cow::Owned(self.in_range(field, *min, *max)),
+            });
         }
-        let mut spans: Vec<Vec<Span>> = Vec::new();
         if !filter.media_types.is_empty() {
-            spans.push(
-                filter
-                    .media_types
-                    .iter()
-                    .filter_map(|m| self.media_types.get(m.as_str()))
-                    .flatten()
-                    .copied()
-                    .collect(),
-            );
-        }
-        for (field, cond) in &filter.metadata {
-            if let Condition::Range(min, max) = cond {
-                let lo = (min.map_or(0, ordered), (0, 0));
-                let hi = (max.map_or(u64::MAX, ordered), (u64::MAX, u64::MAX));
-                spans.push(
-                    self.numbers
-                        .get(field.as_str())
-                        .map(|set| set.range(lo..=hi).map(|&(_, span)| span).collect())
-                        .unwrap_or_default(),
-                );
+            let mut union = ChunkSet::new();
+            for set in filter
+                .media_types
+                .iter()
+                .filter_map(|m| self.media_types.get(m.as_str()))
+            {
+                union |= set;
             }
+            sets.push(Cow::Owned(union));
         }
         if let Some(prefix) = &filter.source_prefix {
-            spans.push(
-                self.sources
-                    .range::<Path, _>((Bound::Included(prefix.as_path()), Bound::Unbounded))
-                    .take_while(|(path, _)| path.starts_with(prefix))
-                    .map(|(_, &span)| span)
-                    .collect(),
-            );
+            sets.push(Cow::Owned(self.under(prefix)));
         }
-        let mut found = spans
-            .into_iter()
-            .min_by_key(Vec::len)
-            .unwrap_or_else(|| self.entries.values().map(|e| e.span).collect());
-        found.sort_unstable();
-        found.dedup();
-        found
+        sets.sort_by_key(|set| set.len());
+        let mut sets = sets.into_iter();
+        let Some(first) = sets.next() else {
+            return chunks(self.entries.values().map(|e| e.span)); // no condition: all
+        };
+        let mut out = first.into_owned();
+        for set in sets {
+            out &= set.as_ref();
+        }
+        out
     }
+
+    /// The chunks of the documents whose `field` is a number within `min..=max`.
+    fn in_range(&self, field: &str, min: Option<f64>, max: Option<f64>) -> ChunkSet {
+        let (lo, hi) = (min.map_or(0, ordered), max.map_or(u64::MAX, ordered));
+        let nan = min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan);
+        match self.numbers.get(field) {
+            Some(set) if lo <= hi && !nan => chunks(
+                set.range((lo, (0, 0))..=(hi, (u64::MAX, u64::MAX)))
+                    .map(|&(_, span)| span),
+            ),
+            _ => ChunkSet::new(),
+        }
+    }
+
+    /// The chunks of the documents read from a file at or below `prefix`.
+    fn under(&self, prefix: &Path) -> ChunkSet {
+        chunks(
+            self.sources
+                .range((prefix.to_path_buf(), (0, 0))..)
+                .take_while(|(path, _)| path.starts_with(prefix))
+                .map(|&(_, span)| span),
+        )
+    }
+}
+
+/// The chunk ids of `spans`.
+fn chunks(spans: impl Iterator<Item = Span>) -> ChunkSet {
+    let mut set = ChunkSet::new();
+    for (first, end) in spans {
+        set.insert_range(first..end);
+    }
+    set
 }
 
 #[cfg(test)]
@@ -269,6 +248,7 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
     use std::time::SystemTime;
 
     fn doc(rng: &mut StdRng, id: usize, first: u64) -> Document {
@@ -315,7 +295,12 @@ mod tests {
             }
             if rng.random_bool(0.3) {
                 let lo = rng.random_range(-4..4) as f64 / 2.0;
-                f = f.metadata_range("x", Some(lo), rng.random_bool(0.5).then_some(lo + 1.5));
+                // Bounds may be open, inverted (nothing passes) or NaN (nothing passes).
+                let hi = [Some(lo + 1.5), None, Some(lo - 1.0), Some(f64::NAN)];
+                f = f.metadata_range("x", Some(lo), hi[rng.random_range(0..4)]);
+            }
+            if rng.random_bool(0.1) {
+                f = f.metadata_range("n", None, Some(rng.random_range(0..10) as f64));
             }
             if rng.random_bool(0.2) {
                 f = f.media_type("text/markdown");
@@ -359,13 +344,13 @@ mod tests {
             }
             for _ in 0..20 {
                 let f = filter(&mut rng);
-                let mut want: Vec<(u64, u64)> = stored
-                    .values()
-                    .filter(|d| d.status == DocumentStatus::Indexed && d.chunk_count > 0)
-                    .filter(|d| f.accepts(d.source.as_deref(), &d.media_type, &d.metadata))
-                    .map(|d| (d.first_chunk, d.first_chunk + u64::from(d.chunk_count)))
-                    .collect();
-                want.sort_unstable();
+                let want = chunks(
+                    stored
+                        .values()
+                        .filter(|d| d.status == DocumentStatus::Indexed && d.chunk_count > 0)
+                        .filter(|d| f.accepts(d.source.as_deref(), &d.media_type, &d.metadata))
+                        .map(|d| (d.first_chunk, d.first_chunk + u64::from(d.chunk_count))),
+                );
                 assert_eq!(table.allowed(&f), want, "{f:?}");
             }
             let fresh = Documents::new(stored.values().cloned().collect());
