@@ -403,7 +403,7 @@ pub(crate) fn search(
     let n = corpus.chunks as f64;
     let avg = (corpus.terms as f64 / n).max(f64::MIN_POSITIVE);
     let (k1, b) = (f64::from(config.k1), f64::from(config.b));
-    let mut scores: HashMap<u64, f64> = HashMap::new();
+    let mut scores: foldhash::HashMap<u64, f64> = foldhash::HashMapExt::new();
     for term in query_terms(postings, terms) {
         let list = postings.list(term);
         let df = list.len() as f64;

@@ -6,7 +6,7 @@
 //! that is present replaces it; removing one that is absent does nothing), so a load that
 //! overlaps a write, scanning part of it, still ends exact once the write's delta is applied.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::error::{Error, Result};
 use crate::generation::GenerationId;

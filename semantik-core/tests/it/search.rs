@@ -359,9 +359,10 @@ fn filters_stay_exact_through_adds_replacements_deletions_and_a_reopen() {
             Option<(f64, f64)>,
             Option<std::path::PathBuf>,
         );
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (Some("en"), None, None),
             (Some("de"), Some((2003.0, 2011.0)), None),
+            (Some("de"), Some((2011.0, 2003.0)), None), // inverted: nothing passes
             (None, Some((2015.0, 2100.0)), None),
             (Some("fr"), None, None),
             (None, None, Some(src.path().join("a"))),
