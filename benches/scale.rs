@@ -17,8 +17,8 @@
 //!   `DIR/vectors-N.f32` for hnswlib.
 //! - `scale query DIR N`: reopens the database (`reopen_s`: open to first answer), RSS after
 //!   reopen, then query latency on this thread: vector, keyword, hybrid, filtered (a vector
-//!   query with a metadata filter passing 0.1% or 50% of the documents), each kind's first
-//!   query apart.
+//!   query with a metadata filter passing 0.1% or 50% of the documents, and a range passing
+//!   1-20% in `filtered_share_p50_ms`), each kind's first query apart.
 
 #[path = "proc.rs"]
 mod proc;
@@ -331,6 +331,15 @@ fn query(dir: &Path, n: usize) -> serde_json::Value {
     };
     let selective = filtered(Filter::new().metadata_eq("group", 7), 20);
     let broad = filtered(Filter::new().metadata_eq("half", 0), 20);
+    // Shares either side of the switch from a scan of the allowed vectors to a filtered walk
+    // of the graph (at sqrt(16 * ef * n) allowed: 3.2% of 1M, 10% of 100k at ef 64).
+    let shares: serde_json::Map<String, serde_json::Value> = [1, 2, 5, 10, 20]
+        .into_iter()
+        .map(|pct| {
+            let f = Filter::new().metadata_range("group", None, Some(f64::from(pct * 10 - 1)));
+            (format!("{pct}%"), filtered(f, 20).0.into())
+        })
+        .collect();
     serde_json::json!({
         "reopen_s": reopen_s, "rss_after_reopen_mb": rss_after_reopen,
         "keyword_first_ms": keyword.2, "filtered_first_ms": selective.2,
@@ -340,6 +349,7 @@ fn query(dir: &Path, n: usize) -> serde_json::Value {
         "filtered_p50_ms": selective.0.max(broad.0), "filtered_p99_ms": selective.1.max(broad.1),
         "filtered_selective_p50_ms": selective.0, "filtered_selective_p99_ms": selective.1,
         "filtered_broad_p50_ms": broad.0, "filtered_broad_p99_ms": broad.1,
+        "filtered_share_p50_ms": shares,
     })
 }
 

@@ -14,7 +14,7 @@
 //! one does nothing), so a load that overlaps a write still ends exact.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Condition, Filter};
@@ -40,8 +40,9 @@ pub(crate) struct Documents {
     /// (field, value as JSON) -> chunks: equality, the JSON text being canonical for
     /// `serde_json::Value` equality (object keys sorted, `7` and `7.0` distinct).
     equals: HashMap<(Box<str>, Box<str>), ChunkSet>,
-    /// Field -> (numeric value in total order, document), for ranges.
-    numbers: HashMap<Box<str>, BTreeSet<(u64, Span)>>,
+    /// Field -> numeric value in total order -> chunks, for ranges: a range is the union of
+    /// its values' sets (few and large for the usual year, rating or group fields).
+    numbers: HashMap<Box<str>, BTreeMap<u64, ChunkSet>>,
     media_types: HashMap<Box<str>, ChunkSet>,
     /// (source path, document): the paths under a folder are one contiguous range.
     sources: BTreeSet<(PathBuf, Span)>,
@@ -120,7 +121,9 @@ impl Documents {
                 self.numbers
                     .entry(field.as_str().into())
                     .or_default()
-                    .insert((ordered(x), span));
+                    .entry(ordered(x))
+                    .or_default()
+                    .insert_range(span.0..span.1);
             }
         }
         self.media_types
@@ -155,10 +158,14 @@ impl Documents {
         for (field, value) in &entry.metadata {
             unlist(&mut self.equals, (field.as_str().into(), json(value)), span);
             if let Some(x) = value.as_f64()
-                && let Some(set) = self.numbers.get_mut(field.as_str())
+                && let Some(values) = self.numbers.get_mut(field.as_str())
+                && let Some(set) = values.get_mut(&ordered(x))
             {
-                set.remove(&(ordered(x), span));
+                set.remove_range(span.0..span.1);
                 if set.is_empty() {
+                    values.remove(&ordered(x));
+                }
+                if values.is_empty() {
                     self.numbers.remove(field.as_str());
                 }
             }
@@ -214,13 +221,16 @@ impl Documents {
     fn in_range(&self, field: &str, min: Option<f64>, max: Option<f64>) -> ChunkSet {
         let (lo, hi) = (min.map_or(0, ordered), max.map_or(u64::MAX, ordered));
         let nan = min.is_some_and(f64::is_nan) || max.is_some_and(f64::is_nan);
-        match self.numbers.get(field) {
-            Some(set) if lo <= hi && !nan => chunks(
-                set.range((lo, (0, 0))..=(hi, (u64::MAX, u64::MAX)))
-                    .map(|&(_, span)| span),
-            ),
-            _ => ChunkSet::new(),
+        let mut out = ChunkSet::new();
+        if let Some(values) = self.numbers.get(field)
+            && lo <= hi
+            && !nan
+        {
+            for set in values.range(lo..=hi).map(|(_, set)| set) {
+                out |= set;
+            }
         }
+        out
     }
 
     /// The chunks of the documents read from a file at or below `prefix`.
@@ -248,7 +258,6 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-    use std::collections::BTreeMap;
     use std::time::SystemTime;
 
     fn doc(rng: &mut StdRng, id: usize, first: u64) -> Document {
