@@ -387,8 +387,8 @@ fn query_terms<'t>(postings: &Postings, terms: &'t [String]) -> Vec<&'t str> {
         .collect()
 }
 
-/// The BM25 scores of the chunks in `postings` that contain any of `terms` (and are in `allow`
-/// accepts), best first, at most `k`; ties by chunk id.
+/// The BM25 scores of the chunks in `postings` that contain any of `terms` (and are in `allow`,
+/// when given), best first, at most `k`; ties by chunk id.
 pub(crate) fn search(
     postings: &Postings,
     corpus: Corpus,

@@ -546,16 +546,6 @@ pub(crate) fn run_served(
         depth
     };
     let generation = record.generation();
-    // The chunks of the documents the filter accepts.
-    let allowed = if options.filter.is_empty() {
-        None
-    } else {
-        let rt = engine.generations.runtime(generation);
-        Some(rt.with_documents(engine.store()?, generation, |docs| {
-            docs.allowed(&options.filter)
-        })?)
-    };
-    let allow = allowed.as_ref();
 
     let dim = record.config.dimension.unwrap_or(0);
     let vector = match vector.filter(|_| dense_wanted) {
@@ -574,7 +564,6 @@ pub(crate) fn run_served(
         None => None,
     };
 
-    let rt = engine.ensure_index(record)?;
     // Only a search that uses keywords analyses the query.
     let analyzer = keyword_wanted
         .then(|| Analyzer::new(&record.config.keyword))
@@ -583,7 +572,17 @@ pub(crate) fn run_served(
         (Some(a), Some(t)) => a.terms(t),
         _ => Vec::new(),
     };
+    let rt = engine.ensure_index(record)?;
     let store = engine.store()?;
+    // The chunks of the documents the filter accepts.
+    let allowed = if options.filter.is_empty() {
+        None
+    } else {
+        Some(rt.with_documents(store.clone(), generation, |docs| {
+            docs.allowed(&options.filter)
+        })?)
+    };
+    let allow = allowed.as_ref();
     let keyword_scores: HashMap<u64, f32> = if keyword_wanted {
         let stats = engine.catalog.stats(generation)?;
         let corpus = keyword::Corpus {

@@ -85,9 +85,7 @@ impl Segment {
         if let Some(few) = filter.and_then(|f| self.allowed_positions(f, scan_below)) {
             return self.score(query, k, few);
         }
-        let allowed = |pos: u32| {
-            !self.is_deleted(pos) && filter.is_none_or(|f| f.contains(self.ids[pos as usize]))
-        };
+        let allowed = |pos: u32| self.allows(pos, filter);
         let hits = if self.deleted_count == 0 && filter.is_none() {
             self.index.search(query, k, ef)
         } else {
@@ -103,6 +101,11 @@ impl Segment {
                 score,
             })
             .collect()
+    }
+
+    /// Whether position `pos` is live and its member in `filter` (if any).
+    fn allows(&self, pos: u32, filter: Option<&ChunkSet>) -> bool {
+        !self.is_deleted(pos) && filter.is_none_or(|f| f.contains(self.ids[pos as usize]))
     }
 
     /// The live positions `filter` allows, listed from the filter when it has fewer than
@@ -129,9 +132,7 @@ impl Segment {
         let positions: Vec<u32> = match filter.and_then(|f| self.allowed_positions(f, list_below)) {
             Some(few) => few,
             None => (0..self.ids.len() as u32)
-                .filter(|&p| {
-                    !self.is_deleted(p) && filter.is_none_or(|f| f.contains(self.ids[p as usize]))
-                })
+                .filter(|&p| self.allows(p, filter))
                 .collect(),
         };
         self.score(query, k, positions)

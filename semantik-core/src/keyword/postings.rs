@@ -58,10 +58,10 @@ impl Delta {
 }
 
 impl Postings {
-    /// Reads generation `generation`'s postings from storage.
+    /// Builds generation `generation`'s postings from its chunks' stored term lists.
     ///
     /// # Errors
-    /// Storage errors; [`Error::Corrupt`] for a malformed posting.
+    /// Storage errors; [`Error::Corrupt`] for a malformed term list.
     pub(crate) fn load(store: &dyn Store, generation: GenerationId) -> Result<Postings> {
         let mut terms: HashMap<Box<str>, Vec<Posting>> = HashMap::new();
         // Term lists come ordered by chunk id: each posting list is filled in order.
