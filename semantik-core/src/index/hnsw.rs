@@ -2,7 +2,7 @@
 
 use super::copies::Copies;
 use super::graph::{Distances, Graph, Space, prefetch, score_of};
-use super::{IndexConfig, Metric, Quantization, build, dot_i8, squared_l2_i8};
+use super::{IndexConfig, Metric, Quantization, build, dot_codes};
 use crate::error::{Error, Result};
 
 /// An approximate nearest-neighbour index over vectors held in memory.
@@ -43,69 +43,89 @@ pub(super) struct Int8Codes {
     /// Codes per unit of the original values.
     scale: f32,
     codes: Vec<i8>,
+    /// For [`Metric::L2`], each code's squared length (empty for the other metrics).
+    norms: Vec<f32>,
 }
 
 impl Int8Codes {
-    /// Distances from `query` (scaled here for L2; `scaled` holds the scaled copy).
-    pub(super) fn from<'a>(
-        &'a self,
-        metric: Metric,
-        dim: usize,
-        query: &'a [f32],
-        scaled: &'a mut Vec<f32>,
-    ) -> CodeDistances<'a> {
-        let query = if metric == Metric::L2 {
-            scaled.clear();
-            scaled.extend(query.iter().map(|x| x * self.scale));
-            &scaled[..]
-        } else {
-            query
-        };
-        CodeDistances {
-            codes: &self.codes,
-            dim,
-            metric,
-            query,
-        }
-    }
-
-    pub(super) fn new(vectors: &[f32]) -> Int8Codes {
+    pub(super) fn new(vectors: &[f32], dim: usize, metric: Metric) -> Int8Codes {
         let max = super::max_abs(vectors);
         let scale = if max > 0.0 { 127.0 / max } else { 1.0 };
         let mut codes = vec![0i8; vectors.len()];
         super::quantize(vectors, scale, &mut codes);
-        Int8Codes { scale, codes }
+        let norms = match metric {
+            Metric::L2 => codes
+                .chunks_exact(dim)
+                .map(|c| dot_codes(c, c) as f32)
+                .collect(),
+            Metric::Cosine | Metric::Dot => Vec::new(),
+        };
+        Int8Codes {
+            scale,
+            codes,
+            norms,
+        }
+    }
+
+    /// The code of node `id`.
+    #[inline]
+    pub(super) fn code(&self, dim: usize, id: usize) -> &[i8] {
+        &self.codes[id * dim..(id + 1) * dim]
+    }
+
+    /// Distances from `query`, itself turned into codes of its own scale (held in `scratch`):
+    /// the code kernels then compare 8-bit integers on both sides.
+    pub(super) fn from<'a>(
+        &'a self,
+        metric: Metric,
+        dim: usize,
+        query: &[f32],
+        scratch: &'a mut Vec<i8>,
+    ) -> CodeDistances<'a> {
+        let max = super::max_abs(query);
+        let query_scale = if max > 0.0 { 127.0 / max } else { 1.0 };
+        scratch.clear();
+        scratch.resize(query.len(), 0);
+        super::quantize(query, query_scale, scratch);
+        CodeDistances {
+            codes: self,
+            dim,
+            metric,
+            query: scratch,
+            cross: 2.0 * self.scale / query_scale,
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.len() + 4 * self.norms.len()
     }
 }
 
-/// Approximate distances from an f32 query to i8 codes, ordered as the exact ones would be up to
-/// quantization error.
+/// Approximate distances from a query to i8 codes, ordered as the exact ones would be up to
+/// quantization error (of the codes and of the query).
 pub(super) struct CodeDistances<'a> {
-    codes: &'a [i8],
+    codes: &'a Int8Codes,
     dim: usize,
     metric: Metric,
-    /// The query, multiplied by the code scale for L2.
-    query: &'a [f32],
-}
-
-impl CodeDistances<'_> {
-    #[inline]
-    fn code(&self, id: u32) -> &[i8] {
-        &self.codes[id as usize * self.dim..(id as usize + 1) * self.dim]
-    }
+    /// The query's codes.
+    query: &'a [i8],
+    /// For L2, `|c - q|^2 - |q|^2 = |c|^2 - cross * (c . q')` in the stored codes' units, `q'`
+    /// being the query's codes.
+    cross: f32,
 }
 
 impl Distances for CodeDistances<'_> {
     #[inline]
     fn dist(&self, id: u32) -> f32 {
+        let dot = dot_codes(self.query, self.codes.code(self.dim, id as usize)) as f32;
         match self.metric {
-            Metric::Cosine | Metric::Dot => -dot_i8(self.query, self.code(id)),
-            Metric::L2 => squared_l2_i8(self.query, self.code(id)),
+            Metric::Cosine | Metric::Dot => -dot,
+            Metric::L2 => self.codes.norms[id as usize] - self.cross * dot,
         }
     }
     #[inline]
     fn prefetch(&self, id: u32) {
-        prefetch(self.code(id).as_ptr());
+        prefetch(self.codes.code(self.dim, id as usize).as_ptr());
     }
 }
 
@@ -160,7 +180,8 @@ impl HnswIndex {
         graph: Graph,
         copies: Copies,
     ) -> HnswIndex {
-        let codes = (config.quantization == Quantization::Int8).then(|| Int8Codes::new(&vectors));
+        let codes = (config.quantization == Quantization::Int8)
+            .then(|| Int8Codes::new(&vectors, dim, config.metric));
         HnswIndex {
             metric: config.metric,
             dim,
@@ -224,7 +245,7 @@ impl HnswIndex {
     /// Bytes held by the vectors (and their codes) and the graph.
     pub fn memory_bytes(&self) -> usize {
         self.vectors.len() * 4
-            + self.codes.as_ref().map_or(0, |c| c.codes.len())
+            + self.codes.as_ref().map_or(0, Int8Codes::memory_bytes)
             + self.graph.memory_bytes()
             + self.copies.memory_bytes()
     }
@@ -266,8 +287,8 @@ impl HnswIndex {
             None => self.graph.search(&exact, k, ef, graph_accept),
             Some(c) => {
                 // Traverse on codes, then re-rank the whole beam exactly.
-                let mut scaled = Vec::new();
-                let codes = c.from(self.metric, self.dim, query, &mut scaled);
+                let mut scratch = Vec::new();
+                let codes = c.from(self.metric, self.dim, query, &mut scratch);
                 let ef = ef.max(k);
                 let mut beam = self.graph.search(&codes, ef, ef, graph_accept);
                 for n in &mut beam {
@@ -359,6 +380,37 @@ pub(super) mod tests {
             let index = HnswIndex::build(vectors.clone(), dim, &config).unwrap();
             let r = recall(&index, &vectors, &queries, dim, config.ef_search);
             prop_assert!(r >= 0.95, "recall {r} with {metric:?}, {quantization:?}");
+        }
+    }
+
+    /// Traversal compares the query's own codes with the stored ones: for every metric, also for
+    /// a query far outside the range of the stored vectors (which a query quantized at the codes'
+    /// scale would have clipped), the exact ten nearest are among the twenty nearest by codes.
+    #[test]
+    fn code_distances_rank_like_exact_ones() {
+        let (n, dim) = (2000, 48);
+        let vectors = unit_vectors(n, dim, 11);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+            let codes = Int8Codes::new(&vectors, dim, metric);
+            // A tiny query is only a test for inner products: under L2 every unit vector is
+            // then about equally far, and the codes' rounding of their lengths decides.
+            let stretches: &[f32] = match metric {
+                Metric::L2 => &[1.0, 25.0],
+                Metric::Cosine | Metric::Dot => &[1.0, 0.01, 25.0],
+            };
+            for (seed, &stretch) in stretches.iter().enumerate() {
+                let query: Vec<f32> = unit_vectors(1, dim, seed as u64)
+                    .iter()
+                    .map(|x| x * stretch)
+                    .collect();
+                let mut scratch = Vec::new();
+                let d = codes.from(metric, dim, &query, &mut scratch);
+                let mut by_code: Vec<u32> = (0..n as u32).collect();
+                by_code.sort_by(|&a, &b| d.dist(a).total_cmp(&d.dist(b)));
+                let exact = exact_top(&vectors, dim, metric, &query, 10);
+                let found = by_code[..20].iter().filter(|id| exact.contains(id)).count();
+                assert_eq!(found, 10, "{metric:?}, query x{stretch}");
+            }
         }
     }
 
