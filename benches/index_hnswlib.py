@@ -87,6 +87,20 @@ def recall(found, truth):
     return sum(len(set(f) & set(t)) for f, t in zip(found.tolist(), truth.tolist())) / truth.size
 
 
+# Passes of the query set per point of a sweep; a point's queries/s is their median (as in
+# benches/index.rs), so that a moment of noise on a shared machine does not decide a ratio.
+PASSES = 5
+
+
+def median_qps(n, query_pass):
+    rates = []
+    for _ in range(PASSES):
+        t = time.perf_counter()
+        query_pass()
+        rates.append(n / (time.perf_counter() - t))
+    return sorted(rates)[PASSES // 2]
+
+
 def run(d):
     import hnswlib
 
@@ -103,12 +117,9 @@ def run(d):
     for ef in EFS:
         index.set_ef(ef)
         index.knn_query(queries[:100], k=K, num_threads=1)
-        t = time.perf_counter()
         labels, _ = index.knn_query(queries, k=K, num_threads=1)
-        qps1 = len(queries) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        index.knn_query(queries, k=K, num_threads=2)
-        qps2 = len(queries) / (time.perf_counter() - t)
+        qps1 = median_qps(len(queries), lambda: index.knn_query(queries, k=K, num_threads=1))
+        qps2 = median_qps(len(queries), lambda: index.knn_query(queries, k=K, num_threads=2))
         sweep.append({"ef": ef, "recall": recall(labels, truth), "qps_1t": qps1, "qps_2t": qps2})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "index.bin")
