@@ -63,7 +63,7 @@ pub(super) fn build(
     // The draft and the refinement's searches run on 8-bit codes (a quarter of the memory and of
     // the memory traffic); neighbours are selected on exact distances.
     let codes = Int8Codes::new(vectors, dim, metric);
-    let code = |id: usize| codes.code(dim, id);
+    let code = |id: usize| codes.code(id);
     // By Cauchy-Schwarz no inner product of two codes exceeds the largest squared length.
     let shift = (0..n)
         .map(|i| dot_codes(code(i), code(i)))
@@ -110,7 +110,7 @@ pub(super) fn build(
         pools.par_extend((start..end).into_par_iter().map(|node| {
             let mut scratch = Vec::new();
             let found = draft.search(
-                &codes.from(metric, dim, vector(node), &mut scratch),
+                &codes.from(vector(node), &mut scratch),
                 ef_construction,
                 ef_construction,
                 None,

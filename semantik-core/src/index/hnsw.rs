@@ -40,6 +40,8 @@ pub struct HnswIndex {
 /// Vectors as `i8` codes of one scale, for traversal: a quarter of the memory traffic.
 #[derive(Debug, Clone)]
 pub(super) struct Int8Codes {
+    dim: usize,
+    metric: Metric,
     /// Codes per unit of the original values.
     scale: f32,
     codes: Vec<i8>,
@@ -47,12 +49,18 @@ pub(super) struct Int8Codes {
     norms: Vec<f32>,
 }
 
+/// `xs` as codes of their own scale (127 for the largest magnitude) into `out`; returns the scale.
+fn quantize_own_scale(xs: &[f32], out: &mut [i8]) -> f32 {
+    let max = super::max_abs(xs);
+    let scale = if max > 0.0 { 127.0 / max } else { 1.0 };
+    super::quantize(xs, scale, out);
+    scale
+}
+
 impl Int8Codes {
     pub(super) fn new(vectors: &[f32], dim: usize, metric: Metric) -> Int8Codes {
-        let max = super::max_abs(vectors);
-        let scale = if max > 0.0 { 127.0 / max } else { 1.0 };
         let mut codes = vec![0i8; vectors.len()];
-        super::quantize(vectors, scale, &mut codes);
+        let scale = quantize_own_scale(vectors, &mut codes);
         let norms = match metric {
             Metric::L2 => codes
                 .chunks_exact(dim)
@@ -61,6 +69,8 @@ impl Int8Codes {
             Metric::Cosine | Metric::Dot => Vec::new(),
         };
         Int8Codes {
+            dim,
+            metric,
             scale,
             codes,
             norms,
@@ -69,28 +79,18 @@ impl Int8Codes {
 
     /// The code of node `id`.
     #[inline]
-    pub(super) fn code(&self, dim: usize, id: usize) -> &[i8] {
-        &self.codes[id * dim..(id + 1) * dim]
+    pub(super) fn code(&self, id: usize) -> &[i8] {
+        &self.codes[id * self.dim..(id + 1) * self.dim]
     }
 
     /// Distances from `query`, itself turned into codes of its own scale (held in `scratch`):
     /// the code kernels then compare 8-bit integers on both sides.
-    pub(super) fn from<'a>(
-        &'a self,
-        metric: Metric,
-        dim: usize,
-        query: &[f32],
-        scratch: &'a mut Vec<i8>,
-    ) -> CodeDistances<'a> {
-        let max = super::max_abs(query);
-        let query_scale = if max > 0.0 { 127.0 / max } else { 1.0 };
+    pub(super) fn from<'a>(&'a self, query: &[f32], scratch: &'a mut Vec<i8>) -> CodeDistances<'a> {
         scratch.clear();
         scratch.resize(query.len(), 0);
-        super::quantize(query, query_scale, scratch);
+        let query_scale = quantize_own_scale(query, scratch);
         CodeDistances {
             codes: self,
-            dim,
-            metric,
             query: scratch,
             cross: 2.0 * self.scale / query_scale,
         }
@@ -105,8 +105,6 @@ impl Int8Codes {
 /// quantization error (of the codes and of the query).
 pub(super) struct CodeDistances<'a> {
     codes: &'a Int8Codes,
-    dim: usize,
-    metric: Metric,
     /// The query's codes.
     query: &'a [i8],
     /// For L2, `|c - q|^2 - |q|^2 = |c|^2 - cross * (c . q')` in the stored codes' units, `q'`
@@ -117,15 +115,15 @@ pub(super) struct CodeDistances<'a> {
 impl Distances for CodeDistances<'_> {
     #[inline]
     fn dist(&self, id: u32) -> f32 {
-        let dot = dot_codes(self.query, self.codes.code(self.dim, id as usize)) as f32;
-        match self.metric {
+        let dot = dot_codes(self.query, self.codes.code(id as usize)) as f32;
+        match self.codes.metric {
             Metric::Cosine | Metric::Dot => -dot,
             Metric::L2 => self.codes.norms[id as usize] - self.cross * dot,
         }
     }
     #[inline]
     fn prefetch(&self, id: u32) {
-        prefetch(self.codes.code(self.dim, id as usize).as_ptr());
+        prefetch(self.codes.code(id as usize).as_ptr());
     }
 }
 
@@ -288,7 +286,7 @@ impl HnswIndex {
             Some(c) => {
                 // Traverse on codes, then re-rank the whole beam exactly.
                 let mut scratch = Vec::new();
-                let codes = c.from(self.metric, self.dim, query, &mut scratch);
+                let codes = c.from(query, &mut scratch);
                 let ef = ef.max(k);
                 let mut beam = self.graph.search(&codes, ef, ef, graph_accept);
                 for n in &mut beam {
@@ -404,7 +402,7 @@ pub(super) mod tests {
                     .map(|x| x * stretch)
                     .collect();
                 let mut scratch = Vec::new();
-                let d = codes.from(metric, dim, &query, &mut scratch);
+                let d = codes.from(&query, &mut scratch);
                 let mut by_code: Vec<u32> = (0..n as u32).collect();
                 by_code.sort_by(|&a, &b| d.dist(a).total_cmp(&d.dist(b)));
                 let exact = exact_top(&vectors, dim, metric, &query, 10);
