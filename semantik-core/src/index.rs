@@ -98,8 +98,10 @@ fn max_abs_body(xs: &[f32]) -> f32 {
 
 #[inline(always)]
 fn quantize_body(xs: &[f32], scale: f32, out: &mut [i8]) {
+    // Ties to even: one vector instruction (`round` is a library call per value, 0.15 s of a
+    // 100k-vector load).
     for (o, x) in out.iter_mut().zip(xs) {
-        *o = (x * scale).round().clamp(-127.0, 127.0) as i8;
+        *o = (x * scale).round_ties_even().clamp(-127.0, 127.0) as i8;
     }
 }
 

@@ -243,6 +243,15 @@ pub(crate) fn decode_vector_into(bytes: &[u8], out: &mut Vec<f32>) -> Result<()>
     Ok(())
 }
 
+/// Decodes a vector stored by [`encode_vector`] into `out`, whose length `bytes` must have
+/// been checked to match (four bytes per value).
+pub(crate) fn decode_vector_to(bytes: &[u8], out: &mut [f32]) {
+    debug_assert_eq!(bytes.len(), out.len() * 4);
+    for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -413,38 +413,59 @@ impl CollectionIndex {
         config: IndexConfig,
         dim: usize,
     ) -> Result<(CollectionIndex, LoadReport)> {
-        let (ids, data) = read_vectors(store, generation, dim)?;
         let mut index = CollectionIndex::new(config, dim);
         let mut report = LoadReport::default();
         let manifest: Manifest =
             storage::get_json(store, "index manifest", &keys::index_manifest(generation))?
                 .unwrap_or_default();
         index.next_segment = manifest.next_segment;
-        let mut used = vec![false; ids.len()];
+        let mut stored = Vec::new();
         for entry in &manifest.segments {
-            match load_segment(
-                store,
-                generation,
-                entry,
-                &index.config,
-                dim,
-                &ids,
-                &data,
-                &mut used,
-            ) {
-                Ok(segment) => index.segments.push(segment),
+            match read_segment(store, generation, entry) {
+                Ok(segment) => stored.push(segment),
                 Err(_) => {
                     report.dropped_segments += 1;
                     index.dropped.push(entry.id);
                 }
             }
         }
-        for (i, id) in ids.iter().enumerate() {
-            if !used[i] {
-                index.fresh.insert(*id, &data[i * dim..(i + 1) * dim]);
+        let members: Vec<&[u64]> = stored.iter().map(|s| s.members.as_slice()).collect();
+        let Placed {
+            members: placed,
+            fresh_ids,
+            fresh,
+        } = read_vectors(store, generation, dim, &members)?;
+        for (segment, (vectors, found)) in stored.into_iter().zip(placed) {
+            let StoredSegment { id, members, bytes } = segment;
+            let graph = &bytes[8 + 8 * members.len()..];
+            match HnswIndex::from_graph_bytes(graph, vectors, dim, &index.config) {
+                Ok(hnsw) => {
+                    let mut segment = Segment::new(id, members, hnsw);
+                    for (pos, _) in found.iter().enumerate().filter(|(_, f)| !**f) {
+                        segment.delete(pos as u32);
+                    }
+                    index.segments.push(segment);
+                }
+                Err(_) => {
+                    // A graph that does not parse (its checksum did): its vectors, read again,
+                    // are searched exactly.
+                    report.dropped_segments += 1;
+                    index.dropped.push(id);
+                    for (&member, _) in members.iter().zip(&found).filter(|(_, f)| **f) {
+                        let Some(bytes) = store.get(&keys::vector(generation, member))? else {
+                            continue;
+                        };
+                        let mut vector = Vec::with_capacity(dim);
+                        storage::decode_vector_into(&bytes, &mut vector)?;
+                        index.fresh.insert(member, &vector);
+                    }
+                }
             }
         }
-        drop((ids, data));
+        for (id, vector) in fresh_ids.iter().zip(fresh.chunks_exact(dim)) {
+            index.fresh.insert(*id, vector);
+        }
+        drop(fresh);
         super::release_freed_memory();
         Ok((index, report))
     }
@@ -549,72 +570,19 @@ pub(crate) fn verify_stored(
     Ok(())
 }
 
-/// Every stored vector of `collection` as ascending chunk ids and their vectors, read in
-/// parallel key ranges (the per-entry cost of the store dominates a collection's load).
-fn read_vectors(
-    store: &dyn Store,
-    generation: GenerationId,
-    dim: usize,
-) -> Result<(Vec<u64>, Vec<f32>)> {
-    let prefix = keys::in_generation(keys::VECTOR, generation);
-    let id_of = |k: &[u8]| keys::chunk_id_of(k).ok_or_else(|| Error::corrupt("vector key"));
-    let Some((first, _)) = store.scan_prefix(&prefix).next().transpose()? else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let (first, last) = match store.last_with_prefix(&prefix)? {
-        Some((last, _)) => (id_of(&first)?, id_of(&last)?),
-        None => return Ok((Vec::new(), Vec::new())),
-    };
-    let parts = rayon::current_num_threads().clamp(1, 8) as u64;
-    let step = (last - first) / parts + 1;
-    let ranges: Vec<(u64, u64)> = (0..parts)
-        .map(|i| {
-            (
-                first.saturating_add(i * step),
-                first.saturating_add((i + 1) * step).min(last + 1),
-            )
-        })
-        .filter(|(a, b)| a < b)
-        .collect();
-    let read = |&(start, end): &(u64, u64)| -> Result<(Vec<u64>, Vec<f32>)> {
-        let (mut ids, mut data) = (Vec::new(), Vec::new());
-        for entry in store.scan_range(
-            &keys::vector(generation, start),
-            &keys::vector(generation, end),
-        ) {
-            let (k, v) = entry?;
-            ids.push(id_of(&k)?);
-            storage::decode_vector_into(&v, &mut data)?;
-            if data.len() != ids.len() * dim {
-                return Err(Error::corrupt("stored vector dimension"));
-            }
-        }
-        Ok((ids, data))
-    };
-    let pieces: Vec<(Vec<u64>, Vec<f32>)> = {
-        use rayon::prelude::*;
-        ranges.par_iter().map(read).collect::<Result<_>>()?
-    };
-    let total: usize = pieces.iter().map(|p| p.0.len()).sum();
-    let (mut ids, mut data) = (Vec::with_capacity(total), Vec::with_capacity(total * dim));
-    for (i, d) in pieces {
-        ids.extend(i);
-        data.extend(d);
-    }
-    Ok((ids, data))
+/// A stored segment whose parts passed their checks: its members and its bytes (the graph
+/// follows the members).
+struct StoredSegment {
+    id: u64,
+    members: Vec<u64>,
+    bytes: Vec<u8>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn load_segment(
+fn read_segment(
     store: &dyn Store,
     generation: GenerationId,
     entry: &SegmentEntry,
-    config: &IndexConfig,
-    dim: usize,
-    ids: &[u64],
-    data: &[f32],
-    used: &mut [bool],
-) -> Result<Segment> {
+) -> Result<StoredSegment> {
     let bad = || Error::corrupt("vector index segment");
     let mut bytes = Vec::with_capacity(entry.bytes as usize);
     for part in 0..entry.parts {
@@ -643,27 +611,134 @@ fn load_segment(
     if count as u64 != entry.vectors || members.windows(2).any(|w| w[0] >= w[1]) {
         return Err(bad());
     }
-    let mut vectors = vec![0.0f32; count * dim];
-    let mut missing = Vec::new();
-    let mut found = Vec::with_capacity(count);
-    for (pos, id) in members.iter().enumerate() {
-        match ids.binary_search(id) {
-            Ok(i) => {
-                vectors[pos * dim..(pos + 1) * dim].copy_from_slice(&data[i * dim..(i + 1) * dim]);
-                found.push(i);
-            }
-            Err(_) => missing.push(pos as u32),
+    Ok(StoredSegment {
+        id: entry.id,
+        members,
+        bytes,
+    })
+}
+
+/// The stored vectors, placed: each segment's members' vectors in member order with whether
+/// each was found (a member without a vector was deleted), and the vectors of no segment.
+struct Placed {
+    members: Vec<(Vec<f32>, Vec<bool>)>,
+    fresh_ids: Vec<u64>,
+    fresh: Vec<f32>,
+}
+
+/// One key range's share of a segment: the members whose ids fall in the range, and their
+/// places in the segment's vectors.
+struct Share<'a> {
+    ids: &'a [u64],
+    vectors: &'a mut [f32],
+    found: &'a mut [bool],
+}
+
+/// Every stored vector of `generation`, read in parallel key ranges (the per-entry cost of the
+/// store dominates a collection's load) straight into the segment of `members` that lists it.
+fn read_vectors(
+    store: &dyn Store,
+    generation: GenerationId,
+    dim: usize,
+    members: &[&[u64]],
+) -> Result<Placed> {
+    let mut placed: Vec<(Vec<f32>, Vec<bool>)> = members
+        .iter()
+        .map(|m| (vec![0.0; m.len() * dim], vec![false; m.len()]))
+        .collect();
+    let prefix = keys::in_generation(keys::VECTOR, generation);
+    let id_of = |k: &[u8]| keys::chunk_id_of(k).ok_or_else(|| Error::corrupt("vector key"));
+    let bounds = match store.scan_prefix(&prefix).next().transpose()? {
+        Some((first, _)) => store
+            .last_with_prefix(&prefix)?
+            .map(|(last, _)| Ok::<_, Error>((id_of(&first)?, id_of(&last)?)))
+            .transpose()?,
+        None => None,
+    };
+    let Some((first, last)) = bounds else {
+        return Ok(Placed {
+            members: placed,
+            fresh_ids: Vec::new(),
+            fresh: Vec::new(),
+        });
+    };
+    let parts = rayon::current_num_threads().clamp(1, 8) as u64;
+    let step = (last - first) / parts + 1;
+    let ranges: Vec<(u64, u64)> = (0..parts)
+        .map(|i| {
+            (
+                first.saturating_add(i * step),
+                first.saturating_add((i + 1) * step).min(last + 1),
+            )
+        })
+        .filter(|(a, b)| a < b)
+        .collect();
+    // Members are ascending, so each range's members are a run of positions: split every
+    // segment's buffers at the ranges' bounds.
+    let mut shares: Vec<Vec<Share>> = ranges.iter().map(|_| Vec::new()).collect();
+    for (ids, (vectors, found)) in members.iter().zip(&mut placed) {
+        let below = ids.partition_point(|&id| id < first);
+        let (mut vectors, mut found) = (&mut vectors[below * dim..], &mut found[below..]);
+        let mut at = below;
+        for (share, &(_, end)) in shares.iter_mut().zip(&ranges) {
+            let upto = ids.partition_point(|&id| id < end);
+            let (v, rest) = std::mem::take(&mut vectors).split_at_mut((upto - at) * dim);
+            let (f, rest_found) = std::mem::take(&mut found).split_at_mut(upto - at);
+            (vectors, found) = (rest, rest_found);
+            share.push(Share {
+                ids: &ids[at..upto],
+                vectors: v,
+                found: f,
+            });
+            at = upto;
         }
     }
-    let index = HnswIndex::from_graph_bytes(&bytes[8 + 8 * count..], vectors, dim, config)?;
-    let mut segment = Segment::new(entry.id, members, index);
-    for pos in missing {
-        segment.delete(pos);
+    let read = |(&(start, end), mut shares): (&(u64, u64), Vec<Share>)| {
+        let (mut fresh_ids, mut fresh) = (Vec::new(), Vec::new());
+        let mut cursors = vec![0; shares.len()];
+        for entry in store.scan_range(
+            &keys::vector(generation, start),
+            &keys::vector(generation, end),
+        ) {
+            let (k, v) = entry?;
+            let id = id_of(&k)?;
+            if v.len() != dim * 4 {
+                return Err(Error::corrupt("stored vector dimension"));
+            }
+            let mut listed = false;
+            for (share, at) in shares.iter_mut().zip(&mut cursors) {
+                *at += share.ids[*at..].partition_point(|&m| m < id);
+                if share.ids.get(*at) == Some(&id) {
+                    storage::decode_vector_to(&v, &mut share.vectors[*at * dim..][..dim]);
+                    share.found[*at] = true;
+                    listed = true;
+                }
+            }
+            if !listed {
+                fresh_ids.push(id);
+                storage::decode_vector_into(&v, &mut fresh)?;
+            }
+        }
+        Ok((fresh_ids, fresh))
+    };
+    let pieces: Vec<(Vec<u64>, Vec<f32>)> = {
+        use rayon::prelude::*;
+        ranges
+            .par_iter()
+            .zip(shares)
+            .map(read)
+            .collect::<Result<_>>()?
+    };
+    let (mut fresh_ids, mut fresh) = (Vec::new(), Vec::new());
+    for (i, d) in pieces {
+        fresh_ids.extend(i);
+        fresh.extend(d);
     }
-    for i in found {
-        used[i] = true;
-    }
-    Ok(segment)
+    Ok(Placed {
+        members: placed,
+        fresh_ids,
+        fresh,
+    })
 }
 
 impl VectorIndex for CollectionIndex {
@@ -845,6 +920,64 @@ mod tests {
         let mut ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
         ids.sort_unstable();
         assert_eq!(ids, vec![6, 1000]);
+    }
+
+    #[test]
+    fn load_places_each_stored_vector_in_the_segment_listing_it() {
+        // Two segments whose members interleave (odd ids, then even ones), so every key
+        // range the load reads in parallel feeds both; then deletions in each and fresh
+        // vectors after them.
+        let store = MemStore::default();
+        let generation = GenerationId(uuid::Uuid::from_u128(7));
+        let config = IndexConfig::new().with_exact_threshold(10);
+        let vs = vectors(460, 5);
+        let mut index = CollectionIndex::new(config.clone(), DIM);
+        for parity in [1, 0] {
+            let mut batch = WriteBatch::new();
+            for id in (0..400u64).filter(|id| id % 2 == parity) {
+                batch.put(
+                    keys::vector(generation, id),
+                    storage::encode_vector(&vs[id as usize]),
+                );
+                index.insert(id, &vs[id as usize]);
+            }
+            store.apply(batch).unwrap();
+            let plan = index.plan(false).unwrap();
+            let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
+            store
+                .apply(CollectionIndex::persist_batch(&store, generation, &built).unwrap())
+                .unwrap();
+            index.install(built);
+        }
+        let deleted = [0u64, 1, 201, 202, 399];
+        let mut batch = WriteBatch::new();
+        for id in deleted {
+            batch.delete(keys::vector(generation, id));
+        }
+        for id in 400..460u64 {
+            batch.put(
+                keys::vector(generation, id),
+                storage::encode_vector(&vs[id as usize]),
+            );
+        }
+        store.apply(batch).unwrap();
+        let (loaded, report) = CollectionIndex::load(&store, generation, config, DIM).unwrap();
+        assert_eq!(report.dropped_segments, 0);
+        let stats = loaded.stats();
+        assert_eq!(
+            (
+                stats.graph_segments,
+                stats.vectors,
+                stats.deleted_vectors,
+                stats.exact_vectors
+            ),
+            (2, 455, 5, 60)
+        );
+        for (id, v) in vs.iter().enumerate() {
+            let id = id as u64;
+            let expected = (!deleted.contains(&id)).then_some(v.as_slice());
+            assert_eq!(loaded.vector(id), expected, "vector {id}");
+        }
     }
 
     #[test]
