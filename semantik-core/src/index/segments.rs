@@ -854,6 +854,38 @@ mod tests {
         (0..n).filter(|&id| allow(id)).collect()
     }
 
+    /// Stores the vector of each id as the writer does.
+    fn store_vectors(
+        store: &MemStore,
+        generation: GenerationId,
+        vs: &[Vec<f32>],
+        ids: impl Iterator<Item = u64>,
+    ) {
+        let mut batch = WriteBatch::new();
+        for id in ids {
+            batch.put(
+                keys::vector(generation, id),
+                storage::encode_vector(&vs[id as usize]),
+            );
+        }
+        store.apply(batch).unwrap();
+    }
+
+    /// Builds `index`'s planned segment, stores it and installs it, as an operation does.
+    fn build_and_persist(
+        index: &mut CollectionIndex,
+        store: &MemStore,
+        generation: GenerationId,
+        config: &IndexConfig,
+    ) {
+        let plan = index.plan(false).unwrap();
+        let built = CollectionIndex::build(config, DIM, plan, &mut |_| Ok(())).unwrap();
+        store
+            .apply(CollectionIndex::persist_batch(store, generation, &built).unwrap())
+            .unwrap();
+        index.install(built);
+    }
+
     #[test]
     fn a_selective_filter_still_returns_every_existing_hit() {
         let (mut index, vs) = built(3000);
@@ -933,34 +965,20 @@ mod tests {
         let vs = vectors(460, 5);
         let mut index = CollectionIndex::new(config.clone(), DIM);
         for parity in [1, 0] {
-            let mut batch = WriteBatch::new();
-            for id in (0..400u64).filter(|id| id % 2 == parity) {
-                batch.put(
-                    keys::vector(generation, id),
-                    storage::encode_vector(&vs[id as usize]),
-                );
+            let ids = (0..400u64).filter(|id| id % 2 == parity);
+            store_vectors(&store, generation, &vs, ids.clone());
+            for id in ids {
                 index.insert(id, &vs[id as usize]);
             }
-            store.apply(batch).unwrap();
-            let plan = index.plan(false).unwrap();
-            let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
-            store
-                .apply(CollectionIndex::persist_batch(&store, generation, &built).unwrap())
-                .unwrap();
-            index.install(built);
+            build_and_persist(&mut index, &store, generation, &config);
         }
         let deleted = [0u64, 1, 201, 202, 399];
         let mut batch = WriteBatch::new();
         for id in deleted {
             batch.delete(keys::vector(generation, id));
         }
-        for id in 400..460u64 {
-            batch.put(
-                keys::vector(generation, id),
-                storage::encode_vector(&vs[id as usize]),
-            );
-        }
         store.apply(batch).unwrap();
+        store_vectors(&store, generation, &vs, 400..460);
         let (loaded, report) = CollectionIndex::load(&store, generation, config, DIM).unwrap();
         assert_eq!(report.dropped_segments, 0);
         let stats = loaded.stats();
@@ -986,27 +1004,14 @@ mod tests {
         let collection = GenerationId(uuid::Uuid::from_u128(42));
         let config = IndexConfig::new().with_exact_threshold(50);
         let vs = vectors(300, 12);
-        let mut batch = WriteBatch::new();
-        for (i, v) in vs.iter().enumerate() {
-            batch.put(
-                keys::vector(collection, i as u64),
-                storage::encode_vector(v),
-            );
-        }
-        store.apply(batch).unwrap();
+        store_vectors(&store, collection, &vs, 0..300);
         let (mut index, report) =
             CollectionIndex::load(&store, collection, config.clone(), DIM).unwrap();
         assert_eq!(
             (report.dropped_segments, index.stats().exact_vectors),
             (0, 300)
         );
-        let built =
-            CollectionIndex::build(&config, DIM, index.plan(false).unwrap(), &mut |_| Ok(()))
-                .unwrap();
-        store
-            .apply(CollectionIndex::persist_batch(&store, collection, &built).unwrap())
-            .unwrap();
-        index.install(built);
+        build_and_persist(&mut index, &store, collection, &config);
         // A vector deleted and one added after the segment was stored.
         let mut batch = WriteBatch::new();
         batch.delete(keys::vector(collection, 3));
@@ -1042,12 +1047,7 @@ mod tests {
         assert_eq!(damaged.stats().exact_vectors, 300);
         assert_eq!(damaged.search(&vs[7], 1, None)[0].id, 7);
         // The next build replaces the damaged segment in the stored manifest too.
-        let plan = damaged.plan(false).unwrap();
-        let built = CollectionIndex::build(&config, DIM, plan, &mut |_| Ok(())).unwrap();
-        store
-            .apply(CollectionIndex::persist_batch(&store, collection, &built).unwrap())
-            .unwrap();
-        damaged.install(built);
+        build_and_persist(&mut damaged, &store, collection, &config);
         let mut problems = Vec::new();
         verify_stored(&store, collection, &mut |m| problems.push(m)).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
